@@ -1,0 +1,42 @@
+# `make run`: set up everything on a fresh machine and serve the library on 127.0.0.1:8000.
+# `make test`: set up with dev extras and run the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KB := $(VENV)/bin/kb
+# torch==2.13.0 (CPU) lies in /opt/wheels on our machines; elsewhere pip finds it on its index.
+PIP_FLAGS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
+
+.PHONY: install run test lint format bench examples clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(KB) prepare-model
+	$(KB) serve --seed examples/
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/embed_throughput.py
+
+examples: install
+	$(PY) scripts/make_examples.py
+
+clean:
+	rm -rf $(VENV) kb-data .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Typed response models of the HTTP API (they mirror ``kb.types``' JSON shapes)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class PaperSummary(BaseModel):
+    id: int
+    key: str
+    title: str
+    authors: list[str]
+    year: int | None
+    lang: str
+    doi: str | None
+    arxiv_id: str | None
+    source: str
+
+
+class PaperPublic(PaperSummary):
+    kind: str
+    content_hash: str
+    abstract: str
+    url: str | None
+    n_pages: int | None
+    n_chunks: int
+    added_at: str
+
+
+class SnippetPublic(BaseModel):
+    text: str
+    page: int | None = Field(description="1-based page number; null for records without pages")
+    lang: str
+    score: float
+
+
+class SearchHitPublic(BaseModel):
+    score: float
+    paper: PaperSummary
+    snippets: list[SnippetPublic]
+
+
+class SearchResultPublic(BaseModel):
+    query: str
+    took_ms: float
+    results: list[SearchHitPublic]
+
+
+class PaperList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    papers: list[PaperPublic]
+
+
+class Health(BaseModel):
+    status: str
+    papers: int
+    chunks: int
+    model: str
+
+
+class ErrorPublic(BaseModel):
+    error: str = Field(description="What went wrong and what to try")
+    status: int

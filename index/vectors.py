@@ -1,0 +1,179 @@
+"""The FAISS vector index: ``IndexIDMap2`` over inner product, ids = SQLite chunk ids.
+
+The index folder describes itself (``config.json``: model, dim, fingerprint, normalisation,
+library versions, times, and the store ``generation`` it mirrors). SQLite keeps every vector,
+so a missing or stale index file is rebuilt from it instead of being trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import IndexMismatch, StoreError
+from kb.storage import Store, read_faiss, read_json, write_faiss, write_json
+
+INDEX_FILE = "vectors.faiss"
+Transform = Callable[[np.ndarray, list[str]], np.ndarray]
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model made the vectors; two identities must match to share an index."""
+
+    name: str
+    dim: int
+    fingerprint: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "dim": self.dim, "fingerprint": self.fingerprint}
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as e:  # pragma: no cover - a broken install
+        raise ImportError("faiss is not available - pip install faiss-cpu") from e
+    return faiss
+
+
+class VectorIndex:
+    """Exact inner-product search over L2-normalised chunk vectors."""
+
+    def __init__(self, dim: int) -> None:
+        faiss = _faiss()
+        self.dim = dim
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, ids: list[int] | np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            vecs = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+            self.index.add_with_ids(vecs, np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: list[int] | np.ndarray) -> None:
+        if len(ids):
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def ids(self) -> np.ndarray:
+        return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
+
+    def search(
+        self, query: np.ndarray, k: int, only: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, score) for one query vector, optionally among ``only`` ids."""
+        if self.size == 0 or k <= 0 or (only is not None and len(only) == 0):
+            return []
+        faiss = _faiss()
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dim)
+        params = None
+        if only is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(only.astype(np.int64)))
+        scores, ids = self.index.search(q, min(k, self.size), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    # -- persistence
+
+    def save(
+        self, folder: Path, identity: ModelIdentity, generation: int, extra: dict[str, Any]
+    ) -> None:
+        """Write the index then its config, each atomically; config last marks it complete.
+
+        Args:
+            extra: more settings to record, such as the chunking parameters.
+        """
+        write_faiss(self.index, folder / INDEX_FILE)
+        config = _config(identity, generation, self.size, folder / CONFIG_FILE)
+        write_json(folder / CONFIG_FILE, {**config, **extra})
+
+    @classmethod
+    def load_or_rebuild(
+        cls,
+        folder: Path,
+        store: Store,
+        identity: ModelIdentity,
+        extra: dict[str, Any],
+        transform: Transform,
+    ) -> VectorIndex:
+        """Open the saved index if it mirrors the store, else rebuild it from SQLite.
+
+        Args:
+            extra: settings recorded in config.json; if any differs, the index is rebuilt.
+            transform: maps stored (raw) vectors and their languages to indexed vectors.
+        """
+        check_identity(store, identity)
+        config_path = folder / CONFIG_FILE
+        if config_path.is_file() and (folder / INDEX_FILE).is_file():
+            config = read_json(config_path)
+            fresh = config.get("generation") == store.generation() and all(
+                config.get(key) == value for key, value in extra.items()
+            )
+            if fresh and config.get("dim") == identity.dim:
+                loaded = cls(identity.dim)
+                try:
+                    loaded.index = read_faiss(folder / INDEX_FILE)
+                    return loaded
+                except StoreError:
+                    pass  # damaged: rebuilt below from SQLite, the source of truth
+        index = cls.rebuild(store, identity.dim, transform)
+        index.save(folder, identity, store.generation(), extra)
+        return index
+
+    @classmethod
+    def rebuild(cls, store: Store, dim: int, transform: Transform) -> VectorIndex:
+        index = cls(dim)
+        for ids, vecs, langs in store.iter_vectors(dim):
+            index.add(ids, transform(vecs, langs))
+        return index
+
+
+def check_identity(store: Store, identity: ModelIdentity) -> None:
+    """Refuse a store whose vectors were made by another model; adopt it when it is empty."""
+    recorded = store.get_state("model")
+    if recorded is None or store.stats()["chunks"] == 0:
+        store.set_state("model", _identity_json(identity))
+        return
+    saved = json.loads(recorded)
+    if saved != identity.as_dict():
+        raise IndexMismatch(
+            f"The index in {store.path.parent} was built with model {saved['model']!r} "
+            f"(dim {saved['dim']}, fingerprint {saved['fingerprint']}), but the current model is "
+            f"{identity.name!r} (dim {identity.dim}, fingerprint {identity.fingerprint}). "
+            f"Run `kb reindex` to re-embed every paper with {identity.name!r}, "
+            f"or set KB_MODEL={saved['model']} to keep using the old one."
+        )
+
+
+def _identity_json(identity: ModelIdentity) -> str:
+    return json.dumps(identity.as_dict(), sort_keys=True)
+
+
+def _config(identity: ModelIdentity, generation: int, size: int, path: Path) -> dict[str, Any]:
+    import faiss
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    created = now
+    if path.is_file():
+        created = read_json(path).get("created", now)
+    return {
+        **identity.as_dict(),
+        "normalized": True,
+        "metric": "inner_product",
+        "index_type": "IDMap2,Flat",
+        "vectors": size,
+        "generation": generation,
+        "versions": {"faiss": faiss.__version__, "python": platform.python_version()},
+        "created": created,
+        "updated": now,
+    }

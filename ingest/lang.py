@@ -1,0 +1,87 @@
+"""Language detection and the few script helpers (CJK or not) that ingest shares."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from langdetect import DetectorFactory, detect_langs
+from langdetect.lang_detect_exception import LangDetectException
+
+# langdetect is random unless seeded (see its PyPI page); seed once, at import.
+DetectorFactory.seed = 0
+
+UNDETERMINED = "und"
+
+# Han ideographs (URO, Ext. A, compatibility, Ext. B+), kana and hangul: scripts written
+# without spaces between words, where SentencePiece gives about one token per character.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+_KANA = "\u3040-\u30ff\u31f0-\u31ff"
+_HANGUL = "\uac00-\ud7af"
+CJK_CHARS = _HAN + _KANA + _HANGUL
+# Scripts written without spaces between words (Korean uses spaces, so hangul is not here).
+UNSPACED_CHARS = _HAN + _KANA
+_HAN_RE = re.compile(f"[{_HAN}]")
+_KANA_RE = re.compile(f"[{_KANA}]")
+# CJK punctuation as a regex class body: 。、「」《》… and fullwidth forms (NFKC turns most
+# fullwidth punctuation such as ，！？：； into ASCII, but text may arrive un-normalised).
+CJK_PUNCT = "\u3001-\u303f\uff00-\uffef\u2014\u2026\u201c\u201d\u2018\u2019"
+
+_PUNCT = rf"\s.,;:!?()\[\]{{}}\"'{CJK_PUNCT}"
+_ENDS_UNSPACED_RE = re.compile(rf"[{UNSPACED_CHARS}][{_PUNCT}]*$")
+_STARTS_UNSPACED_RE = re.compile(rf"[{_PUNCT}]*[{UNSPACED_CHARS}]")
+
+_MAX_DETECT_CHARS = 2000
+_EN_PRIOR = 0.1
+# langdetect lazily loads its profiles into a module global on first use; the lock keeps
+# that first load (and the shared factory) safe when threads call detect_lang at once.
+_LOCK = threading.Lock()
+
+
+def detect_lang(text: str) -> str:
+    """The ISO 639-1 code of ``text``'s language ("en", "zh", ...), or "und" if unknown.
+
+    Text whose letters are mostly Han ideographs is "zh" without asking langdetect, which is
+    slow and unreliable on short mixed Chinese/English text. Only the first 2,000 characters
+    are passed to langdetect.
+    """
+    sample = text[: _MAX_DETECT_CHARS * 2]
+    letters = sum(1 for ch in sample if ch.isalpha())
+    if letters == 0:
+        return UNDETERMINED
+    han = len(_HAN_RE.findall(sample))
+    kana = len(_KANA_RE.findall(sample))
+    # A Han character carries about as much as a 3-4 letter Latin word piece, so Chinese
+    # prose full of English terms ("使用 GPT-4 进行 red teaming") still counts as Chinese.
+    if han * 3 >= letters - han and kana * 10 < han:
+        return "zh"
+    try:
+        with _LOCK:
+            guesses = detect_langs(sample[:_MAX_DETECT_CHARS])
+    except LangDetectException:
+        return UNDETERMINED
+    # The papers are English or Chinese: when langdetect hesitates on a short text (a title
+    # like "Offset Unlearning for Large Language Models" -> da 0.71, en 0.29), trust English.
+    if any(g.lang == "en" and g.prob >= _EN_PRIOR for g in guesses):
+        return "en"
+    return normalize_lang(guesses[0].lang) if guesses else UNDETERMINED
+
+
+def normalize_lang(code: str) -> str:
+    """Reduce a language tag to its primary ISO 639-1 subtag: "zh-CN", "zh_tw" -> "zh"."""
+    primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+    return primary or UNDETERMINED
+
+
+def join_text(left: str, right: str, *, gap: bool = True) -> str:
+    """Join two pieces of text: a space for Latin text, nothing between Chinese characters.
+
+    Args:
+        gap: whether the pieces were separated by whitespace (a space or a line break) in
+            the source; pieces that touched are joined without a space.
+    """
+    if not left or not right:
+        return left + right
+    if not gap or (_ENDS_UNSPACED_RE.search(left) and _STARTS_UNSPACED_RE.match(right)):
+        return left + right
+    return f"{left} {right}"

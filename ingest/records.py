@@ -1,0 +1,175 @@
+"""Read JSONL feeds of new publications (title + abstract, no PDF) into parsed documents.
+
+One JSON object per line::
+
+    {"key": "arxiv:2306.05499", "title": "...", "abstract": "...", "authors": ["..."],
+     "year": 2023, "lang": "en", "doi": null, "arxiv_id": "2306.05499", "url": "...",
+     "text": "optional longer body"}
+
+``key``, ``title`` and ``abstract`` are required (``abstract`` may be ""); unknown fields
+are ignored. A bad line becomes an IngestError in the result and the other lines still
+parse. Duplicate keys in one file are all returned, in file order: the caller replaces
+an earlier record with a later one of the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ingest.chunking import chunk_text
+from ingest.lang import detect_lang, normalize_lang
+from ingest.metadata import normalize_arxiv_id
+from kb.errors import IngestError
+from kb.types import PaperMeta, ParsedDocument
+
+KNOWN_FIELDS = (
+    "key", "title", "abstract", "authors", "year", "lang", "doi", "arxiv_id", "url", "text",
+)  # fmt: skip
+_OPTIONAL_STRINGS = ("lang", "doi", "arxiv_id", "url", "text")
+
+
+def read_records(
+    path: Path, *, max_tokens: int, overlap: int
+) -> list[ParsedDocument | IngestError]:
+    """Parse every non-blank line of the JSONL file at ``path``, in order.
+
+    Raises IngestError only when the file itself cannot be read.
+
+    Args:
+        max_tokens: chunk size in estimated tokens (see ``chunk_text``).
+        overlap: estimated tokens shared by neighbouring chunks.
+    """
+    try:
+        raw_lines = path.read_bytes().splitlines()
+    except OSError as e:
+        raise IngestError(f"Cannot read {str(path)!r}: {e.strerror or e}.") from e
+    results: list[ParsedDocument | IngestError] = []
+    for number, raw in enumerate(raw_lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            results.append(_parse_line(path, raw, max_tokens=max_tokens, overlap=overlap))
+        except IngestError as e:
+            results.append(IngestError(f"{path.name} line {number}: {e}"))
+    return results
+
+
+def _parse_line(path: Path, raw: bytes, *, max_tokens: int, overlap: int) -> ParsedDocument:
+    """One record; raises IngestError saying what is wrong (the caller adds the line)."""
+    record = _load(raw)
+    fields = _validate(record)
+    meta = _meta(fields)
+    chunks = chunk_text(f"{meta.title}\n{meta.abstract}", max_tokens=max_tokens, overlap=overlap)
+    if fields.get("text"):
+        chunks += chunk_text(
+            fields["text"], max_tokens=max_tokens, overlap=overlap, first_ord=len(chunks)
+        )
+    if not chunks:
+        raise IngestError("has no text to index: title, abstract and text have no letters.")
+    return ParsedDocument(
+        key=fields["key"],
+        source=f"{path}#{fields['key']}",
+        kind="record",
+        content_hash=_content_hash(record),
+        meta=meta,
+        chunks=chunks,
+    )
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise IngestError(f"not UTF-8 text ({e.reason} at byte {e.start}).") from e
+    except json.JSONDecodeError as e:
+        raise IngestError(
+            f"not valid JSON ({e.msg} at column {e.colno}). Each line must be one JSON object."
+        ) from e
+    if not isinstance(record, dict):
+        raise IngestError(f"expected a JSON object, got {_json_type(record)}.")
+    return record
+
+
+def _validate(record: dict[str, Any]) -> dict[str, Any]:
+    """The known fields, checked and cleaned; raises IngestError naming the bad field."""
+    fields: dict[str, Any] = {}
+    for name in ("key", "title"):
+        value = record.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise IngestError(f"{name!r} must be a non-empty string, got {_describe(value)}.")
+        fields[name] = value.strip()
+    abstract = record.get("abstract")
+    if not isinstance(abstract, str):
+        raise IngestError(f"'abstract' must be a string (may be \"\"), got {_describe(abstract)}.")
+    fields["abstract"] = abstract.strip()
+    for name in _OPTIONAL_STRINGS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise IngestError(f"{name!r} must be a string, got {_describe(value)}.")
+        fields[name] = value.strip() if value and value.strip() else None
+    fields["authors"] = _authors(record.get("authors"))
+    fields["year"] = _year(record.get("year"))
+    return fields
+
+
+def _authors(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise IngestError(f"'authors' must be a list of strings, got {_describe(value)}.")
+    return [a.strip() for a in value if a.strip()]
+
+
+def _year(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not 1000 <= value <= 9999:
+        raise IngestError(
+            f"'year' must be a four-digit year (a number or a numeric string), "
+            f"got {_describe(value)}."
+        )
+    return value
+
+
+def _meta(fields: dict[str, Any]) -> PaperMeta:
+    lang = fields["lang"]
+    lang = normalize_lang(lang) if lang else detect_lang(f"{fields['title']}\n{fields['abstract']}")
+    arxiv_id = normalize_arxiv_id(fields["arxiv_id"]) if fields["arxiv_id"] else None
+    return PaperMeta(
+        title=fields["title"],
+        authors=fields["authors"],
+        year=fields["year"],
+        abstract=fields["abstract"],
+        doi=fields["doi"],
+        arxiv_id=arxiv_id or None,
+        lang=lang,
+        n_pages=None,
+        url=fields["url"],
+    )
+
+
+def _content_hash(record: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the known fields, so unknown fields don't count."""
+    known = {name: record[name] for name in KNOWN_FIELDS if name in record}
+    canonical = json.dumps(known, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (missing or null)"
+    text = json.dumps(value, ensure_ascii=False)
+    return f"{_json_type(value)} {text[:40] + '...' if len(text) > 40 else text}"
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        type(None): "null", bool: "boolean", int: "number", float: "number", str: "string",
+        list: "array",
+    }  # fmt: skip
+    return names.get(type(value), "object" if isinstance(value, dict) else type(value).__name__)

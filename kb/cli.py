@@ -1,0 +1,312 @@
+"""The ``kb`` command line: one click group of verbs, each a thin wrapper of one library call."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kb.errors import KBError
+from kb.settings import Settings, describe
+
+LANG_CHOICE = click.Choice(["en", "zh", "all"])
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _library(ctx: click.Context):  # -> kb.service.Library
+    from kb.service import Library
+
+    lib = Library(_settings(ctx))
+    ctx.call_on_close(lib.close)
+    return lib
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every KBError into one clear line on stderr and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KBError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Store folder (KB_DATA_DIR).")
+@click.option("--model", help="Embedding model name or path (KB_MODEL).")
+@click.version_option(package_name="kb")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, model: str | None) -> None:
+    """kb: a bilingual (English/Chinese) knowledge base of AI-safety papers.
+
+    Example: kb ingest papers/ && kb search "reward hacking" --lang zh
+    """
+    try:
+        settings = Settings.from_env().replace(data_dir=data_dir, model=model)
+    except KBError as e:
+        raise click.UsageError(str(e)) from e
+    ctx.obj = {"settings": settings}
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, only failures and summary.")
+@json_option
+@click.pass_context
+@handle_errors
+def ingest(ctx: click.Context, paths: tuple[Path, ...], quiet: bool, as_json: bool) -> None:
+    """Add PDFs and JSONL record files (folders are searched recursively).
+
+    Example: kb ingest papers/ feed.jsonl
+
+    Exit status: 0 when every input was ingested or skipped, 1 when some failed.
+    """
+    from tqdm import tqdm
+
+    lib = _library(ctx)
+    bar = tqdm(desc="ingest", unit="file", disable=quiet or as_json or None, file=sys.stderr)
+    failed = 0
+
+    def listener(status: str, name: str, detail: str) -> None:
+        nonlocal failed
+        if status == "start":
+            bar.total = int(detail)
+            return
+        bar.update(1)
+        if status == "failed":
+            failed += 1
+            bar.set_postfix(failed=failed)
+            bar.write(f"failed: {detail}", file=sys.stderr)
+
+    summary = lib.ingest(list(paths), listener=listener)
+    bar.close()
+    if as_json:
+        _echo_json(
+            {
+                "ingested": summary.ingested,
+                "skipped": summary.skipped,
+                "failed": [{"input": n, "error": e} for n, e in summary.failed],
+            }
+        )
+    else:
+        click.echo(
+            f"ingested {len(summary.ingested)}, skipped {len(summary.skipped)}, "
+            f"failed {len(summary.failed)}"
+        )
+    if summary.failed:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", type=click.IntRange(1, 100), help="Number of papers (KB_SEARCH_K).")
+@click.option("--lang", type=LANG_CHOICE, help="Only papers/chunks in this language.")
+@json_option
+@click.pass_context
+@handle_errors
+def search(ctx: click.Context, query: str, k: int | None, lang: str | None, as_json: bool) -> None:
+    """Search in English or Chinese; papers in both languages come back.
+
+    Example: kb search "如何检测欺骗性对齐" -k 5
+    """
+    result = _library(ctx).search(query, k=k, lang=lang)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    if not result.results:
+        click.echo("No results. Is the library empty? `kb stats` tells; `kb ingest` adds papers.")
+    for n, hit in enumerate(result.results, 1):
+        p = hit.paper
+        year = f" ({p.year})" if p.year else ""
+        click.echo(f"{n}. [{p.lang}] {p.title}{year}  score {hit.score:.3f}  id {p.id}")
+        if p.authors:
+            click.echo(f"   {', '.join(p.authors)}")
+        for s in hit.snippets:
+            where = f"p.{s.page}" if s.page else "record"
+            click.echo(f"   {where}: {_one_line(s.text, 160)}")
+    click.echo(f"({len(result.results)} results in {result.took_ms:.0f} ms)")
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@cli.command()
+@click.argument("ref")
+@json_option
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show one paper by id or key.
+
+    Example: kb show 3
+    """
+    paper = _library(ctx).paper(ref)
+    if as_json:
+        _echo_json(paper.to_dict())
+        return
+    for name, value in paper.to_dict().items():
+        if name == "authors":
+            value = ", ".join(value)
+        click.echo(f"{name:>12}: {value if value not in (None, '') else '-'}")
+
+
+@cli.command("list")
+@click.option("--lang", type=LANG_CHOICE, help="Only papers in this language.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@json_option
+@click.pass_context
+@handle_errors
+def list_(ctx: click.Context, lang: str | None, limit: int, offset: int, as_json: bool) -> None:
+    """List papers in the library.
+
+    Example: kb list --lang zh
+    """
+    papers = _library(ctx).papers(limit=limit, offset=offset, lang=lang)
+    if as_json:
+        _echo_json([p.summary() | {"n_chunks": p.n_chunks} for p in papers])
+        return
+    for p in papers:
+        click.echo(f"{p.id:>5}  [{p.lang}]  {p.year or '    '}  {_one_line(p.title, 90)}")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+@handle_errors
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Counts of papers and chunks, by language and kind.
+
+    Example: kb stats --json
+    """
+    data = _library(ctx).stats()
+    if as_json:
+        _echo_json(data)
+        return
+    for name, value in data.items():
+        click.echo(f"{name:>15}: {value}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.pass_context
+@handle_errors
+def remove(ctx: click.Context, ref: str) -> None:
+    """Remove a paper (by id or key) with its chunks and vectors.
+
+    Example: kb remove 3
+    """
+    paper = _library(ctx).remove(ref)
+    click.echo(f"removed {paper.id}: {paper.title}")
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def reindex(ctx: click.Context) -> None:
+    """Re-embed every paper with the current model (after changing KB_MODEL).
+
+    Example: KB_MODEL=/models/my-st-model kb reindex
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(desc="reindex", unit="chunk", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    n = _library(ctx).reindex(progress=progress)
+    bar.close()
+    click.echo(f"re-embedded {n} chunks with {_settings(ctx).model}")
+
+
+@cli.command("prepare-model")
+@click.pass_context
+@handle_errors
+def prepare_model(ctx: click.Context) -> None:
+    """Convert (once) and load the embedding model, so later commands start fast.
+
+    Example: kb prepare-model
+    """
+    from index.embedder import load_embedder
+
+    e = load_embedder(_settings(ctx))
+    click.echo(f"model {e.name} ready: dim {e.dim}, fingerprint {e.fingerprint}")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def config(ctx: click.Context, as_json: bool) -> None:
+    """Show every setting with its current value and environment variable.
+
+    Example: kb config
+    """
+    s = _settings(ctx)
+    rows = [
+        {"env": env, "value": str(getattr(s, env[3:].lower())), "default": d, "help": h}
+        for env, d, h in describe()
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['env']:>18} = {r['value']}    # {r['help']}")
+
+
+@cli.command()
+@click.option("--host", help="Listen address (KB_HOST, default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (KB_PORT, default 8000).")
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Ingest these paths first when the library is empty (repeatable).",
+)
+@click.pass_context
+@handle_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[Path, ...]) -> None:
+    """Serve the web API (and its docs at /docs).
+
+    Example: kb serve --port 8000 --seed examples/
+    """
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(ctx).replace(host=host, port=port)
+    lib = _library(ctx)
+    lib.prepare()  # load the model and index before taking requests
+    if seeds and lib.count() == 0:
+        summary = lib.ingest(list(seeds))
+        click.echo(f"seeded the empty library: ingested {len(summary.ingested)} papers")
+    click.echo(f"kb serving {settings.data_dir} on http://{settings.host}:{settings.port}")
+    app = create_app(settings, library=lib)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+def main() -> None:
+    cli(prog_name="kb")

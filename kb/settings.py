@@ -1,0 +1,142 @@
+"""The one ``Settings`` object: defaults < environment (``KB_*``) < command-line flags.
+
+Build it once at the edge (``Settings.from_env()``), then pass it explicitly. Nothing in kb
+reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kb.errors import ConfigError
+
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+def _default_model_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("kb")) / "models"
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of kb. Each field maps to the environment variable ``KB_<NAME>``."""
+
+    data_dir: Path = field(
+        default=Path("kb-data"), metadata=_help("Folder of the store (SQLite + FAISS index).")
+    )
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata=_help(
+            "Embedding model: 'multilingual-e5-small' (bundled, offline) or any "
+            "sentence-transformers model name or local path."
+        ),
+    )
+    model_dir: Path = field(
+        default_factory=_default_model_dir,
+        metadata=_help("Where the converted default model is cached."),
+    )
+    device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
+    batch_size: int = field(default=32, metadata=_help("Texts per embedding batch."))
+    chunk_tokens: int = field(
+        default=200, metadata=_help("Target chunk size in estimated model tokens.")
+    )
+    chunk_overlap: int = field(
+        default=30, metadata=_help("Estimated tokens shared by neighbouring chunks.")
+    )
+    max_file_mb: int = field(default=200, metadata=_help("Largest input file accepted, in MiB."))
+    search_k: int = field(default=10, metadata=_help("Papers returned by a search by default."))
+    snippets: int = field(default=3, metadata=_help("Snippets shown per paper in results."))
+    candidates: int = field(
+        default=200, metadata=_help("Chunk hits fetched from the index before grouping by paper.")
+    )
+    host: str = field(default="127.0.0.1", metadata=_help("Address `kb serve` listens on."))
+    port: int = field(default=8000, metadata=_help("Port `kb serve` listens on."))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by ``KB_*`` variables of ``env`` (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = f"KB_{f.name.upper()}"
+            if key in env:
+                values[f.name] = _parse(key, env[key], _field_type(f))
+        return cls(**values).validated()
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with the given fields changed; ``None`` values are ignored (unset flags)."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        known = {f.name: f for f in fields(self)}
+        for name, value in clean.items():
+            if name not in known:
+                raise ConfigError(f"Unknown setting {name!r}.")
+            if isinstance(value, str) and _field_type(known[name]) is not str:
+                clean[name] = _parse(name, value, _field_type(known[name]))
+        return dataclasses.replace(self, **clean).validated()
+
+    def validated(self) -> Settings:
+        """Check value ranges; raise ConfigError naming the setting."""
+        positive = ("batch_size", "chunk_tokens", "max_file_mb", "search_k", "candidates")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"KB_{name.upper()} must be at least 1, not {getattr(self, name)}."
+                )
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ConfigError(
+                f"KB_CHUNK_OVERLAP must be between 0 and KB_CHUNK_TOKENS - 1 "
+                f"({self.chunk_tokens - 1}), not {self.chunk_overlap}."
+            )
+        if self.snippets < 0:
+            raise ConfigError(f"KB_SNIPPETS must be 0 or more, not {self.snippets}.")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"KB_PORT must be a TCP port (1-65535), not {self.port}.")
+        if not self.model.strip():
+            raise ConfigError("KB_MODEL is empty; name a model or leave it unset for the default.")
+        return self
+
+    # Paths of the store, derived from data_dir.
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kb.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+def _field_type(f: dataclasses.Field[Any]) -> type:
+    return {"Path": Path, "str": str, "int": int}[str(f.type)]
+
+
+def _parse(key: str, raw: str, typ: type) -> Any:
+    if typ is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{key} has value {raw!r}. Not a valid int.") from None
+    if typ is Path:
+        if not raw.strip():
+            raise ConfigError(f"{key} is empty. Give a folder path.")
+        return Path(raw).expanduser()
+    return raw
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting, for docs and ``kb config``."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else "(user cache)/kb/models"
+        rows.append((f"KB_{f.name.upper()}", str(default), f.metadata["help"]))
+    return rows

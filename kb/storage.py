@@ -1,0 +1,396 @@
+"""All filesystem and SQLite I/O of kb.
+
+File writes are atomic (temp file in the same folder, then ``os.replace``), database writes are
+transactional, and schema changes go through the numbered ``MIGRATIONS``. SQLite is the source
+of truth, vectors included; the FAISS index file is a persisted copy that carries the
+``generation`` of the database it mirrors, so a crash between the two is detected and repaired
+by rebuilding the index from SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import PaperNotFound, StoreError
+from kb.types import Chunk, Paper, ParsedDocument
+
+# ---------------------------------------------------------------- files
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """Yield a temp path next to ``dest``; on success it replaces ``dest`` in one step."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: Path) -> Iterator[Path]:
+    """Yield a temp folder next to ``dest``; on success it becomes ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(dest: Path, data: Any) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise StoreError(f"Cannot read {path}: {e}. Run `kb reindex` to rebuild it.") from e
+
+
+def write_faiss(index: Any, dest: Path) -> None:
+    import faiss
+
+    with atomic_path(dest) as tmp:
+        faiss.write_index(index, str(tmp))
+
+
+def read_faiss(path: Path) -> Any:
+    import faiss
+
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as e:
+        raise StoreError(f"The vector index {path} is damaged ({e}); run `kb reindex`.") from e
+
+
+def write_arrays(dest: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays saved by ``write_arrays``, or None when the file is missing or damaged."""
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError):
+        return None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run ``;``-separated statements inside the caller's transaction (executescript commits)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def m001_papers_chunks(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE papers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('pdf', 'record')),
+            source TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            authors TEXT NOT NULL DEFAULT '[]',
+            year INTEGER,
+            lang TEXT NOT NULL,
+            doi TEXT,
+            arxiv_id TEXT,
+            abstract TEXT NOT NULL DEFAULT '',
+            url TEXT,
+            n_pages INTEGER,
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX papers_content_hash ON papers(content_hash);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            page_start INTEGER,
+            page_end INTEGER,
+            vector BLOB,
+            UNIQUE (paper_id, ord)
+        );
+        CREATE INDEX chunks_lang ON chunks(lang);
+        CREATE TABLE state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO state (name, value) VALUES ('generation', '0');
+        """,
+    )
+
+
+MIGRATIONS = [m001_papers_chunks]
+
+_PAPER_COLS = (
+    "id, key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
+    "abstract, url, n_pages, added_at, "
+    "(SELECT COUNT(*) FROM chunks c WHERE c.paper_id = papers.id) AS n_chunks"
+)
+_CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
+
+
+class Store:
+    """The SQLite database of papers, chunks, their vectors and store state."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(
+                f"Cannot open the store at {path}: {e}. Check the folder is writable (KB_DATA_DIR)."
+            ) from e
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it commits, or none of it."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"The store {self.path} has schema version {version}, newer than this kb "
+                f"({len(MIGRATIONS)}). Upgrade kb."
+            )
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction() as db:
+                migration(db)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # -- state
+
+    def generation(self) -> int:
+        """A counter bumped by every change to chunks; the FAISS file records the one it saw."""
+        row = self.db.execute("SELECT value FROM state WHERE name = 'generation'").fetchone()
+        return int(row[0])
+
+    def _bump(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE state SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'")
+
+    def get_state(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def clear_state(self, name: str) -> None:
+        self.db.execute("DELETE FROM state WHERE name = ?", (name,))
+
+    def set_state(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO state (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    # -- papers
+
+    def add_paper(self, doc: ParsedDocument, vectors: np.ndarray) -> tuple[int, list[int]]:
+        """Insert a paper, its chunks and their vectors in one transaction (replacing its key)."""
+        if len(vectors) != len(doc.chunks):
+            raise StoreError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.key}.")
+        m = doc.meta
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.transaction() as db:
+            db.execute("DELETE FROM papers WHERE key = ?", (doc.key,))
+            cur = db.execute(
+                "INSERT INTO papers (key, kind, source, content_hash, title, authors, year, lang, "
+                "doi, arxiv_id, abstract, url, n_pages, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc.key, doc.kind, doc.source, doc.content_hash, m.title,
+                 json.dumps(m.authors, ensure_ascii=False), m.year, m.lang, m.doi, m.arxiv_id,
+                 m.abstract, m.url, m.n_pages, now),
+            )  # fmt: skip
+            paper_id = int(cur.lastrowid or 0)
+            ids = []
+            for chunk, vec in zip(doc.chunks, vectors, strict=True):
+                cur = db.execute(
+                    "INSERT INTO chunks (paper_id, ord, text, lang, page_start, page_end, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (paper_id, chunk.ord, chunk.text, chunk.lang, chunk.page_start,
+                     chunk.page_end, np.asarray(vec, dtype=np.float32).tobytes()),
+                )  # fmt: skip
+                ids.append(int(cur.lastrowid or 0))
+            self._bump(db)
+        return paper_id, ids
+
+    def remove_paper(self, paper_id: int) -> list[int]:
+        """Delete a paper and its chunks; return the removed chunk ids."""
+        with self.transaction() as db:
+            ids = self.chunk_ids_of(paper_id)
+            if db.execute("DELETE FROM papers WHERE id = ?", (paper_id,)).rowcount == 0:
+                raise PaperNotFound(f"No paper with id {paper_id}. `kb list` shows the ids.")
+            self._bump(db)
+        return ids
+
+    def paper(self, paper_id: int) -> Paper:
+        row = self.db.execute(f"SELECT {_PAPER_COLS} FROM papers WHERE id = ?", (paper_id,))
+        found = row.fetchone()
+        if found is None:
+            raise PaperNotFound(f"No paper with id {paper_id}. `kb list` shows the ids.")
+        return _paper(found)
+
+    def paper_by_key(self, key: str) -> Paper | None:
+        row = self.db.execute(f"SELECT {_PAPER_COLS} FROM papers WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _paper(row)
+
+    def paper_by_hash(self, content_hash: str) -> Paper | None:
+        row = self.db.execute(
+            f"SELECT {_PAPER_COLS} FROM papers WHERE content_hash = ? LIMIT 1", (content_hash,)
+        ).fetchone()
+        return None if row is None else _paper(row)
+
+    def papers(self, *, limit: int = 50, offset: int = 0, lang: str | None = None) -> list[Paper]:
+        where, args = ("WHERE lang = ?", [lang]) if lang else ("", [])
+        rows = self.db.execute(
+            f"SELECT {_PAPER_COLS} FROM papers {where} ORDER BY id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return [_paper(r) for r in rows]
+
+    def papers_by_ids(self, ids: list[int]) -> dict[int, Paper]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT {_PAPER_COLS} FROM papers WHERE id IN ({marks})", ids)
+        return {int(r["id"]): _paper(r) for r in rows}
+
+    def count_papers(self, lang: str | None = None) -> int:
+        where, args = ("WHERE lang = ?", (lang,)) if lang else ("", ())
+        return int(self.db.execute(f"SELECT COUNT(*) FROM papers {where}", args).fetchone()[0])
+
+    def stats(self) -> dict[str, Any]:
+        by_lang = self.db.execute("SELECT lang, COUNT(*) FROM papers GROUP BY lang ORDER BY lang")
+        by_kind = self.db.execute("SELECT kind, COUNT(*) FROM papers GROUP BY kind ORDER BY kind")
+        return {
+            "papers": self.count_papers(),
+            "chunks": int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]),
+            "papers_by_lang": {r[0]: r[1] for r in by_lang},
+            "papers_by_kind": {r[0]: r[1] for r in by_kind},
+        }
+
+    # -- chunks and vectors
+
+    def chunks_by_ids(self, ids: list[int]) -> dict[int, Chunk]:
+        out: dict[int, Chunk] = {}
+        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({marks})", part)
+            out.update({int(r["id"]): Chunk(**dict(r)) for r in rows})
+        return out
+
+    def chunk_ids_of(self, paper_id: int) -> list[int]:
+        rows = self.db.execute("SELECT id FROM chunks WHERE paper_id = ?", (paper_id,))
+        return [int(r[0]) for r in rows]
+
+    def chunk_ids_by_lang(self) -> dict[str, np.ndarray]:
+        """Chunk ids of each chunk language."""
+        out: dict[str, list[int]] = {}
+        for cid, lang in self.db.execute("SELECT id, lang FROM chunks ORDER BY id"):
+            out.setdefault(str(lang), []).append(int(cid))
+        return {lang: np.asarray(ids, dtype=np.int64) for lang, ids in out.items()}
+
+    def iter_chunk_texts(self, batch: int = 256) -> Iterator[list[tuple[int, str, str]]]:
+        """(chunk id, paper title, chunk text) in batches, for re-embedding."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT c.id, p.title, c.text FROM chunks c JOIN papers p ON p.id = c.paper_id "
+                "WHERE c.id > ? ORDER BY c.id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            yield [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+            last = int(rows[-1][0])
+
+    def iter_vectors(
+        self, dim: int, batch: int = 4096
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
+        """(chunk ids, float32 vectors, chunk languages) of every embedded chunk, in id order."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, vector, lang FROM chunks WHERE id > ? AND vector IS NOT NULL "
+                "ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vecs.reshape(len(rows), dim), [str(r[2]) for r in rows]
+            last = int(ids[-1])
+
+    def set_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        """Replace the vectors of the given chunks (used by reindex)."""
+        with self.transaction() as db:
+            rows = zip(ids, vectors, strict=True)
+            db.executemany(
+                "UPDATE chunks SET vector = ? WHERE id = ?",
+                [(np.asarray(v, np.float32).tobytes(), i) for i, v in rows],
+            )
+            self._bump(db)
+
+
+def _paper(row: sqlite3.Row) -> Paper:
+    data = dict(row)
+    data["authors"] = json.loads(data["authors"])
+    return Paper(**data)

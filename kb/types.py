@@ -1,0 +1,148 @@
+"""Domain types shared by every layer: parsed documents, stored papers and search results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SourceKind = Literal["pdf", "record"]
+
+
+@dataclass(frozen=True)
+class PaperMeta:
+    """Bibliographic metadata of one paper, as extracted or as given by a record."""
+
+    title: str
+    authors: list[str] = field(default_factory=list)
+    year: int | None = None
+    abstract: str = ""
+    doi: str | None = None
+    arxiv_id: str | None = None
+    lang: str = "und"
+    n_pages: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk of a parsed document before it is stored: text plus where it came from."""
+
+    ord: int
+    text: str
+    lang: str
+    page_start: int | None = None
+    page_end: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """The pure result of reading one input (a PDF, or one line of a JSONL file)."""
+
+    key: str
+    source: str
+    kind: SourceKind
+    content_hash: str
+    meta: PaperMeta
+    chunks: list[ChunkDraft]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper as stored."""
+
+    id: int
+    key: str
+    kind: SourceKind
+    source: str
+    content_hash: str
+    title: str
+    authors: list[str]
+    year: int | None
+    lang: str
+    doi: str | None
+    arxiv_id: str | None
+    abstract: str
+    url: str | None
+    n_pages: int | None
+    n_chunks: int
+    added_at: str
+
+    def summary(self) -> dict[str, Any]:
+        """The paper fields every search result carries (the shared JSON shape)."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "title": self.title,
+            "authors": list(self.authors),
+            "year": self.year,
+            "lang": self.lang,
+            "doi": self.doi,
+            "arxiv_id": self.arxiv_id,
+            "source": self.source,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A stored chunk; its id is also its FAISS id."""
+
+    id: int
+    paper_id: int
+    ord: int
+    text: str
+    lang: str
+    page_start: int | None
+    page_end: int | None
+
+
+@dataclass(frozen=True)
+class Snippet:
+    text: str
+    page: int | None
+    lang: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    score: float
+    paper: Paper
+    snippets: list[Snippet]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "paper": self.paper.summary(),
+            "snippets": [asdict(s) for s in self.snippets],
+        }
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    query: str
+    took_ms: float
+    results: list[SearchHit]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON shape of a search, shared by ``kb search --json`` and the API."""
+        return {
+            "query": self.query,
+            "took_ms": self.took_ms,
+            "results": [hit.to_dict() for hit in self.results],
+        }
+
+
+@dataclass
+class IngestSummary:
+    """What one ``ingest`` call did."""
+
+    ingested: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed

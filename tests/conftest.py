@@ -1,0 +1,109 @@
+"""Shared test data and helpers. Data in ../shared/data is read in place, never copied."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PDFS = SHARED / "pdfs"
+BADPDFS = SHARED / "badpdfs"
+XLING = SHARED / "xling"
+
+# An AES-128 encrypted PDF with an empty user password (needs `cryptography`).
+AES_PDF = PDFS / "zh_2022_trusted_privacy_computing_report.pdf"
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+MakePdf = Callable[..., Path]
+
+
+def _draw_pdf(
+    path: Path,
+    pages: list[list[str]],
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    subject: str | None = None,
+    date: str = "",
+) -> Path:
+    """Write a PDF with one text line per entry of each page; non-ASCII lines use STSong-Light."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    pdf = canvas.Canvas(str(path), invariant=1)
+    # The creation date is fixed (default: none) so year tests never see today's date.
+    pdf.setDateFormatter(lambda *_: date)
+    for key, value in (("setTitle", title), ("setAuthor", author), ("setSubject", subject)):
+        if value is not None:
+            getattr(pdf, key)(value)
+    for lines in pages:
+        y = 800
+        for line in lines:
+            pdf.setFont("STSong-Light" if _NON_ASCII.search(line) else "Helvetica", 10)
+            pdf.drawString(40, y, line)
+            y -= 14
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
+@pytest.fixture
+def make_pdf(tmp_path: Path) -> MakePdf:
+    """Build a PDF in tmp_path: ``make_pdf("a.pdf", [["page 1 line", ...], ...], title=...)``."""
+
+    def make(name: str, pages: list[list[str]], **info: str) -> Path:
+        return _draw_pdf(tmp_path / name, pages, **info)
+
+    return make
+
+
+# ---------------------------------------------------------------- model and library fixtures
+
+
+@pytest.fixture(scope="session")
+def e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model converted once per test session (the real conversion code)."""
+    from index.e5_convert import ensure_default_model
+
+    return ensure_default_model(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def real_embedder(e5_dir: Path):
+    from index.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("multilingual-e5-small", str(e5_dir))
+
+
+@pytest.fixture(scope="session")
+def xling_records() -> list[dict[str, str]]:
+    """The first 200 bilingual safety-paper records (English and Chinese title + abstract)."""
+    import json
+
+    lines = (XLING / "safety_pairs_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:200]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from kb.settings import Settings
+
+    return Settings(data_dir=tmp_path / "kb-data", model_dir=tmp_path / "models")
+
+
+@pytest.fixture
+def library(settings):
+    """A Library over a fresh store with the fast fake embedder (ranking and storage logic)."""
+    from kb.service import Library
+    from tests.fakes import HashEmbedder
+
+    lib = Library(settings, embedder=HashEmbedder())
+    yield lib
+    lib.close()

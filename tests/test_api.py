@@ -1,0 +1,69 @@
+"""The HTTP API through FastAPI's test client (fake embedder: ranking logic, not the model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+
+
+@pytest.fixture
+def client(library, settings, tmp_path):
+    feed = tmp_path / "feed.jsonl"
+    records = [
+        {"key": "a", "title": "Jailbreak attacks on aligned chatbots", "abstract": "Misuse.",
+         "year": 2024, "doi": "10.1234/jb"},
+        {"key": "b", "title": "越狱攻击与大模型安全", "abstract": "滥用风险。", "year": 2023},
+    ]  # fmt: skip
+    feed.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records))
+    library.ingest([feed])
+    with TestClient(create_app(settings, library=library)) as c:
+        yield c
+
+
+def test_health_and_docs(client):
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["papers"] == 2
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/search", "/api/papers", "/api/papers/{paper_id}", "/healthz"} <= set(paths)
+
+
+def test_search_shape(client):
+    body = client.get("/api/search", params={"q": "jailbreak attacks", "k": 2}).json()
+    assert set(body) == {"query", "took_ms", "results"}
+    hit = body["results"][0]
+    assert set(hit) == {"score", "paper", "snippets"}
+    assert set(hit["paper"]) == {"id", "key", "title", "authors", "year", "lang", "doi",
+                                 "arxiv_id", "source"}  # fmt: skip
+    assert hit["paper"]["key"] == "a" and hit["paper"]["doi"] == "10.1234/jb"
+    assert set(hit["snippets"][0]) == {"text", "page", "lang", "score"}
+    only_zh = client.get("/api/search", params={"q": "越狱", "lang": "zh"}).json()
+    assert [r["paper"]["lang"] for r in only_zh["results"]] == ["zh"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"q": ""}, {"q": "x", "k": 0}, {"q": "x", "k": "many"}, {"q": "x", "lang": "fr"},
+     {"q": "x" * 2001}, {"q": "   "}],
+)  # fmt: skip
+def test_bad_search_parameters_are_4xx_json(client, params):
+    r = client.get("/api/search", params=params)
+    assert 400 <= r.status_code < 500
+    assert r.json()["error"]
+
+
+def test_papers_list_detail_and_404(client):
+    listing = client.get("/api/papers", params={"limit": 1}).json()
+    assert listing["total"] == 2 and len(listing["papers"]) == 1
+    assert client.get("/api/papers", params={"lang": "zh"}).json()["total"] == 1
+    pid = listing["papers"][0]["id"]
+    detail = client.get(f"/api/papers/{pid}").json()
+    assert detail["id"] == pid and detail["n_chunks"] >= 1
+    missing = client.get("/api/papers/999999")
+    assert missing.status_code == 404 and "999999" in missing.json()["error"]
+    assert client.get("/api/papers/abc").status_code == 422
+    assert client.get("/api/papers", params={"limit": 0}).status_code == 422

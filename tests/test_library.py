@@ -1,0 +1,129 @@
+"""The Library (ingest, search, remove, reindex, crash recovery) with a fake embedder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index.vectors import CONFIG_FILE, INDEX_FILE
+from kb.errors import IndexMismatch, InvalidInput, PaperNotFound
+from kb.service import Library
+from tests.fakes import HashEmbedder
+
+
+def _write_records(path, records):
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    return path
+
+
+RECORDS = [
+    {"key": "r1", "title": "Reward hacking in reinforcement learning agents",
+     "abstract": "Agents exploit misspecified reward functions.", "authors": ["Ann Lee"],
+     "year": 2023, "arxiv_id": "2301.00001"},
+    {"key": "r2", "title": "大型语言模型的欺骗行为评估",
+     "abstract": "我们研究模型在评估时隐藏真实目标的欺骗行为。", "authors": ["张伟", "李娜"],
+     "year": 2024},
+]  # fmt: skip
+
+
+def _vectors_match_store(lib: Library) -> bool:
+    stored = np.concatenate([ids for ids, _, _ in lib.store.iter_vectors(lib.embedder.dim)] or [[]])
+    return sorted(lib.vectors.ids().tolist()) == sorted(stored.astype(int).tolist())
+
+
+def test_records_ingest_skip_and_replace(library, tmp_path):
+    feed = _write_records(tmp_path / "feed.jsonl", RECORDS)
+    first = library.ingest([feed])
+    assert len(first.ingested) == 2 and not first.failed
+    again = library.ingest([feed])
+    assert len(again.skipped) == 2 and not again.ingested
+    changed = [dict(RECORDS[0], abstract="A new abstract about specification gaming."), RECORDS[1]]
+    third = library.ingest([_write_records(feed, changed)])
+    assert third.ingested == [f"{feed}#r1"] and len(third.skipped) == 1
+    assert library.count() == 2
+    assert "specification gaming" in library.paper("r1").abstract
+    assert _vectors_match_store(library)
+
+
+def test_search_groups_chunks_by_paper(library, tmp_path, make_pdf):
+    (tmp_path / "in").mkdir()
+    pdf = make_pdf(
+        "in/a.pdf",
+        [["Scalable oversight with debate"] + ["Debate helps humans supervise models."] * 40,
+         ["Oversight of superhuman systems needs debate."] * 40],
+        title="Scalable oversight with debate",
+    )  # fmt: skip
+    library.ingest([pdf.parent, _write_records(tmp_path / "feed.jsonl", RECORDS)])
+    result = library.search("debate oversight of superhuman models", k=5)
+    ids = [h.paper.id for h in result.results]
+    assert len(ids) == len(set(ids)) == 3
+    top = result.results[0]
+    assert top.paper.title == "Scalable oversight with debate"
+    assert {s.page for s in top.snippets} <= {1, 2} and len(top.snippets) <= 3
+    assert [s.score for s in top.snippets] == sorted((s.score for s in top.snippets), reverse=True)
+    zh_only = library.search("欺骗行为", k=5, lang="zh")
+    assert [h.paper.key for h in zh_only.results] == ["r2"]
+    assert zh_only.to_dict()["results"][0]["snippets"][0]["page"] is None
+
+
+def test_duplicate_pdf_is_skipped_and_bad_file_fails_alone(library, tmp_path, make_pdf):
+    (tmp_path / "in").mkdir()
+    good = make_pdf("in/good.pdf", [["Power-seeking AI"] + ["Agents may resist shutdown."] * 20])
+    shutil.copy(good, tmp_path / "in" / "copy.pdf")
+    (tmp_path / "in" / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog")
+    (tmp_path / "in" / "notes.txt").write_text("ignored: unsupported suffix inside a folder")
+    summary = library.ingest([tmp_path / "in"])
+    assert len(summary.ingested) == 1 and len(summary.skipped) == 1
+    assert [name for name, _ in summary.failed] == [str(tmp_path / "in" / "broken.pdf")]
+    assert "broken.pdf" in summary.failed[0][1]
+    assert library.count() == 1 and _vectors_match_store(library)
+
+
+def test_missing_input_is_reported(library, tmp_path):
+    summary = library.ingest([tmp_path / "nope.pdf"])
+    assert len(summary.failed) == 1 and "nope.pdf" in summary.failed[0][1]
+
+
+def test_remove(library, tmp_path):
+    library.ingest([_write_records(tmp_path / "feed.jsonl", RECORDS)])
+    removed = library.remove("r1")
+    assert library.count() == 1 and _vectors_match_store(library)
+    with pytest.raises(PaperNotFound):
+        library.paper(removed.id)
+
+
+def test_stale_index_is_rebuilt_from_sqlite(settings, tmp_path):
+    lib = Library(settings, embedder=HashEmbedder())
+    lib.ingest([_write_records(tmp_path / "feed.jsonl", RECORDS)])
+    config_path = settings.index_dir / CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    lib.close()
+    # A crash after the SQLite commit, before the index was saved: the file is one step behind.
+    config["generation"] -= 1
+    config_path.write_text(json.dumps(config))
+    (settings.index_dir / INDEX_FILE).write_bytes(b"torn")
+    reopened = Library(settings, embedder=HashEmbedder())
+    assert reopened.vectors.size == reopened.store.stats()["chunks"] > 0
+    assert _vectors_match_store(reopened)
+
+
+def test_other_model_is_refused_until_reindex(settings, tmp_path):
+    lib = Library(settings, embedder=HashEmbedder(dim=64))
+    lib.ingest([_write_records(tmp_path / "feed.jsonl", RECORDS)])
+    lib.close()
+    other = Library(settings, embedder=HashEmbedder(dim=32, name="other"))
+    with pytest.raises(IndexMismatch, match="kb reindex"):
+        other.search("reward hacking")
+    assert other.reindex() == other.store.stats()["chunks"]
+    assert other.search("reward hacking", k=1).results[0].paper.key == "r1"
+    assert json.loads((settings.index_dir / CONFIG_FILE).read_text())["dim"] == 32
+
+
+@pytest.mark.parametrize(("query", "lang"), [("", None), ("   ", None), ("x" * 3000, None),
+                                              ("ok", "english")])  # fmt: skip
+def test_bad_search_input(library, query, lang):
+    with pytest.raises(InvalidInput):
+        library.search(query, lang=lang)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from kb.errors import ConfigError
+from kb.settings import Settings, describe
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_defaults_env_then_overrides():
+    s = Settings.from_env({"KB_DATA_DIR": "/tmp/x", "KB_SEARCH_K": " 7 ", "KB_MODEL": "m"})
+    assert s.data_dir == Path("/tmp/x") and s.search_k == 7 and s.model == "m"
+    s2 = s.replace(search_k=3, model=None)
+    assert s2.search_k == 3 and s2.model == "m"
+    assert Settings.from_env({}).port == 8000
+
+
+def test_bad_int_names_the_key():
+    with pytest.raises(ConfigError, match="KB_BATCH_SIZE has value 'many'. Not a valid int."):
+        Settings.from_env({"KB_BATCH_SIZE": "many"})
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"KB_SEARCH_K": "0"}, "KB_SEARCH_K must be at least 1"),
+        ({"KB_CHUNK_OVERLAP": "500"}, "KB_CHUNK_OVERLAP"),
+        ({"KB_PORT": "70000"}, "KB_PORT"),
+        ({"KB_MODEL": "  "}, "KB_MODEL is empty"),
+        ({"KB_DATA_DIR": ""}, "KB_DATA_DIR is empty"),
+    ],
+)
+def test_invalid_values_are_refused(env, match):
+    with pytest.raises(ConfigError, match=match):
+        Settings.from_env(env)
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(ConfigError, match="Unknown setting"):
+        Settings().replace(nope=1)
+
+
+def test_every_setting_has_help_and_is_documented():
+    text = README.read_text(encoding="utf-8")
+    for f in fields(Settings):
+        assert f.metadata["help"]
+    for env, _default, _help in describe():
+        assert env in text, f"{env} is not documented in README.md"
