@@ -34,6 +34,7 @@ format: install
 
 bench: install
 	$(PY) bench/embed_throughput.py
+	$(PY) bench/cross_language.py
 
 examples: install
 	$(PY) scripts/make_examples.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,33 @@ def test_other_model_is_refused_until_reindex(settings, tmp_path):
 def test_bad_search_input(library, query, lang):
     with pytest.raises(InvalidInput):
         library.search(query, lang=lang)
+
+
+def test_every_real_pdf_ingests_or_fails_cleanly(library):
+    from tests.conftest import PDFS
+
+    summary = library.ingest([PDFS])
+    assert len(summary.ingested) + len(summary.failed) == 22
+    assert len(summary.ingested) >= 20, summary.failed
+    for name, error in summary.failed:
+        assert name.endswith(".pdf") and Path(name).name in error
+    garak = next(p for p in library.papers(limit=100) if "garak" in p.source)
+    assert garak.n_pages == 19 and garak.lang == "en" and garak.n_chunks > 10
+    zh = library.papers(limit=100, lang="zh")
+    assert any("caict" in p.source for p in zh)
+    assert _vectors_match_store(library)
+
+
+def test_real_model_on_real_pdfs(settings, real_embedder, tmp_path):
+    from tests.conftest import PDFS
+
+    lib = Library(settings, embedder=real_embedder)
+    en = PDFS / "en_owasp_ai_security_periodic_table_2024.pdf"
+    zh = PDFS / "zh_caict_2022_data_security_risk_analysis.pdf"
+    summary = lib.ingest([en, zh])
+    assert len(summary.ingested) == 2, summary.failed
+    top_zh = lib.search("数据安全风险", k=2).results[0]
+    assert top_zh.paper.source == str(zh) and top_zh.snippets[0].page is not None
+    top_en = lib.search("data security risks of data processing in China", k=2, lang="zh")
+    assert top_en.results[0].paper.source == str(zh)
+    lib.close()
