@@ -90,9 +90,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], quiet: bool, as_json: bo
         nonlocal failed
         if status == "start":
             bar.total = int(detail)
-            return
-        bar.update(1)
-        if status == "failed":
+        elif status == "file":
+            bar.update(1)
+        elif status == "failed":
             failed += 1
             bar.set_postfix(failed=failed)
             bar.write(f"failed: {detail}", file=sys.stderr)

@@ -28,8 +28,9 @@ from kb.settings import Settings
 from kb.storage import Store, read_arrays, sha256_file, write_arrays
 from kb.types import IngestSummary, Paper, ParsedDocument, SearchResponse
 
-# (status, input name, detail) for each input as it finishes: ingested, skipped or failed;
-# first ("start", "", number of files) once the inputs are expanded.
+# (status, input name, detail) for each paper or record as it finishes: ingested, skipped or
+# failed; ("start", "", number of files) once the inputs are expanded; ("file", path, "") after
+# each file (a JSONL file holds many records).
 Listener = Callable[[str, str, str], None]
 SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
@@ -141,15 +142,17 @@ class Library:
         summary = IngestSummary()
         notify("start", "", str(len(files) + len(problems)))
         for name, why in problems:
-            summary.failed.append((name, why))
+            summary.add("failed", name, why)
             notify("failed", name, why)
+            notify("file", name, "")
         with self._lock:
             self.prepare()  # check the model against the store before any work
             last_save = time.monotonic()
             for path in files:
                 for status, name, detail in self._ingest_file(path):
-                    getattr(summary, status).append((name, detail) if status == "failed" else name)
+                    summary.add(status, name, detail)
                     notify(status, name, detail)
+                notify("file", str(path), "")
                 if time.monotonic() - last_save > SAVE_EVERY_S:
                     self._save_index()
                     last_save = time.monotonic()

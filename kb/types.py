@@ -143,6 +143,13 @@ class IngestSummary:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
+    def add(self, status: str, name: str, detail: str) -> None:
+        """Record one input's outcome: ``ingested``, ``skipped`` or ``failed`` (with why)."""
+        if status == "failed":
+            self.failed.append((name, detail))
+        else:
+            getattr(self, status).append(name)
+
     @property
     def ok(self) -> bool:
         return not self.failed
