@@ -301,6 +301,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
     lib = _library(ctx)
     lib.prepare()  # load the model and index before taking requests
     if seeds and lib.count() == 0:
+        names = ", ".join(str(p) for p in seeds)
+        click.echo(f"the library is empty: ingesting {names} first (about 15 s for the samples)")
         summary = lib.ingest(list(seeds))
         click.echo(f"seeded the empty library: ingested {len(summary.ingested)} papers")
     click.echo(f"kb serving {settings.data_dir} on http://{settings.host}:{settings.port}")
