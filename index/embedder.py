@@ -90,19 +90,46 @@ def _load_sentence_transformer(name: str, path: str, device: str):  # -> Sentenc
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     local = Path(path).expanduser()
+    hint = (
+        "Without network access use a local folder in KB_MODEL, or leave KB_MODEL unset "
+        "for the bundled multilingual-e5-small."
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if local.exists():
                 return SentenceTransformer(str(local), device=device, local_files_only=True)
+            try:  # a hub name already in the local Hugging Face cache needs no network
+                return SentenceTransformer(path, device=device, local_files_only=True)
+            except OSError:
+                if not _hub_reachable():
+                    raise ModelError(
+                        f"Model {name!r} is neither a local folder nor in the Hugging Face "
+                        f"cache, and the model hub cannot be reached. {hint}"
+                    ) from None
             return SentenceTransformer(path, device=device)
+    except ModelError:
+        raise
     except Exception as e:  # many failure types: missing files, no network, bad config
         raise ModelError(
-            f"Cannot load embedding model {name!r} ({type(e).__name__}: {e}). "
-            "Without network access use a local folder in KB_MODEL, or leave KB_MODEL unset "
-            "for the bundled multilingual-e5-small."
+            f"Cannot load embedding model {name!r} ({type(e).__name__}: {e}). {hint}"
         ) from e
+
+
+def _hub_reachable() -> bool:
+    """Whether the model hub's name resolves (fails at once on offline machines)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 def _fingerprint(model, dim: int) -> str:  # model: SentenceTransformer

@@ -139,20 +139,30 @@ class VectorIndex:
 
 
 def check_identity(store: Store, identity: ModelIdentity) -> None:
-    """Refuse a store whose vectors were made by another model; adopt it when it is empty."""
+    """Refuse a store whose vectors were made by other weights; adopt it when it is empty.
+
+    Models are compared by dimension and weight fingerprint, so the same model reached by
+    another name (a hub name, a local path) is accepted.
+    """
     recorded = store.get_state("model")
     if recorded is None or store.stats()["chunks"] == 0:
         store.set_state("model", _identity_json(identity))
         return
     saved = json.loads(recorded)
-    if saved != identity.as_dict():
-        raise IndexMismatch(
-            f"The index in {store.path.parent} was built with model {saved['model']!r} "
-            f"(dim {saved['dim']}, fingerprint {saved['fingerprint']}), but the current model is "
-            f"{identity.name!r} (dim {identity.dim}, fingerprint {identity.fingerprint}). "
-            f"Run `kb reindex` to re-embed every paper with {identity.name!r}, "
-            f"or set KB_MODEL={saved['model']} to keep using the old one."
-        )
+    same_weights = saved.get("dim") == identity.dim and saved.get("fingerprint") == (
+        identity.fingerprint
+    )
+    if same_weights:
+        if saved.get("model") != identity.name:  # the same model under another name or path
+            store.set_state("model", _identity_json(identity))
+        return
+    raise IndexMismatch(
+        f"The index in {store.path.parent} was built with model {saved.get('model')!r} "
+        f"(dim {saved.get('dim')}, fingerprint {saved.get('fingerprint')}), but the current "
+        f"model is {identity.name!r} (dim {identity.dim}, fingerprint {identity.fingerprint}). "
+        f"Run `kb reindex` to re-embed every paper with {identity.name!r}, "
+        f"or set KB_MODEL={saved.get('model')} to keep using the old one."
+    )
 
 
 def _identity_json(identity: ModelIdentity) -> str:

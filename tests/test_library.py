@@ -158,3 +158,11 @@ def test_real_model_on_real_pdfs(settings, real_embedder, tmp_path):
     top_en = lib.search("data security risks of data processing in China", k=2, lang="zh")
     assert top_en.results[0].paper.source == str(zh)
     lib.close()
+
+
+def test_same_weights_under_another_name_are_accepted(settings, tmp_path):
+    lib = Library(settings, embedder=HashEmbedder(dim=64, name="hub/name"))
+    lib.ingest([_write_records(tmp_path / "feed.jsonl", RECORDS)])
+    lib.close()
+    renamed = Library(settings, embedder=HashEmbedder(dim=64, name="/local/path/same-model"))
+    assert renamed.search("reward hacking", k=1).results[0].paper.key == "r1"

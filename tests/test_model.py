@@ -144,3 +144,14 @@ def test_normaliser_matches_e5_per_codepoint_map(real_embedder, e5_file):
     )
     assert norm.normalize_str(text) == expected
     assert unicodedata.normalize("NFKC", "ＡＢＣ") in expected
+
+
+def test_unknown_model_offline_is_a_clear_error(tmp_path, monkeypatch):
+    from index.embedder import load_embedder
+    from kb.errors import ModelError
+    from kb.settings import Settings
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = Settings(model="no-such-org/no-such-model", model_dir=tmp_path)
+    with pytest.raises(ModelError, match="local folder in KB_MODEL"):
+        load_embedder(settings)
