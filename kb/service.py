@@ -35,6 +35,8 @@ Listener = Callable[[str, str, str], None]
 SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
 MEANS_FILE = "language_means.npz"
+SEARCH_MODES = ("dense", "keyword", "hybrid")
+RECORD_BATCH = 64  # records embedded together (one batch across records is much faster)
 
 
 def passage_text(title: str, text: str) -> str:
@@ -174,8 +176,7 @@ class Library:
                 return [("skipped", name, "already in the library (same content)")]
             s = self.settings
             doc = parse_pdf(path, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap)
-            self._add(doc)
-            return [("ingested", name, f"{len(doc.chunks)} chunks")]
+            return self._add_many([doc])
         except IngestError as e:
             return [("failed", name, str(e))]
         except OSError as e:
@@ -183,7 +184,8 @@ class Library:
 
     def _ingest_records(self, path: Path) -> list[tuple[str, str, str]]:
         s = self.settings
-        out = []
+        out: list[tuple[str, str, str]] = []
+        pending: list[ParsedDocument] = []
         for item in read_records(path, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap):
             if isinstance(item, IngestError):
                 out.append(("failed", str(path), str(item)))
@@ -192,15 +194,31 @@ class Library:
             if known is not None and known.content_hash == item.content_hash:
                 out.append(("skipped", item.source, "unchanged record"))
                 continue
-            self._add(item)
-            out.append(("ingested", item.source, f"{len(item.chunks)} chunks"))
+            pending.append(item)
+            if len(pending) >= RECORD_BATCH:
+                out += self._add_many(pending)
+                pending = []
+        return out + self._add_many(pending)
+
+    def _add_many(self, docs: list[ParsedDocument]) -> list[tuple[str, str, str]]:
+        """Embed the chunks of several documents in one batch, then store each document."""
+        out = [
+            ("failed", d.source, f"{d.source!r} has no text to index.")
+            for d in docs
+            if not d.chunks
+        ]
+        docs = [d for d in docs if d.chunks]
+        texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
+        vecs = self.embedder.encode(texts, kind="passage")
+        start = 0
+        for doc in docs:
+            doc_vecs = vecs[start : start + len(doc.chunks)]
+            start += len(doc.chunks)
+            self._store(doc, doc_vecs)
+            out.append(("ingested", doc.source, f"{len(doc.chunks)} chunks"))
         return out
 
-    def _add(self, doc: ParsedDocument) -> int:
-        if not doc.chunks:
-            raise IngestError(f"{doc.source!r} has no text to index.")
-        texts = [passage_text(doc.meta.title, c.text) for c in doc.chunks]
-        vecs = self.embedder.encode(texts, kind="passage")
+    def _store(self, doc: ParsedDocument, vecs: np.ndarray) -> int:
         old = self.store.paper_by_key(doc.key)
         old_ids = self.store.chunk_ids_of(old.id) if old else []
         paper_id, ids = self.store.add_paper(doc, vecs)
@@ -211,12 +229,25 @@ class Library:
     # -- read
 
     def search(
-        self, query: str, *, k: int | None = None, lang: str | None = None
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        lang: str | None = None,
+        mode: str = "dense",
     ) -> SearchResponse:
-        """Papers for a query in any language, from both languages, best first."""
+        """Papers for a query in any language, from both languages, best first.
+
+        Args:
+            mode: ``dense`` (embeddings), ``keyword`` (BM25) or ``hybrid`` (both).
+        """
         s = self.settings
         k = s.search_k if k is None else k
         text, lang = check_query(query, k), _check_lang(lang)
+        if mode not in SEARCH_MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
+        if mode != "dense":
+            raise InvalidInput(f"Search mode {mode!r} is not available yet; use mode=dense.")
         with self._lock:
             qvec = self.embedder.encode([text], kind="query")
             qvec = self.means.center(qvec, [detect_lang(text)], "query")[0]
