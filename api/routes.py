@@ -13,6 +13,7 @@ from api.schemas import (
     PaperPublic,
     SearchResultPublic,
 )
+from kb.errors import InvalidInput
 from kb.service import Library
 
 __all__ = ["router", "ErrorPublic"]
@@ -24,6 +25,7 @@ def _library(request: Request) -> Library:
 
 LibraryDep = Annotated[Library, Depends(_library)]
 LangParam = Literal["en", "zh", "all"]
+ModeParam = Literal["dense", "keyword", "hybrid"]
 
 router = APIRouter()
 
@@ -37,11 +39,25 @@ def healthz(lib: LibraryDep) -> Health:
 @router.get("/api/search", response_model=SearchResultPublic, tags=["search"])
 def search(
     lib: LibraryDep,
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="Query, EN or ZH")],
+    q: Annotated[
+        str | None, Query(max_length=2000, description="Query or pasted abstract, EN or ZH")
+    ] = None,
     k: Annotated[int, Query(ge=1, le=100, description="Number of papers")] = 10,
     lang: Annotated[LangParam | None, Query(description="Only this language")] = None,
+    mode: Annotated[ModeParam | None, Query(description="Default: KB_SEARCH_MODE")] = None,
+    year_from: Annotated[int | None, Query(ge=1000, le=3000)] = None,
+    year_to: Annotated[int | None, Query(ge=1000, le=3000)] = None,
+    author: Annotated[str | None, Query(max_length=200, description="Author substring")] = None,
+    like: Annotated[int | None, Query(description="Search with this paper instead of q")] = None,
 ) -> SearchResultPublic:
-    result = lib.search(q, k=k, lang=lang)
+    if like is not None:
+        result = lib.related(like, k=k)
+    elif q is None:
+        raise InvalidInput("Give a query in q, or a paper id in like.")
+    else:
+        result = lib.search(
+            q, k=k, lang=lang, mode=mode, year_from=year_from, year_to=year_to, author=author
+        )
     return SearchResultPublic.model_validate(result.to_dict())
 
 
@@ -64,3 +80,10 @@ def list_papers(
 @router.get("/api/papers/{paper_id}", response_model=PaperPublic, tags=["papers"])
 def get_paper(lib: LibraryDep, paper_id: int) -> PaperPublic:
     return PaperPublic.model_validate(lib.paper(paper_id).to_dict())
+
+
+@router.get("/api/papers/{paper_id}/related", response_model=SearchResultPublic, tags=["papers"])
+def related_papers(
+    lib: LibraryDep, paper_id: int, k: Annotated[int, Query(ge=1, le=100)] = 10
+) -> SearchResultPublic:
+    return SearchResultPublic.model_validate(lib.related(paper_id, k=k).to_dict())

@@ -35,9 +35,12 @@ class SnippetPublic(BaseModel):
 
 
 class SearchHitPublic(BaseModel):
-    score: float
+    score: float = Field(
+        description="Calibrated score: comparable across languages, higher is better"
+    )
     paper: PaperSummary
     snippets: list[SnippetPublic]
+    via: list[str] = Field(description="Which sides found the paper: dense, keyword")
 
 
 class SearchResultPublic(BaseModel):

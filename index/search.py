@@ -1,5 +1,13 @@
-"""Dense search: search each document language over the whole FAISS index, make the scores
-comparable (``index.calibration``), merge, and group chunk hits by paper."""
+"""Paper search: dense (calibrated, all encoders summed), keyword (BM25) or hybrid.
+
+Dense search runs over the whole FAISS index once per document language and per encoder; every
+candidate chunk gets each encoder's exact score, z-scored within its document language
+(``index.calibration``), and the encoders' z-scores are summed. Chunks are grouped by paper
+(a paper scores as its best chunk). Hybrid search lets keyword evidence reorder only the papers
+in the query's own language, inside the ranks the dense ranking gave that language: BM25 hits
+exist only in the query's language, and letting them move papers across languages measurably
+buries the other-language paper (see docs/EVALUATION.md).
+"""
 
 from __future__ import annotations
 
@@ -13,19 +21,25 @@ from index.calibration import LanguageStats
 from index.vectors import VectorIndex
 from kb.errors import InvalidInput
 from kb.storage import Store
-from kb.types import Chunk, SearchHit, SearchResponse, Snippet
+from kb.types import Chunk, Paper, SearchHit, SearchResponse, Snippet
 
 SNIPPET_CHARS = 400
 MAX_QUERY_CHARS = 2000
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class EncoderQuery:
+    """One encoder's view of a query: its index, its statistics and the query vector."""
+
+    vectors: VectorIndex
+    stats: LanguageStats
+    qvec: np.ndarray
 
 
 @dataclass(frozen=True)
 class SearchContext:
-    """What a search reads: the store, the index, and per-language ids and statistics."""
-
     store: Store
-    vectors: VectorIndex
-    stats: LanguageStats
     ids_by_lang: dict[str, np.ndarray]
 
 
@@ -41,46 +55,84 @@ def check_query(query: str, k: int) -> str:
     return text
 
 
-def search(
-    text: str,
-    qvec: np.ndarray,
-    ctx: SearchContext,
-    *,
-    k: int,
-    lang: str | None = None,
-    candidates: int = 200,
-    snippets: int = 3,
-) -> SearchResponse:
-    """Papers ranked by their best chunk's calibrated score, each with its best snippets.
-
-    Args:
-        qvec: the query's language-centred, normalised embedding.
-        lang: keep only chunks in this language (``en``, ``zh``, ...); None searches all.
-        candidates: chunk hits fetched per document language before grouping.
-    """
-    started = time.perf_counter()
-    langs = [lang] if lang else sorted(ctx.ids_by_lang)
-    hits: list[tuple[float, int]] = []
+def dense_scores(
+    queries: list[EncoderQuery], ctx: SearchContext, langs: list[str], candidates: int
+) -> dict[int, float]:
+    """chunk id -> summed per-language z-scores over all encoders, for the candidate chunks."""
+    out: dict[int, float] = {}
     for doc_lang in langs:
-        only = ctx.ids_by_lang.get(doc_lang, np.zeros(0, np.int64))
-        found = ctx.vectors.search(qvec, max(candidates, k * 5), only=only)
-        if found:
-            raw = np.asarray([s for _, s in found])
-            z = ctx.stats.zscore(qvec, raw, doc_lang)
-            hits += [(float(s), cid) for (cid, _), s in zip(found, z, strict=True)]
-    chunks = ctx.store.chunks_by_ids([cid for _, cid in hits])
+        only = ctx.ids_by_lang.get(doc_lang)
+        if only is None or len(only) == 0:
+            continue
+        found: set[int] = set()
+        for q in queries:
+            found.update(cid for cid, _ in q.vectors.search(q.qvec, candidates, only=only))
+        ids = np.asarray(sorted(found), dtype=np.int64)
+        total = np.zeros(len(ids))
+        for q in queries:
+            raw = q.vectors.vectors_of(ids) @ q.qvec
+            total += q.stats.zscore(q.qvec, raw, doc_lang)
+        out.update(zip(ids.tolist(), total.tolist(), strict=True))
+    return out
+
+
+def rank_papers(
+    scores: dict[int, float], ctx: SearchContext
+) -> tuple[list[tuple[int, list[tuple[float, int]]]], dict[int, Chunk]]:
+    """Group chunk scores by paper, best paper first; also return the chunks read."""
+    chunks = ctx.store.chunks_by_ids(list(scores))
     by_paper: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for score, cid in hits:
+    for cid, score in scores.items():
         chunk = chunks.get(cid)
         if chunk is not None:  # a vector whose chunk is gone is ignored, never shown
             by_paper[chunk.paper_id].append((score, cid))
-    ranked = sorted(by_paper.items(), key=lambda item: -max(s for s, _ in item[1]))[:k]
-    papers = ctx.store.papers_by_ids([pid for pid, _ in ranked])
-    results = []
-    for pid, scored in ranked:
+    for scored in by_paper.values():
         scored.sort(reverse=True)
+    ranked = sorted(by_paper.items(), key=lambda item: -item[1][0][0])
+    return ranked, chunks
+
+
+def fuse_in_language(
+    dense: list[tuple[int, list[tuple[float, int]]]],
+    keyword: list[tuple[int, list[tuple[float, int]]]],
+    paper_lang: dict[int, str],
+    query_lang: str,
+) -> list[tuple[int, list[tuple[float, int]]]]:
+    """Reorder the query-language papers of ``dense`` by RRF with ``keyword``, in their slots."""
+    kw_rank = {pid: r for r, (pid, _) in enumerate(keyword)}
+    slots = [i for i, (pid, _) in enumerate(dense) if paper_lang.get(pid) == query_lang]
+    own = [dense[i] for i in slots]
+
+    def fused(item: tuple[int, tuple[int, list[tuple[float, int]]]]) -> float:
+        dense_rank, (pid, _) = item
+        score = 1 / (RRF_K + dense_rank)
+        if pid in kw_rank:
+            score += 1 / (RRF_K + kw_rank[pid])
+        return -score
+
+    reordered = [entry for _, entry in sorted(enumerate(own), key=fused)]
+    out = list(dense)
+    for slot, entry in zip(slots, reordered, strict=True):
+        out[slot] = entry
+    return out
+
+
+def build_response(
+    text: str,
+    ranked: list[tuple[int, list[tuple[float, int]]]],
+    chunks: dict[int, Chunk],
+    papers: dict[int, Paper],
+    *,
+    k: int,
+    snippets: int,
+    started: float,
+    via: dict[int, list[str]],
+) -> SearchResponse:
+    results = []
+    for pid, scored in ranked[:k]:
         snips = [_snippet(chunks[cid], score) for score, cid in scored[:snippets]]
-        results.append(SearchHit(score=round(scored[0][0], 4), paper=papers[pid], snippets=snips))
+        hit = SearchHit(round(scored[0][0], 4), papers[pid], snips, via.get(pid, []))
+        results.append(hit)
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(query=text, took_ms=round(took, 2), results=results)
 

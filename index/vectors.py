@@ -66,6 +66,12 @@ class VectorIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The indexed vectors of the given chunk ids (all must be present)."""
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
     def ids(self) -> np.ndarray:
         return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
 
@@ -105,14 +111,16 @@ class VectorIndex:
         identity: ModelIdentity,
         extra: dict[str, Any],
         transform: Transform,
+        slot: str | None = None,
     ) -> VectorIndex:
         """Open the saved index if it mirrors the store, else rebuild it from SQLite.
 
         Args:
             extra: settings recorded in config.json; if any differs, the index is rebuilt.
             transform: maps stored (raw) vectors and their languages to indexed vectors.
+            slot: which stored vectors (None: the main encoder's).
         """
-        check_identity(store, identity)
+        check_identity(store, identity, "model" if slot is None else f"model:{slot}")
         config_path = folder / CONFIG_FILE
         if config_path.is_file() and (folder / INDEX_FILE).is_file():
             config = read_json(config_path)
@@ -126,27 +134,29 @@ class VectorIndex:
                     return loaded
                 except StoreError:
                     pass  # damaged: rebuilt below from SQLite, the source of truth
-        index = cls.rebuild(store, identity.dim, transform)
+        index = cls.rebuild(store, identity.dim, transform, slot)
         index.save(folder, identity, store.generation(), extra)
         return index
 
     @classmethod
-    def rebuild(cls, store: Store, dim: int, transform: Transform) -> VectorIndex:
+    def rebuild(
+        cls, store: Store, dim: int, transform: Transform, slot: str | None = None
+    ) -> VectorIndex:
         index = cls(dim)
-        for ids, vecs, langs in store.iter_vectors(dim):
+        for ids, vecs, langs in store.iter_vectors(dim, slot=slot):
             index.add(ids, transform(vecs, langs))
         return index
 
 
-def check_identity(store: Store, identity: ModelIdentity) -> None:
+def check_identity(store: Store, identity: ModelIdentity, key: str = "model") -> None:
     """Refuse a store whose vectors were made by other weights; adopt it when it is empty.
 
     Models are compared by dimension and weight fingerprint, so the same model reached by
     another name (a hub name, a local path) is accepted.
     """
-    recorded = store.get_state("model")
+    recorded = store.get_state(key)
     if recorded is None or store.stats()["chunks"] == 0:
-        store.set_state("model", _identity_json(identity))
+        store.set_state(key, _identity_json(identity))
         return
     saved = json.loads(recorded)
     same_weights = saved.get("dim") == identity.dim and saved.get("fingerprint") == (
@@ -154,7 +164,7 @@ def check_identity(store: Store, identity: ModelIdentity) -> None:
     )
     if same_weights:
         if saved.get("model") != identity.name:  # the same model under another name or path
-            store.set_state("model", _identity_json(identity))
+            store.set_state(key, _identity_json(identity))
         return
     raise IndexMismatch(
         f"The index in {store.path.parent} was built with model {saved.get('model')!r} "

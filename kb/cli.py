@@ -13,6 +13,7 @@ import click
 
 from kb.errors import KBError
 from kb.settings import Settings, describe
+from kb.types import SearchResponse
 
 LANG_CHOICE = click.Choice(["en", "zh", "all"])
 
@@ -120,15 +121,49 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], quiet: bool, as_json: bo
 @click.argument("query")
 @click.option("-k", type=click.IntRange(1, 100), help="Number of papers (KB_SEARCH_K).")
 @click.option("--lang", type=LANG_CHOICE, help="Only papers/chunks in this language.")
+@click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), help="KB_SEARCH_MODE.")
+@click.option("--year-from", type=click.IntRange(1000, 3000), help="Only papers from this year.")
+@click.option("--year-to", type=click.IntRange(1000, 3000), help="Only papers up to this year.")
+@click.option("--author", help="Only papers with an author containing this text.")
 @json_option
 @click.pass_context
 @handle_errors
-def search(ctx: click.Context, query: str, k: int | None, lang: str | None, as_json: bool) -> None:
+def search(
+    ctx: click.Context,
+    query: str,
+    k: int | None,
+    lang: str | None,
+    mode: str | None,
+    year_from: int | None,
+    year_to: int | None,
+    author: str | None,
+    as_json: bool,
+) -> None:
     """Search in English or Chinese; papers in both languages come back.
 
-    Example: kb search "如何检测欺骗性对齐" -k 5
+    Example: kb search "如何检测欺骗性对齐" -k 5 --year-from 2023
     """
-    result = _library(ctx).search(query, k=k, lang=lang)
+    result = _library(ctx).search(
+        query, k=k, lang=lang, mode=mode, year_from=year_from, year_to=year_to, author=author
+    )
+    _print_results(result, as_json)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("-k", type=click.IntRange(1, 100), help="Number of papers (KB_SEARCH_K).")
+@json_option
+@click.pass_context
+@handle_errors
+def related(ctx: click.Context, ref: str, k: int | None, as_json: bool) -> None:
+    """Papers nearest to one paper (by id or key), in both languages.
+
+    Example: kb related 3 -k 5
+    """
+    _print_results(_library(ctx).related(ref, k=k), as_json)
+
+
+def _print_results(result: SearchResponse, as_json: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -308,6 +343,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
     click.echo(f"kb serving {settings.data_dir} on http://{settings.host}:{settings.port}")
     app = create_app(settings, library=lib)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+from kb.cli_eval import eval_command  # noqa: E402 - registered after the group exists
+
+cli.add_command(eval_command)
 
 
 def main() -> None:

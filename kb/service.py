@@ -15,17 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from index.calibration import LanguageMeans, LanguageStats
+from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
-from index.search import SearchContext, check_query
-from index.search import search as dense_search
-from index.vectors import ModelIdentity, VectorIndex, check_identity
+from index.keywords import fts_document
+from index.search import check_query
 from ingest.documents import iter_inputs, parse_pdf
-from ingest.lang import detect_lang
 from ingest.records import read_records
 from kb.errors import IngestError, InvalidInput, PaperNotFound
+from kb.finder import Filters, run_search
 from kb.settings import Settings
-from kb.storage import Store, read_arrays, sha256_file, write_arrays
+from kb.storage import Store, sha256_file
 from kb.types import IngestSummary, Paper, ParsedDocument, SearchResponse
 
 # (status, input name, detail) for each paper or record as it finishes: ingested, skipped or
@@ -34,8 +33,6 @@ from kb.types import IngestSummary, Paper, ParsedDocument, SearchResponse
 Listener = Callable[[str, str, str], None]
 SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
-MEANS_FILE = "language_means.npz"
-SEARCH_MODES = ("dense", "keyword", "hybrid")
 RECORD_BATCH = 64  # records embedded together (one batch across records is much faster)
 
 
@@ -49,13 +46,24 @@ def passage_text(title: str, text: str) -> str:
 class Library:
     """A knowledge base on disk: SQLite store + FAISS index + embedding model (lazy)."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        second: Embedder | None = None,
+    ) -> None:
+        """Open the store; models load on first use.
+
+        Args:
+            embedder: use this main encoder instead of loading ``settings.model`` (tests).
+            second: use this second encoder instead of ``settings.second_encoder`` (tests).
+        """
         self.settings = settings
         self.store = Store(settings.db_path)
         self._embedder = embedder
-        self._vectors: VectorIndex | None = None
-        self._means: LanguageMeans | None = None
-        self._search_cache: tuple[int, SearchContext] | None = None
+        self._second = second
+        self._dense: list[DenseIndex] | None = None
+        self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -67,46 +75,28 @@ class Library:
             self._embedder = load_embedder(self.settings)
         return self._embedder
 
+    @property
+    def dense(self) -> list[DenseIndex]:
+        """The encoders of dense search: the main model, then the second encoder if enabled."""
+        if self._dense is None:
+            folder, extra = self.settings.index_dir, self._index_extra()
+            sides = [DenseIndex(self.store, self.embedder, folder, None, extra)]
+            second = self._second or _second_encoder(self.settings)
+            if second is not None:
+                sides.append(
+                    DenseIndex(self.store, second, folder / second.name, second.name, extra)
+                )
+            self._dense = sides
+            for side in sides:
+                _ = side.vectors  # refuses a store built by another model, before any work
+            self._backfill()
+        return self._dense
+
     def prepare(self) -> None:
-        """Load the model and open (or rebuild) the index, so the first request is fast."""
-        _ = self.vectors
-        _ = self.means
-
-    @property
-    def identity(self) -> ModelIdentity:
-        e = self.embedder
-        return ModelIdentity(name=e.name, dim=e.dim, fingerprint=e.fingerprint)
-
-    @property
-    def vectors(self) -> VectorIndex:
-        if self._vectors is None:
-            self._vectors = VectorIndex.load_or_rebuild(
-                self.settings.index_dir,
-                self.store,
-                self.identity,
-                self._index_extra(),
-                self._to_index,
-            )
-        return self._vectors
-
-    @property
-    def means(self) -> LanguageMeans:
-        """Per-language reference means of this model, computed once and cached on disk."""
-        if self._means is None:
-            path = self.settings.index_dir / MEANS_FILE
-            saved = read_arrays(path)
-            fingerprint = self.embedder.fingerprint
-            if saved is not None and str(saved.pop("fingerprint", "")) == fingerprint:
-                self._means = LanguageMeans.from_arrays(saved)
-            else:
-                self._means = LanguageMeans.compute(self.embedder)
-                arrays = self._means.to_arrays()
-                write_arrays(path, {**arrays, "fingerprint": np.asarray(fingerprint)})
-        return self._means
-
-    def _to_index(self, vectors: np.ndarray, langs: list[str]) -> np.ndarray:
-        """Stored passage vectors -> indexed vectors (centred on their language's mean)."""
-        return self.means.center(vectors, langs, "passage")
+        """Load the models and open (or rebuild) the indexes, so the first request is fast."""
+        with self._lock:
+            for side in self.dense:
+                _ = side.means
 
     def _index_extra(self) -> dict[str, Any]:
         s = self.settings
@@ -115,25 +105,40 @@ class Library:
             "calibration": CALIBRATION,
         }
 
-    def _search_context(self) -> SearchContext:
-        """Per-language ids and score statistics, recomputed only when the store changed."""
-        vectors = self.vectors  # first: refuses a store built by another model
-        generation = self.store.generation()
-        if self._search_cache is None or self._search_cache[0] != generation:
-            dim = self.identity.dim
-            batches = [
-                (self._to_index(vecs, langs), langs)
-                for _, vecs, langs in self.store.iter_vectors(dim)
-            ]
-            stats = LanguageStats.from_batches(batches, dim)
-            ids = self.store.chunk_ids_by_lang()
-            self._search_cache = (generation, SearchContext(self.store, vectors, stats, ids))
-        return self._search_cache[1]
+    def _backfill(self) -> None:
+        """Fill what an older store lacks: second-encoder vectors, keyword rows."""
+        assert self._dense is not None
+        for side in self._dense[1:]:
+            while batch := self.store.chunks_without_vectors(side.slot or "", limit=512):
+                ids = [cid for cid, _, _, _ in batch]
+                vecs = side.embed_passages([passage_text(t, x) for _, t, x, _ in batch])
+                self.store.set_vectors(ids, vecs, slot=side.slot)
+                side.add(ids, vecs, [lang for _, _, _, lang in batch])
+            side.save()
+        after = 0
+        while rows := self.store.fts_missing_chunk_ids(512, after=after):
+            self.store.set_keyword_texts([(cid, fts_document(text)) for cid, text in rows])
+            after = rows[-1][0]
+        self.store.clear_state("fts_pending")
 
     def _save_index(self) -> None:
-        self.vectors.save(
-            self.settings.index_dir, self.identity, self.store.generation(), self._index_extra()
-        )
+        for side in self.dense:
+            side.save()
+
+    def _ids_by_lang(self, filters: Filters) -> dict[str, np.ndarray]:
+        """Chunk ids per language that the filters allow (unfiltered: cached per generation)."""
+        if filters.narrows_papers:
+            ids = self.store.chunk_ids_by_lang(
+                year_from=filters.year_from, year_to=filters.year_to, author=filters.author
+            )
+        else:
+            generation = self.store.generation()
+            if self._ids_cache is None or self._ids_cache[0] != generation:
+                self._ids_cache = (generation, self.store.chunk_ids_by_lang())
+            ids = self._ids_cache[1]
+        if filters.lang:
+            return {filters.lang: ids[filters.lang]} if filters.lang in ids else {}
+        return ids
 
     # -- ingest
 
@@ -201,7 +206,7 @@ class Library:
         return out + self._add_many(pending)
 
     def _add_many(self, docs: list[ParsedDocument]) -> list[tuple[str, str, str]]:
-        """Embed the chunks of several documents in one batch, then store each document."""
+        """Embed the chunks of several documents in one batch per encoder, then store each."""
         out = [
             ("failed", d.source, f"{d.source!r} has no text to index.")
             for d in docs
@@ -209,21 +214,30 @@ class Library:
         ]
         docs = [d for d in docs if d.chunks]
         texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
-        vecs = self.embedder.encode(texts, kind="passage")
+        vecs = [side.embed_passages(texts) for side in self.dense]
         start = 0
         for doc in docs:
-            doc_vecs = vecs[start : start + len(doc.chunks)]
-            start += len(doc.chunks)
-            self._store(doc, doc_vecs)
+            end = start + len(doc.chunks)
+            self._store(doc, [v[start:end] for v in vecs])
+            start = end
             out.append(("ingested", doc.source, f"{len(doc.chunks)} chunks"))
         return out
 
-    def _store(self, doc: ParsedDocument, vecs: np.ndarray) -> int:
+    def _store(self, doc: ParsedDocument, vecs: list[np.ndarray]) -> int:
+        """Write one document (all or nothing in SQLite), then add its vectors to every index."""
         old = self.store.paper_by_key(doc.key)
         old_ids = self.store.chunk_ids_of(old.id) if old else []
-        paper_id, ids = self.store.add_paper(doc, vecs)
-        self.vectors.remove(old_ids)
-        self.vectors.add(ids, self._to_index(vecs, [c.lang for c in doc.chunks]))
+        extra = {side.slot: v for side, v in zip(self.dense[1:], vecs[1:], strict=True)}
+        paper_id, ids = self.store.add_paper(
+            doc,
+            vecs[0],
+            keyword_texts=[fts_document(f"{doc.meta.title}\n{c.text}") for c in doc.chunks],
+            extra_vectors=extra,
+        )
+        langs = [c.lang for c in doc.chunks]
+        for side, v in zip(self.dense, vecs, strict=True):
+            side.remove(old_ids)
+            side.add(ids, v, langs)
         return paper_id
 
     # -- read
@@ -234,31 +248,56 @@ class Library:
         *,
         k: int | None = None,
         lang: str | None = None,
-        mode: str = "dense",
+        mode: str | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        author: str | None = None,
     ) -> SearchResponse:
         """Papers for a query in any language, from both languages, best first.
 
         Args:
-            mode: ``dense`` (embeddings), ``keyword`` (BM25) or ``hybrid`` (both).
+            mode: ``dense`` (embeddings), ``keyword`` (BM25) or ``hybrid``; default from settings.
+            year_from, year_to, author: filters applied inside the search (author: substring).
         """
         s = self.settings
         k = s.search_k if k is None else k
-        text, lang = check_query(query, k), _check_lang(lang)
-        if mode not in SEARCH_MODES:
-            raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
-        if mode != "dense":
-            raise InvalidInput(f"Search mode {mode!r} is not available yet; use mode=dense.")
+        text = check_query(query, k)
+        filters = Filters(_check_lang(lang), year_from, year_to, author or None).check()
         with self._lock:
-            qvec = self.embedder.encode([text], kind="query")
-            qvec = self.means.center(qvec, [detect_lang(text)], "query")[0]
-            return dense_search(
+            return run_search(
                 text,
-                qvec,
-                self._search_context(),
+                store=self.store,
+                dense=self.dense,
+                ids_by_lang=self._ids_by_lang(filters),
+                mode=mode or s.search_mode,
                 k=k,
-                lang=lang,
                 candidates=s.candidates,
                 snippets=s.snippets,
+            )
+
+    def related(self, ref: str | int, *, k: int | None = None) -> SearchResponse:
+        """The papers nearest to one paper (its chunks' mean, per encoder), in both languages."""
+        k = self.settings.search_k if k is None else k
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}.")
+        with self._lock:
+            paper = self.paper(ref)
+            ids = np.asarray(self.store.chunk_ids_of(paper.id), dtype=np.int64)
+            like = []
+            for side in self.dense:
+                mean = side.vectors.vectors_of(ids).mean(axis=0)
+                like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            return run_search(
+                paper.title,
+                store=self.store,
+                dense=self.dense,
+                ids_by_lang=self._ids_by_lang(Filters()),
+                mode="dense",
+                k=k,
+                candidates=self.settings.candidates,
+                snippets=self.settings.snippets,
+                exclude_paper=paper.id,
+                like=like,
             )
 
     def paper(self, ref: str | int) -> Paper:
@@ -296,28 +335,44 @@ class Library:
         with self._lock:
             paper = self.paper(ref)
             ids = self.store.remove_paper(paper.id)
-            self.vectors.remove(ids)
+            for side in self.dense:
+                side.remove(ids)
             self._save_index()
             return paper
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Re-embed every chunk with the current model and rebuild the index; returns chunks."""
+        """Re-embed every chunk with the current encoders and rebuild the indexes."""
         with self._lock:
+            main = DenseIndex(self.store, self.embedder, self.settings.index_dir, None, {})
+            second = self._second or _second_encoder(self.settings)
+            sides = [main] + ([] if second is None else [
+                DenseIndex(self.store, second, self.settings.index_dir / second.name,
+                           second.name, {})])  # fmt: skip
             total = self.store.stats()["chunks"]
-            self.store.set_state("model", '{"model": "(reindex in progress)"}')
+            for side in sides:
+                self.store.set_state(side.state_key, '{"model": "(reindex in progress)"}')
             done = 0
             for batch in self.store.iter_chunk_texts(batch=max(64, self.settings.batch_size * 4)):
                 ids = [cid for cid, _, _ in batch]
                 texts = [passage_text(title, text) for _, title, text in batch]
-                self.store.set_vectors(ids, self.embedder.encode(texts, kind="passage"))
+                for side in sides:
+                    self.store.set_vectors(ids, side.embed_passages(texts), slot=side.slot)
                 done += len(batch)
                 if progress:
                     progress(done, total)
-            self.store.clear_state("model")  # the current model is adopted just below
-            check_identity(self.store, self.identity)
-            self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self._to_index)
-            self._save_index()
+            for side in sides:
+                side.extra = self._index_extra()
+                side.reset()
+            self._dense = None
             return done
+
+
+def _second_encoder(settings: Settings) -> Embedder | None:
+    if settings.second_encoder == "none":
+        return None
+    from index.muse import MuseEmbedder
+
+    return MuseEmbedder()
 
 
 def _check_lang(lang: str | None) -> str | None:

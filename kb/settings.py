@@ -46,6 +46,17 @@ class Settings:
         default_factory=_default_model_dir,
         metadata=_help("Where the converted default model is cached."),
     )
+    second_encoder: str = field(
+        default="muse-v3",
+        metadata=_help(
+            "Second dense encoder whose calibrated scores are added to the main model's: "
+            "'muse-v3' (bundled multilingual USE) or 'none'."
+        ),
+    )
+    search_mode: str = field(
+        default="hybrid",
+        metadata=_help("Default search mode: dense, keyword or hybrid."),
+    )
     device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
     batch_size: int = field(default=32, metadata=_help("Texts per embedding batch."))
     chunk_tokens: int = field(
@@ -102,6 +113,14 @@ class Settings:
             raise ConfigError(f"KB_SNIPPETS must be 0 or more, not {self.snippets}.")
         if not 0 < self.port < 65536:
             raise ConfigError(f"KB_PORT must be a TCP port (1-65535), not {self.port}.")
+        if self.second_encoder not in ("muse-v3", "none"):
+            raise ConfigError(
+                f"KB_SECOND_ENCODER must be 'muse-v3' or 'none', not {self.second_encoder!r}."
+            )
+        if self.search_mode not in ("dense", "keyword", "hybrid"):
+            raise ConfigError(
+                f"KB_SEARCH_MODE must be dense, keyword or hybrid, not {self.search_mode!r}."
+            )
         if not self.model.strip():
             raise ConfigError("KB_MODEL is empty; name a model or leave it unset for the default.")
         return self

@@ -4,7 +4,9 @@ File writes are atomic (temp file in the same folder, then ``os.replace``), data
 transactional, and schema changes go through the numbered ``MIGRATIONS``. SQLite is the source
 of truth, vectors included; the FAISS index file is a persisted copy that carries the
 ``generation`` of the database it mirrors, so a crash between the two is detected and repaired
-by rebuilding the index from SQLite.
+by rebuilding the index from SQLite. The FTS5 table ``chunk_fts`` (rowid = chunk id) holds
+each chunk's keyword tokens, as ``index.keywords`` analyzed them; its writes never bump the
+``generation``, which tracks vectors only.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.errors import PaperNotFound, StoreError
+from kb.errors import InvalidInput, PaperNotFound, StoreError
 from kb.types import Chunk, Paper, ParsedDocument
 
 # ---------------------------------------------------------------- files
@@ -161,7 +163,27 @@ def m001_papers_chunks(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_papers_chunks]
+def m002_chunk_fts(db: sqlite3.Connection) -> None:
+    """The keyword index: one row of analyzed tokens per chunk, rowid = chunk id."""
+    db.execute(
+        "CREATE VIRTUAL TABLE chunk_fts "
+        "USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    if db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None:
+        # Storage cannot analyze text (that is index/); the application backfills these rows.
+        db.execute("INSERT OR REPLACE INTO state (name, value) VALUES ('fts_pending', '1')")
+
+
+def m003_chunk_vectors(db: sqlite3.Connection) -> None:
+    """Vectors of further encoders (the main encoder's stay in ``chunks.vector``)."""
+    db.execute(
+        "CREATE TABLE chunk_vectors ("
+        " chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+        " slot TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (chunk_id, slot))"
+    )
+
+
+MIGRATIONS = [m001_papers_chunks, m002_chunk_fts, m003_chunk_vectors]
 
 _PAPER_COLS = (
     "id, key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
@@ -241,13 +263,29 @@ class Store:
 
     # -- papers
 
-    def add_paper(self, doc: ParsedDocument, vectors: np.ndarray) -> tuple[int, list[int]]:
-        """Insert a paper, its chunks and their vectors in one transaction (replacing its key)."""
+    def add_paper(
+        self,
+        doc: ParsedDocument,
+        vectors: np.ndarray,
+        keyword_texts: list[str] | None = None,
+        extra_vectors: dict[str, np.ndarray] | None = None,
+    ) -> tuple[int, list[int]]:
+        """Insert a paper, its chunks and their vectors in one transaction (replacing its key).
+
+        Args:
+            keyword_texts: each chunk's analyzed tokens for the keyword index, in chunk order.
+            extra_vectors: further encoders' vectors by slot name, in chunk order.
+        """
         if len(vectors) != len(doc.chunks):
             raise StoreError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.key}.")
+        if keyword_texts is not None and len(keyword_texts) != len(doc.chunks):
+            raise StoreError(
+                f"{len(doc.chunks)} chunks but {len(keyword_texts)} keyword texts for {doc.key}."
+            )
         m = doc.meta
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.transaction() as db:
+            _delete_fts(db, "paper_id IN (SELECT id FROM papers WHERE key = ?)", doc.key)
             db.execute("DELETE FROM papers WHERE key = ?", (doc.key,))
             cur = db.execute(
                 "INSERT INTO papers (key, kind, source, content_hash, title, authors, year, lang, "
@@ -267,6 +305,11 @@ class Store:
                      chunk.page_end, np.asarray(vec, dtype=np.float32).tobytes()),
                 )  # fmt: skip
                 ids.append(int(cur.lastrowid or 0))
+            if keyword_texts is not None:
+                rows = zip(ids, keyword_texts, strict=True)
+                db.executemany("INSERT INTO chunk_fts (rowid, tokens) VALUES (?, ?)", rows)
+            for slot, vecs in (extra_vectors or {}).items():
+                _put_vectors(db, slot, ids, vecs)
             self._bump(db)
         return paper_id, ids
 
@@ -274,6 +317,7 @@ class Store:
         """Delete a paper and its chunks; return the removed chunk ids."""
         with self.transaction() as db:
             ids = self.chunk_ids_of(paper_id)
+            _delete_fts(db, "paper_id = ?", paper_id)
             if db.execute("DELETE FROM papers WHERE id = ?", (paper_id,)).rowcount == 0:
                 raise PaperNotFound(f"No paper with id {paper_id}. `kb list` shows the ids.")
             self._bump(db)
@@ -340,10 +384,36 @@ class Store:
         rows = self.db.execute("SELECT id FROM chunks WHERE paper_id = ?", (paper_id,))
         return [int(r[0]) for r in rows]
 
-    def chunk_ids_by_lang(self) -> dict[str, np.ndarray]:
-        """Chunk ids of each chunk language."""
+    def chunk_ids_by_lang(
+        self,
+        *,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        author: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Chunk ids of each chunk language, of the papers that pass the filters.
+
+        Args:
+            author: a case-insensitive substring of any author name (Chinese names work as is).
+        """
+        where, args = [], []
+        if year_from is not None:
+            where.append("p.year >= ?")
+            args.append(year_from)
+        if year_to is not None:
+            where.append("p.year <= ?")
+            args.append(year_to)
+        if author:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(p.authors) a "
+                "WHERE instr(lower(a.value), lower(?)) > 0)"
+            )
+            args.append(author)
+        sql = "SELECT c.id, c.lang FROM chunks c JOIN papers p ON p.id = c.paper_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         out: dict[str, list[int]] = {}
-        for cid, lang in self.db.execute("SELECT id, lang FROM chunks ORDER BY id"):
+        for cid, lang in self.db.execute(sql + " ORDER BY c.id", args):
             out.setdefault(str(lang), []).append(int(cid))
         return {lang: np.asarray(ids, dtype=np.int64) for lang, ids in out.items()}
 
@@ -362,16 +432,27 @@ class Store:
             last = int(rows[-1][0])
 
     def iter_vectors(
-        self, dim: int, batch: int = 4096
+        self, dim: int, batch: int = 4096, *, slot: str | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
-        """(chunk ids, float32 vectors, chunk languages) of every embedded chunk, in id order."""
+        """(chunk ids, float32 vectors, chunk languages) of every embedded chunk, in id order.
+
+        Args:
+            slot: which encoder's vectors; None for the main encoder's.
+        """
         last = 0
-        while True:
-            rows = self.db.execute(
+        if slot is None:
+            sql = (
                 "SELECT id, vector, lang FROM chunks WHERE id > ? AND vector IS NOT NULL "
-                "ORDER BY id LIMIT ?",
-                (last, batch),
-            ).fetchall()
+                "ORDER BY id LIMIT ?"
+            )
+        else:
+            sql = (
+                "SELECT c.id, v.vector, c.lang FROM chunk_vectors v JOIN chunks c "
+                "ON c.id = v.chunk_id WHERE v.slot = ? AND c.id > ? ORDER BY c.id LIMIT ?"
+            )
+        while True:
+            args = (last, batch) if slot is None else (slot, last, batch)
+            rows = self.db.execute(sql, args).fetchall()
             if not rows:
                 return
             ids = np.asarray([r[0] for r in rows], dtype=np.int64)
@@ -379,15 +460,99 @@ class Store:
             yield ids, vecs.reshape(len(rows), dim), [str(r[2]) for r in rows]
             last = int(ids[-1])
 
-    def set_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
-        """Replace the vectors of the given chunks (used by reindex)."""
+    def set_vectors(self, ids: list[int], vectors: np.ndarray, *, slot: str | None = None) -> None:
+        """Replace (or, for a further encoder, add) the vectors of the given chunks."""
         with self.transaction() as db:
-            rows = zip(ids, vectors, strict=True)
-            db.executemany(
-                "UPDATE chunks SET vector = ? WHERE id = ?",
-                [(np.asarray(v, np.float32).tobytes(), i) for i, v in rows],
-            )
+            if slot is None:
+                rows = zip(ids, vectors, strict=True)
+                db.executemany(
+                    "UPDATE chunks SET vector = ? WHERE id = ?",
+                    [(np.asarray(v, np.float32).tobytes(), i) for i, v in rows],
+                )
+            else:
+                _put_vectors(db, slot, ids, vectors)
             self._bump(db)
+
+    def chunks_without_vectors(self, slot: str, limit: int) -> list[tuple[int, str, str, str]]:
+        """(chunk id, paper title, text, lang) of chunks with no vector in ``slot`` yet."""
+        rows = self.db.execute(
+            "SELECT c.id, p.title, c.text, c.lang FROM chunks c JOIN papers p ON p.id = c.paper_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id "
+            "AND v.slot = ?) ORDER BY c.id LIMIT ?",
+            (slot, limit),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    # -- keyword index (FTS5); these writes leave ``generation`` alone: it tracks vectors
+
+    def keyword_search(
+        self, match: str, *, limit: int, chunk_ids_lang: str | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, score) of the chunks matching an FTS5 expression, best first.
+
+        Args:
+            match: an FTS5 MATCH expression, as ``index.keywords.fts_query`` builds it.
+            chunk_ids_lang: keep only chunks in this language; None keeps all.
+        """
+        join, where, args = "", "", [match]
+        if chunk_ids_lang:
+            join, where = "JOIN chunks c ON c.id = chunk_fts.rowid", "AND c.lang = ?"
+            args.append(chunk_ids_lang)
+        sql = (
+            f"SELECT chunk_fts.rowid, -bm25(chunk_fts) FROM chunk_fts {join} "
+            f"WHERE chunk_fts MATCH ? {where} ORDER BY bm25(chunk_fts) LIMIT ?"
+        )
+        try:
+            rows = self.db.execute(sql, [*args, max(limit, 0)]).fetchall()
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorcode != sqlite3.SQLITE_ERROR:  # busy, I/O, corrupt: not the query
+                raise StoreError(f"Keyword search failed in {self.path}: {e}.") from e
+            raise InvalidInput(
+                f"The keyword query {match!r} is not valid FTS5 syntax ({e}). "
+                "Quote each term, as index.keywords.fts_query does."
+            ) from e
+        return [(int(cid), float(score)) for cid, score in rows]
+
+    def set_keyword_texts(self, rows: list[tuple[int, str]]) -> int:
+        """Insert or replace the keyword tokens of existing chunks in one transaction.
+
+        Ids of chunks that no longer exist are skipped; returns how many rows were written.
+        """
+        with self.transaction() as db:
+            cur = db.executemany(
+                "INSERT OR REPLACE INTO chunk_fts (rowid, tokens) "
+                "SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)",
+                rows,
+            )
+            return max(cur.rowcount, 0)
+
+    def fts_missing_chunk_ids(self, batch: int = 256, *, after: int = 0) -> list[tuple[int, str]]:
+        """(chunk id, chunk text) of up to ``batch`` chunks with no keyword row, ids > ``after``.
+
+        Backfill loops until this is empty, passing the last id seen as ``after``, then
+        clears the ``fts_pending`` state set by the migration.
+        """
+        rows = self.db.execute(
+            "SELECT c.id, c.text FROM chunks c WHERE c.id > ? AND NOT EXISTS "
+            "(SELECT 1 FROM chunk_fts f WHERE f.rowid = c.id) ORDER BY c.id LIMIT ?",
+            (after, batch),
+        ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def _delete_fts(db: sqlite3.Connection, chunk_where: str, arg: object) -> None:
+    """Delete the keyword rows of the chunks matching ``chunk_where`` (FTS5 has no cascade)."""
+    sql = f"DELETE FROM chunk_fts WHERE rowid IN (SELECT id FROM chunks WHERE {chunk_where})"
+    db.execute(sql, (arg,))
+
+
+def _put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.ndarray) -> None:
+    rows = [
+        (i, slot, np.asarray(v, np.float32).tobytes()) for i, v in zip(ids, vectors, strict=True)
+    ]
+    db.executemany(
+        "INSERT OR REPLACE INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, ?, ?)", rows
+    )
 
 
 def _paper(row: sqlite3.Row) -> Paper:

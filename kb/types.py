@@ -111,12 +111,14 @@ class SearchHit:
     score: float
     paper: Paper
     snippets: list[Snippet]
+    via: list[str] = field(default_factory=list)  # which sides found it: dense, keyword
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": self.score,
             "paper": self.paper.summary(),
             "snippets": [asdict(s) for s in self.snippets],
+            "via": list(self.via),
         }
 
 

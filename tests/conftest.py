@@ -95,7 +95,9 @@ def xling_records() -> list[dict[str, str]]:
 def settings(tmp_path: Path):
     from kb.settings import Settings
 
-    return Settings(data_dir=tmp_path / "kb-data", model_dir=tmp_path / "models")
+    return Settings(
+        data_dir=tmp_path / "kb-data", model_dir=tmp_path / "models", second_encoder="none"
+    )
 
 
 @pytest.fixture

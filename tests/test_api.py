@@ -36,7 +36,7 @@ def test_search_shape(client):
     body = client.get("/api/search", params={"q": "jailbreak attacks", "k": 2}).json()
     assert set(body) == {"query", "took_ms", "results"}
     hit = body["results"][0]
-    assert set(hit) == {"score", "paper", "snippets"}
+    assert set(hit) == {"score", "paper", "snippets", "via"}
     assert set(hit["paper"]) == {"id", "key", "title", "authors", "year", "lang", "doi",
                                  "arxiv_id", "source"}  # fmt: skip
     assert hit["paper"]["key"] == "a" and hit["paper"]["doi"] == "10.1234/jb"

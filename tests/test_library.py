@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from index.vectors import CONFIG_FILE, INDEX_FILE
@@ -31,8 +30,14 @@ RECORDS = [
 
 
 def _vectors_match_store(lib: Library) -> bool:
-    stored = np.concatenate([ids for ids, _, _ in lib.store.iter_vectors(lib.embedder.dim)] or [[]])
-    return sorted(lib.vectors.ids().tolist()) == sorted(stored.astype(int).tolist())
+    """Every encoder's FAISS ids are exactly its stored vectors' chunk ids, and all chunks'."""
+    chunks = sorted(int(i) for ids in lib.store.chunk_ids_by_lang().values() for i in ids)
+    for side in lib.dense:
+        batches = lib.store.iter_vectors(side.identity.dim, slot=side.slot)
+        stored = sorted(int(i) for ids, _, _ in batches for i in ids)
+        if not sorted(side.vectors.ids().tolist()) == stored == chunks:
+            return False
+    return True
 
 
 def test_records_ingest_skip_and_replace(library, tmp_path):
@@ -107,7 +112,7 @@ def test_stale_index_is_rebuilt_from_sqlite(settings, tmp_path):
     config_path.write_text(json.dumps(config))
     (settings.index_dir / INDEX_FILE).write_bytes(b"torn")
     reopened = Library(settings, embedder=HashEmbedder())
-    assert reopened.vectors.size == reopened.store.stats()["chunks"] > 0
+    assert reopened.dense[0].vectors.size == reopened.store.stats()["chunks"] > 0
     assert _vectors_match_store(reopened)
 
 

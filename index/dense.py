@@ -1,0 +1,120 @@
+"""One encoder's side of dense search: its model, FAISS index, language means and statistics.
+
+kb can run several encoders side by side (the main model plus, by default, mUSE); each gets a
+``DenseIndex`` with its own folder under the index directory. Stored vectors are raw model
+output; indexed vectors are centred on their language's mean (``index.calibration``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.calibration import LanguageMeans, LanguageStats
+from index.embedder import Embedder
+from index.vectors import ModelIdentity, VectorIndex, check_identity
+from kb.storage import Store, read_arrays, write_arrays
+
+MEANS_FILE = "language_means.npz"
+
+
+class DenseIndex:
+    """An encoder bound to the store: embeds, indexes and scores chunks calibrated per language.
+
+    Args:
+        slot: None for the main encoder (vectors in ``chunks.vector``), else the name under which
+            this encoder's vectors are stored.
+        extra: settings recorded in the index config; a change rebuilds the index.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        folder: Path,
+        slot: str | None,
+        extra: dict[str, Any],
+    ) -> None:
+        self.store, self.embedder, self.folder, self.slot = store, embedder, folder, slot
+        self.extra = extra
+        self._vectors: VectorIndex | None = None
+        self._means: LanguageMeans | None = None
+        self._stats: tuple[int, LanguageStats] | None = None
+
+    @property
+    def identity(self) -> ModelIdentity:
+        e = self.embedder
+        return ModelIdentity(name=e.name, dim=e.dim, fingerprint=e.fingerprint)
+
+    @property
+    def state_key(self) -> str:
+        return "model" if self.slot is None else f"model:{self.slot}"
+
+    @property
+    def vectors(self) -> VectorIndex:
+        if self._vectors is None:
+            self._vectors = VectorIndex.load_or_rebuild(
+                self.folder,
+                self.store,
+                self.identity,
+                self.extra,
+                self.to_index,
+                slot=self.slot,
+            )
+        return self._vectors
+
+    @property
+    def means(self) -> LanguageMeans:
+        """Per-language reference means of this encoder, computed once and cached on disk."""
+        if self._means is None:
+            path = self.folder / MEANS_FILE
+            saved = read_arrays(path)
+            fingerprint = self.embedder.fingerprint
+            if saved is not None and str(saved.pop("fingerprint", "")) == fingerprint:
+                self._means = LanguageMeans.from_arrays(saved)
+            else:
+                self._means = LanguageMeans.compute(self.embedder)
+                arrays = self._means.to_arrays()
+                write_arrays(path, {**arrays, "fingerprint": np.asarray(fingerprint)})
+        return self._means
+
+    def to_index(self, vectors: np.ndarray, langs: list[str]) -> np.ndarray:
+        """Stored passage vectors -> indexed vectors (centred on their language's mean)."""
+        return self.means.center(vectors, langs, "passage")
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode(texts, kind="passage")
+
+    def embed_query(self, text: str, lang: str) -> np.ndarray:
+        """The query's centred, normalised vector for this encoder."""
+        return self.means.center(self.embedder.encode([text], kind="query"), [lang], "query")[0]
+
+    def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
+        self.vectors.add(ids, self.to_index(vectors, langs))
+
+    def remove(self, ids: list[int]) -> None:
+        self.vectors.remove(ids)
+
+    def save(self) -> None:
+        self.vectors.save(self.folder, self.identity, self.store.generation(), self.extra)
+
+    def stats(self) -> LanguageStats:
+        """Per-language score statistics, recomputed only when the store changed."""
+        generation = self.store.generation()
+        if self._stats is None or self._stats[0] != generation:
+            dim = self.identity.dim
+            batches = [
+                (self.to_index(vecs, langs), langs)
+                for _, vecs, langs in self.store.iter_vectors(dim, slot=self.slot)
+            ]
+            self._stats = (generation, LanguageStats.from_batches(batches, dim))
+        return self._stats[1]
+
+    def reset(self) -> None:
+        """Forget the store's recorded model and rebuild from the (re-embedded) vectors."""
+        self.store.clear_state(self.state_key)
+        check_identity(self.store, self.identity, self.state_key)
+        self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
+        self.save()

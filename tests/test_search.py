@@ -1,0 +1,87 @@
+"""Search modes, filters and related papers (fake embedder: the ranking logic)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from index.search import fuse_in_language
+from kb.errors import InvalidInput
+
+RECORDS = [
+    {"key": "en1", "title": "Reward hacking in reinforcement learning", "abstract":
+     "Agents exploit misspecified rewards.", "authors": ["Ann Lee"], "year": 2021},
+    {"key": "en2", "title": "Jailbreak attacks on chat models", "abstract":
+     "Prompts that bypass refusals.", "authors": ["Bo Chen"], "year": 2023},
+    {"key": "en3", "title": "Compute thresholds for AI governance", "abstract":
+     "Regulating training compute.", "authors": ["Ann Lee", "Cy Dee"], "year": 2024},
+    {"key": "zh1", "title": "强化学习中的奖励黑客", "abstract": "智能体利用错误设定的奖励。",
+     "authors": ["张伟"], "year": 2022},
+    {"key": "zh2", "title": "大模型越狱攻击", "abstract": "绕过拒绝的提示。",
+     "authors": ["李娜", "张伟"], "year": 2024},
+]  # fmt: skip
+
+
+@pytest.fixture
+def lib(library, tmp_path):
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS))
+    assert not library.ingest([feed]).failed
+    return library
+
+
+def keys(response):
+    return [h.paper.key for h in response.results]
+
+
+def test_keyword_mode_finds_exact_terms_in_both_scripts(lib):
+    assert keys(lib.search("jailbreak", mode="keyword"))[0] == "en2"
+    assert keys(lib.search("越獄攻擊", mode="keyword")) == ["zh2"]  # traditional folded
+    hit = lib.search("reward hacking", mode="keyword").results[0]
+    assert hit.paper.key == "en1" and hit.via == ["keyword"]
+    assert lib.search("zzzz qqqq", mode="keyword").results == []
+
+
+def test_hybrid_marks_both_sides(lib):
+    hits = lib.search("reward hacking", mode="hybrid", k=5).results
+    by_key = {h.paper.key: h.via for h in hits}
+    assert by_key["en1"] == ["dense", "keyword"]
+    assert "keyword" not in by_key.get("zh1", [])
+
+
+def test_fusion_only_reorders_query_language_slots():
+    dense = [(1, [(3.0, 10)]), (2, [(2.9, 20)]), (3, [(2.0, 30)]), (4, [(1.0, 40)])]
+    keyword = [(3, [(9.0, 30)])]
+    langs = {1: "zh", 2: "en", 3: "en", 4: "zh"}
+    fused = fuse_in_language(dense, keyword, langs, "en")
+    assert [pid for pid, _ in fused] == [1, 3, 2, 4]  # zh papers keep ranks 1 and 4
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_filters_apply_inside_the_search(lib, mode):
+    got = keys(lib.search("reward hacking", mode=mode, year_from=2022, k=10))
+    assert "en1" not in got
+    assert set(keys(lib.search("anything", year_from=2024, year_to=2024, k=10))) == {"en3", "zh2"}
+    assert set(keys(lib.search("jailbreak", author="张伟", k=10))) == {"zh1", "zh2"}
+    assert set(keys(lib.search("reward", author="ann lee", k=10))) == {"en1", "en3"}
+    assert keys(lib.search("reward", year_from=1990, year_to=1991, k=10)) == []
+
+
+def test_filtered_query_still_returns_k(lib):
+    assert len(lib.search("x y z", year_from=2021, k=4).results) == 4
+
+
+def test_bad_filters(lib):
+    with pytest.raises(InvalidInput, match="year_from"):
+        lib.search("x", year_from=2025, year_to=2020)
+    with pytest.raises(InvalidInput, match="mode"):
+        lib.search("x", mode="fuzzy")
+
+
+def test_related_excludes_the_paper_and_spans_languages(lib):
+    paper = lib.paper("en1")
+    related = lib.related(paper.id, k=4)
+    got = keys(related)
+    assert "en1" not in got and len(got) == 4
+    assert {"en", "zh"} <= {h.paper.lang for h in related.results}
