@@ -24,7 +24,7 @@ def _library(request: Request) -> Library:
 
 
 LibraryDep = Annotated[Library, Depends(_library)]
-LangParam = Literal["en", "zh", "all"]
+LangParam = Literal["en", "zh", "any", "all"]
 ModeParam = Literal["dense", "keyword", "hybrid"]
 
 router = APIRouter()

@@ -32,6 +32,9 @@ class SnippetPublic(BaseModel):
     page: int | None = Field(description="1-based page number; null for records without pages")
     lang: str
     score: float
+    highlights: list[tuple[int, int]] = Field(
+        description="[start, end) character spans of text matching the query's keywords"
+    )
 
 
 class SearchHitPublic(BaseModel):

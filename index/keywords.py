@@ -91,6 +91,55 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + token.replace('"', '""') + '"' for token in distinct)
 
 
+def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """[start, end) character spans of ``text`` that match the query's search tokens.
+
+    Latin and other words match when their analyzed form (stem) is a query token; in Chinese
+    runs every occurrence of a query token of two or more characters is marked (a lone
+    character would light up half the text).
+    """
+    wanted = set(analyze(query))
+    if not wanted:
+        return []
+    tools = _load()
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for kind, chars in itertools.groupby(text, key=_kind):
+        run = "".join(chars)
+        start, pos = pos, pos + len(run)
+        if kind == _OTHER:
+            continue
+        if kind == _HAN:
+            han = tools.to_simplified(run)
+            if len(han) == len(run):
+                spans += _find_all(
+                    han, start, [w for w in wanted if len(w) > 1 and _kind(w[0]) == _HAN]
+                )
+        elif set(analyze(run)) & wanted:
+            spans.append((start, pos))
+    return _merge(spans)
+
+
+def _find_all(run: str, offset: int, needles: list[str]) -> list[tuple[int, int]]:
+    out = []
+    for needle in needles:
+        at = run.find(needle)
+        while at != -1:
+            out.append((offset + at, offset + at + len(needle)))
+            at = run.find(needle, at + 1)
+    return out
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 @functools.lru_cache(maxsize=65536)
 def _kind(ch: str) -> int:
     """Han, word (letters, digits, combining marks of any script) or other (a separator)."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.calibration import LanguageStats
+from index.keywords import highlight_spans
 from index.vectors import VectorIndex
 from kb.errors import InvalidInput
 from kb.storage import Store
@@ -127,16 +128,19 @@ def build_response(
     snippets: int,
     started: float,
     via: dict[int, list[str]],
+    highlight: str = "",
 ) -> SearchResponse:
+    """The response for the best ``k`` papers; ``highlight``: the query whose terms to mark."""
     results = []
     for pid, scored in ranked[:k]:
-        snips = [_snippet(chunks[cid], score) for score, cid in scored[:snippets]]
+        snips = [_snippet(chunks[cid], score, highlight) for score, cid in scored[:snippets]]
         hit = SearchHit(round(scored[0][0], 4), papers[pid], snips, via.get(pid, []))
         results.append(hit)
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(query=text, took_ms=round(took, 2), results=results)
 
 
-def _snippet(chunk: Chunk, score: float) -> Snippet:
+def _snippet(chunk: Chunk, score: float, highlight: str) -> Snippet:
     text = chunk.text if len(chunk.text) <= SNIPPET_CHARS else chunk.text[:SNIPPET_CHARS] + "…"
-    return Snippet(text=text, page=chunk.page_start, lang=chunk.lang, score=round(score, 4))
+    marks = highlight_spans(text, highlight) if highlight else []
+    return Snippet(text, chunk.page_start, chunk.lang, round(score, 4), highlights=marks)

@@ -15,7 +15,7 @@ from kb.errors import KBError
 from kb.settings import Settings, describe
 from kb.types import SearchResponse
 
-LANG_CHOICE = click.Choice(["en", "zh", "all"])
+LANG_CHOICE = click.Choice(["en", "zh", "any", "all"])
 
 
 def _settings(ctx: click.Context) -> Settings:

@@ -43,6 +43,7 @@ from index.search import check_query
 from kb.errors import IngestError, InvalidInput
 from kb.service import Library
 from kb.settings import Settings
+from kb.types import SearchResponse
 
 QUERY_FIELDS = {"query", "lang", "relevant", "kind"}
 QUERY_LANGS = ("en", "zh")
@@ -205,6 +206,9 @@ class Row:
     recall_k: float
     mrr: float
     ndcg: float
+    # cross-language queries: share whose relevant paper is beaten only by papers in the
+    # query's own language (the language-bias failure); not meaningful for same-language rows
+    crowded: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -241,14 +245,15 @@ class EvalReport:
             f"{self.n_queries} queries over {self.n_docs} documents ({Path(self.qrels).name}), "
             f"model {self.model}, k={k}, ingest {self.ingest_s:.1f} s",
             "",
-            f"| mode | direction | kind | queries | R@1 | R@{k} | MRR@{k} | nDCG@{k} |",
-            "|---|---|---|---:|---:|---:|---:|---:|",
+            f"| mode | direction | kind | queries | R@1 | R@{k} | MRR@{k} | nDCG@{k} | crowded |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for m in self.modes:
             for r in m.rows:
                 if not _redundant(r, m.rows):
                     scores = (r.recall_1, r.recall_k, r.mrr, r.ndcg)
                     cells = [m.mode, r.direction, r.kind, str(r.n), *(f"{x:.3f}" for x in scores)]
+                    cells.append(f"{r.crowded:.3f}" if _is_cross(r.direction) else "-")
                     lines.append(f"| {' | '.join(cells)} |")
         lines.append("")
         for m in self.modes:
@@ -361,7 +366,8 @@ def _run_mode(
                 raise InvalidInput(f"{qrels.path.name} line {q.line}: {e}") from e
             latencies.append((time.perf_counter() - started) * 1000)
             ranked = [hit.paper.key for hit in response.results]
-            outcomes.append((_direction(q, langs), q.kind, _scores(ranked, q.relevant, k)))
+            scores = _scores(ranked, q.relevant, k) + (_crowded(response, q, k),)
+            outcomes.append((_direction(q, langs), q.kind, scores))
             bar.update()
     return ModeReport(
         mode=mode,
@@ -386,6 +392,23 @@ def _scores(ranked: list[str], relevant: Collection[str], k: int) -> tuple[float
     )
 
 
+def _crowded(response: SearchResponse, q: Query, k: int) -> float:
+    """1.0 when the relevant paper is beaten, and only by papers in the query's language."""
+    hits = response.results[:k]
+    found = next((i for i, h in enumerate(hits) if h.paper.key in q.relevant), None)
+    above = hits if found is None else hits[:found]
+    return float(bool(above) and all(h.paper.lang == q.lang for h in above))
+
+
+def _is_cross(direction: str) -> bool:
+    if direction == MACRO:
+        return True  # the macro row averages the cross-language directions' crowding
+    if "->" not in direction:
+        return False
+    source, target = direction.split("->")
+    return source != target
+
+
 def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row]:
     """Mean scores per direction (all kinds, then each kind), then macro over directions."""
     groups: dict[tuple[str, str], list[tuple[float, ...]]] = {}
@@ -404,7 +427,9 @@ def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row
     for kind in kinds:
         parts = [r for r in rows if r.kind == kind]
         means = np.mean([(r.recall_1, r.recall_k, r.mrr, r.ndcg) for r in parts], axis=0)
-        rows.append(Row(MACRO, kind, sum(r.n for r in parts), *means.tolist()))
+        cross = [r.crowded for r in parts if _is_cross(r.direction)]
+        crowded = float(np.mean(cross)) if cross else 0.0
+        rows.append(Row(MACRO, kind, sum(r.n for r in parts), *means.tolist(), crowded))
     return rows
 
 

@@ -97,8 +97,9 @@ def run_search(
         ranked = [(pid, s) for pid, s in ranked if pid != exclude_paper]
     papers = store.papers_by_ids([pid for pid, _ in ranked[:k]])
     return build_response(
-        text, ranked, chunks, papers, k=k, snippets=snippets, started=started, via=via
-    )
+        text, ranked, chunks, papers, k=k, snippets=snippets, started=started, via=via,
+        highlight="" if like is not None else text,
+    )  # fmt: skip
 
 
 def _keyword_scores(

@@ -376,7 +376,7 @@ def _second_encoder(settings: Settings) -> Embedder | None:
 
 
 def _check_lang(lang: str | None) -> str | None:
-    if lang is None or lang == "" or lang == "all":
+    if lang is None or lang in ("", "all", "any"):
         return None
     if not (lang.isalpha() and 2 <= len(lang) <= 3 and lang.islower()):
         raise InvalidInput(f"lang must be a language code such as 'en' or 'zh', not {lang!r}.")

@@ -104,6 +104,8 @@ class Snippet:
     page: int | None
     lang: str
     score: float
+    # [start, end) character spans of text that match the query's keywords
+    highlights: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def test_search_shape(client):
     assert set(hit["paper"]) == {"id", "key", "title", "authors", "year", "lang", "doi",
                                  "arxiv_id", "source"}  # fmt: skip
     assert hit["paper"]["key"] == "a" and hit["paper"]["doi"] == "10.1234/jb"
-    assert set(hit["snippets"][0]) == {"text", "page", "lang", "score"}
+    assert set(hit["snippets"][0]) == {"text", "page", "lang", "score", "highlights"}
     only_zh = client.get("/api/search", params={"q": "越狱", "lang": "zh"}).json()
     assert [r["paper"]["lang"] for r in only_zh["results"]] == ["zh"]
 

@@ -197,3 +197,23 @@ def test_cli_eval_errors_are_one_line(tmp_path):
     )
     assert _invoke(settings, str(bad), "--mode", "sparse").exit_code == 2
     assert "Example:" in (eval_command.help or "")
+
+
+def test_crowded_counts_only_same_language_defeats():
+    from kb.evaluate import Query, _crowded
+    from kb.types import Paper, SearchHit, SearchResponse
+
+    def hit(key: str, lang: str) -> SearchHit:
+        paper = Paper(0, key, "record", "s", "h", key, [], None, lang, None, None, "", None,
+                      None, 1, "")  # fmt: skip
+        return SearchHit(1.0, paper, [])
+
+    q = Query(line=1, text="t", lang="en", relevant=("zh1",), kind="cross-title")
+    same_only = SearchResponse("t", 1.0, [hit("en1", "en"), hit("zh1", "zh")])
+    mixed = SearchResponse("t", 1.0, [hit("zh2", "zh"), hit("zh1", "zh")])
+    first = SearchResponse("t", 1.0, [hit("zh1", "zh"), hit("en1", "en")])
+    missing = SearchResponse("t", 1.0, [hit("en1", "en"), hit("en2", "en")])
+    assert _crowded(same_only, q, 10) == 1.0
+    assert _crowded(mixed, q, 10) == 0.0
+    assert _crowded(first, q, 10) == 0.0
+    assert _crowded(missing, q, 10) == 1.0

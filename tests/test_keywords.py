@@ -279,3 +279,15 @@ def test_new_store_needs_no_backfill_and_stale_ids_are_skipped(store):
     assert _fts_ids(store) == {cid} and _search(store, "new") == [cid]
     _, (bare,) = store.add_paper(_doc("b", [("en", "no tokens")]), np.ones((1, 4), np.float32))
     assert store.fts_missing_chunk_ids(10) == [(bare, "no tokens")]
+
+
+def test_highlight_spans_mark_stems_and_chinese_words():
+    from index.keywords import highlight_spans
+
+    text = "Jailbreak attacks: the attacker jailbreaks models. 大模型越狱攻击很常见。"
+    spans = highlight_spans(text, "jailbreaking attack 越狱攻击")
+    marked = [text[a:b] for a, b in spans]
+    assert marked == ["Jailbreak", "attacks", "attacker", "jailbreaks", "越狱攻击"]  # Snowball
+    assert highlight_spans(text, "zzz") == [] and highlight_spans(text, "!!") == []
+    trad = "大模型越獄攻擊"  # traditional text, simplified query terms
+    assert [trad[a:b] for a, b in highlight_spans(trad, "越狱")] == ["越獄"]
