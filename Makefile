@@ -7,7 +7,7 @@ KB := $(VENV)/bin/kb
 # torch==2.13.0 (CPU) lies in /opt/wheels on our machines; elsewhere pip finds it on its index.
 PIP_FLAGS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
 
-.PHONY: install run test lint format bench examples clean
+.PHONY: install run test lint format bench eval examples clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ format: install
 bench: install
 	$(PY) bench/embed_throughput.py
 	$(PY) bench/cross_language.py
+	$(PY) bench/search_latency.py
+
+# The standard retrieval evaluation (about half an hour on 2 cores); see docs/EVALUATION.md.
+eval: install
+	$(PY) bench/eval_retrieval.py --markdown docs/eval-latest.md
 
 examples: install
 	$(PY) scripts/make_examples.py

@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -108,8 +109,14 @@ def main() -> None:
         qvecs = [main.embed_query(q, "en") for q in queries]
         took = _time(lambda v: main.vectors.index.search(v[None], k), qvecs)
         print(f"bare faiss top-{k}: {_stats(took)}")
-        took = _time(lambda q: [s.embed_query(q, "en") for s in lib.dense], queries)
-        print(f"query embedding : {_stats(took)}")
+        for side in lib.dense:
+            took = _time(lambda q, s=side: s.embed_query(q, "en"), queries)
+            print(f"embed query {side.embedder.name[:12]:12}: {_stats(took)}")
+        for side in lib.dense:
+            mib = side.vectors.size * side.identity.dim * 4 / 2**20
+            print(f"index {side.embedder.name}: {side.vectors.size} vectors, {mib:.0f} MiB")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak memory of this process: {rss:.0f} MiB")
         lib.close()
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "

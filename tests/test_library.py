@@ -171,3 +171,19 @@ def test_same_weights_under_another_name_are_accepted(settings, tmp_path):
     lib.close()
     renamed = Library(settings, embedder=HashEmbedder(dim=64, name="/local/path/same-model"))
     assert renamed.search("reward hacking", k=1).results[0].paper.key == "r1"
+
+
+def test_second_encoder_is_backfilled_kept_in_sync_and_reindexed(settings, tmp_path):
+    feed = _write_records(tmp_path / "feed.jsonl", RECORDS)
+    Library(settings, embedder=HashEmbedder()).ingest([feed])  # a store made without it
+    second = HashEmbedder(dim=48, name="second")
+    lib = Library(settings, embedder=HashEmbedder(), second=second)
+    assert len(lib.dense) == 2 and _vectors_match_store(lib)  # backfilled on open
+    extra = {**RECORDS[0], "key": "r3", "title": "Scalable oversight"}
+    lib.ingest([_write_records(tmp_path / "more.jsonl", [extra])])
+    assert _vectors_match_store(lib)
+    lib.remove("r1")
+    assert _vectors_match_store(lib)
+    assert lib.reindex() == lib.store.stats()["chunks"]
+    assert _vectors_match_store(lib)
+    assert lib.search("Scalable oversight", k=1, mode="dense").results[0].paper.key == "r3"
