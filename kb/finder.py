@@ -65,8 +65,13 @@ def run_search(
     snippets: int,
     exclude_paper: int | None = None,
     like: list[np.ndarray] | None = None,
+    filtered: bool = False,
 ) -> SearchResponse:
-    """Search in ``mode``; ``like`` (one vector per encoder) replaces the query embedding."""
+    """Search in ``mode``; ``like`` (one vector per encoder) replaces the query embedding.
+
+    Args:
+        filtered: ``ids_by_lang`` was narrowed by filters (not every chunk is allowed).
+    """
     started = time.perf_counter()
     if mode not in SEARCH_MODES:
         raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
@@ -81,12 +86,12 @@ def run_search(
         queries = [EncoderQuery(d.vectors, d.stats(), q) for d, q in zip(dense, qvecs, strict=True)]
         scores = dense_scores(queries, ctx, langs, candidates)
     if mode == "keyword":
-        scores = _keyword_scores(store, text, ids_by_lang, candidates)
+        scores = _keyword_scores(store, text, ids_by_lang, candidates, filtered)
     ranked, chunks = rank_papers(scores, ctx)
     via = {pid: ["keyword" if mode == "keyword" else "dense"] for pid, _ in ranked}
     if mode == "hybrid":
         kw_ranked, kw_chunks = rank_papers(
-            _keyword_scores(store, text, ids_by_lang, candidates), ctx
+            _keyword_scores(store, text, ids_by_lang, candidates, filtered), ctx
         )
         paper_lang = _paper_langs(store, [pid for pid, _ in ranked])
         ranked = fuse_in_language(ranked, kw_ranked, paper_lang, qlang)
@@ -103,15 +108,19 @@ def run_search(
 
 
 def _keyword_scores(
-    store: Store, text: str, ids_by_lang: dict[str, np.ndarray], candidates: int
+    store: Store, text: str, ids_by_lang: dict[str, np.ndarray], candidates: int, filtered: bool
 ) -> dict[int, float]:
+    """BM25 scores of the best chunks among the allowed ones (filters narrow ``ids_by_lang``)."""
     match = fts_query(text)
-    if match is None:
+    if match is None or not ids_by_lang:
         return {}
-    allowed = np.concatenate(list(ids_by_lang.values())) if ids_by_lang else np.zeros(0)
-    hits = store.keyword_search(match, limit=candidates * 5)
-    allowed_set = set(allowed.tolist())
-    return {cid: score for cid, score in hits if cid in allowed_set}
+    if not filtered:
+        return dict(store.keyword_search(match, limit=candidates))
+    # Filtered: look deeper, then keep the allowed chunks, so k papers come back if k exist.
+    hits = store.keyword_search(match, limit=candidates * 20)
+    allowed = np.concatenate(list(ids_by_lang.values()))
+    keep = np.isin(np.asarray([cid for cid, _ in hits], dtype=np.int64), allowed)
+    return {cid: score for (cid, score), ok in zip(hits, keep, strict=True) if ok}
 
 
 def _paper_langs(store: Store, paper_ids: list[int]) -> dict[int, str]:

@@ -273,6 +273,7 @@ class Library:
                 k=k,
                 candidates=s.candidates,
                 snippets=s.snippets,
+                filtered=filters.narrows_papers or filters.lang is not None,
             )
 
     def related(self, ref: str | int, *, k: int | None = None) -> SearchResponse:
