@@ -98,24 +98,46 @@ def fuse_in_language(
     keyword: list[tuple[int, list[tuple[float, int]]]],
     paper_lang: dict[int, str],
     query_lang: str,
+    method: str = "rrf",
 ) -> list[tuple[int, list[tuple[float, int]]]]:
-    """Reorder the query-language papers of ``dense`` by RRF with ``keyword``, in their slots."""
-    kw_rank = {pid: r for r, (pid, _) in enumerate(keyword)}
+    """Reorder the query-language papers of ``dense`` with ``keyword`` evidence, in their slots.
+
+    Args:
+        method: ``rrf`` (reciprocal ranks within the language) or ``zsum`` (the dense score
+            plus the paper's BM25 z-scored over the language's papers).
+    """
     slots = [i for i, (pid, _) in enumerate(dense) if paper_lang.get(pid) == query_lang]
     own = [dense[i] for i in slots]
-
-    def fused(item: tuple[int, tuple[int, list[tuple[float, int]]]]) -> float:
-        dense_rank, (pid, _) = item
-        score = 1 / (RRF_K + dense_rank)
-        if pid in kw_rank:
-            score += 1 / (RRF_K + kw_rank[pid])
-        return -score
-
-    reordered = [entry for _, entry in sorted(enumerate(own), key=fused)]
+    if method == "zsum":
+        order = _zsum_order(own, {pid: scored[0][0] for pid, scored in keyword})
+    else:
+        kw_rank = {pid: r for r, (pid, _) in enumerate(keyword)}
+        order = sorted(
+            range(len(own)),
+            key=lambda i: (
+                -(
+                    1 / (RRF_K + i)
+                    + (1 / (RRF_K + kw_rank[own[i][0]]) if own[i][0] in kw_rank else 0.0)
+                )
+            ),
+        )
     out = list(dense)
-    for slot, entry in zip(slots, reordered, strict=True):
-        out[slot] = entry
+    for slot, i in zip(slots, order, strict=True):
+        out[slot] = own[i]
     return out
+
+
+def _zsum_order(
+    own: list[tuple[int, list[tuple[float, int]]]], bm25: dict[int, float]
+) -> list[int]:
+    """Indexes of ``own`` by dense score + z-scored BM25 (0 for papers no keyword found)."""
+    if not own:
+        return []
+    kw = np.asarray([bm25.get(pid, 0.0) for pid, _ in own])
+    sd = float(kw.std())
+    kw_z = (kw - kw.mean()) / sd if sd > 0 else np.zeros(len(own))
+    fused = np.asarray([scored[0][0] for _, scored in own]) + kw_z
+    return sorted(range(len(own)), key=lambda i: -fused[i])
 
 
 def build_response(

@@ -66,11 +66,13 @@ def run_search(
     exclude_paper: int | None = None,
     like: list[np.ndarray] | None = None,
     filtered: bool = False,
+    fusion: str = "rrf",
 ) -> SearchResponse:
     """Search in ``mode``; ``like`` (one vector per encoder) replaces the query embedding.
 
     Args:
         filtered: ``ids_by_lang`` was narrowed by filters (not every chunk is allowed).
+        fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
     """
     started = time.perf_counter()
     if mode not in SEARCH_MODES:
@@ -94,7 +96,7 @@ def run_search(
             _keyword_scores(store, text, ids_by_lang, candidates, filtered), ctx
         )
         paper_lang = _paper_langs(store, [pid for pid, _ in ranked])
-        ranked = fuse_in_language(ranked, kw_ranked, paper_lang, qlang)
+        ranked = fuse_in_language(ranked, kw_ranked, paper_lang, qlang, fusion)
         chunks.update(kw_chunks)
         for pid, _ in kw_ranked:
             via.setdefault(pid, []).append("keyword")

@@ -274,6 +274,7 @@ class Library:
                 candidates=s.candidates,
                 snippets=s.snippets,
                 filtered=filters.narrows_papers or filters.lang is not None,
+                fusion=s.fusion,
             )
 
     def related(self, ref: str | int, *, k: int | None = None) -> SearchResponse:

@@ -57,6 +57,13 @@ class Settings:
         default="hybrid",
         metadata=_help("Default search mode: dense, keyword or hybrid."),
     )
+    fusion: str = field(
+        default="rrf",
+        metadata=_help(
+            "How hybrid search lets keywords reorder the query language's papers: "
+            "rrf (reciprocal ranks) or zsum (dense score + z-scored BM25)."
+        ),
+    )
     device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
     batch_size: int = field(default=32, metadata=_help("Texts per embedding batch."))
     chunk_tokens: int = field(
@@ -121,6 +128,8 @@ class Settings:
             raise ConfigError(
                 f"KB_SEARCH_MODE must be dense, keyword or hybrid, not {self.search_mode!r}."
             )
+        if self.fusion not in ("rrf", "zsum"):
+            raise ConfigError(f"KB_FUSION must be rrf or zsum, not {self.fusion!r}.")
         if not self.model.strip():
             raise ConfigError("KB_MODEL is empty; name a model or leave it unset for the default.")
         return self

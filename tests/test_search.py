@@ -85,3 +85,21 @@ def test_related_excludes_the_paper_and_spans_languages(lib):
     got = keys(related)
     assert "en1" not in got and len(got) == 4
     assert {"en", "zh"} <= {h.paper.lang for h in related.results}
+
+
+def test_zsum_fusion_lets_a_strong_keyword_match_win_within_its_language():
+    dense = [(1, [(5.0, 10)]), (2, [(4.9, 20)]), (3, [(4.0, 30)]), (4, [(3.0, 40)])]
+    keyword = [(3, [(30.0, 30)]), (2, [(2.0, 20)])]
+    langs = {1: "en", 2: "en", 3: "en", 4: "zh"}
+    fused = fuse_in_language(dense, keyword, langs, "en", "zsum")
+    assert [pid for pid, _ in fused] == [3, 2, 1, 4]
+    assert fuse_in_language(dense, [], langs, "en", "zsum") == dense  # no keyword evidence
+
+
+def test_fusion_setting(tmp_path):
+    from kb.errors import ConfigError
+    from kb.settings import Settings
+
+    assert Settings.from_env({"KB_FUSION": "zsum"}).fusion == "zsum"
+    with pytest.raises(ConfigError, match="KB_FUSION"):
+        Settings.from_env({"KB_FUSION": "max"})
