@@ -48,6 +48,9 @@ def search(
     year_from: Annotated[int | None, Query(ge=1000, le=3000)] = None,
     year_to: Annotated[int | None, Query(ge=1000, le=3000)] = None,
     author: Annotated[str | None, Query(max_length=200, description="Author substring")] = None,
+    tag: Annotated[
+        str | None, Query(max_length=100, description="Only papers with this tag")
+    ] = None,
     like: Annotated[int | None, Query(description="Search with this paper instead of q")] = None,
 ) -> SearchResultPublic:
     if like is not None:
@@ -56,7 +59,14 @@ def search(
         raise InvalidInput("Give a query in q, or a paper id in like.")
     else:
         result = lib.search(
-            q, k=k, lang=lang, mode=mode, year_from=year_from, year_to=year_to, author=author
+            q,
+            k=k,
+            lang=lang,
+            mode=mode,
+            year_from=year_from,
+            year_to=year_to,
+            author=author,
+            tag=tag,
         )
     return SearchResultPublic.model_validate(result.to_dict())
 

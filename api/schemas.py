@@ -25,6 +25,7 @@ class PaperPublic(PaperSummary):
     n_pages: int | None
     n_chunks: int
     added_at: str
+    tags: list[str]
 
 
 class SnippetPublic(BaseModel):

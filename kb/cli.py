@@ -125,6 +125,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], quiet: bool, as_json: bo
 @click.option("--year-from", type=click.IntRange(1000, 3000), help="Only papers from this year.")
 @click.option("--year-to", type=click.IntRange(1000, 3000), help="Only papers up to this year.")
 @click.option("--author", help="Only papers with an author containing this text.")
+@click.option("--tag", help="Only papers with this tag (see `kb tag`).")
 @json_option
 @click.pass_context
 @handle_errors
@@ -137,6 +138,7 @@ def search(
     year_from: int | None,
     year_to: int | None,
     author: str | None,
+    tag: str | None,
     as_json: bool,
 ) -> None:
     """Search in English or Chinese; papers in both languages come back.
@@ -144,7 +146,14 @@ def search(
     Example: kb search "如何检测欺骗性对齐" -k 5 --year-from 2023
     """
     result = _library(ctx).search(
-        query, k=k, lang=lang, mode=mode, year_from=year_from, year_to=year_to, author=author
+        query,
+        k=k,
+        lang=lang,
+        mode=mode,
+        year_from=year_from,
+        year_to=year_to,
+        author=author,
+        tag=tag,
     )
     _print_results(result, as_json)
 
@@ -241,6 +250,21 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         return
     for name, value in data.items():
         click.echo(f"{name:>15}: {value}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("tags", nargs=-1, required=True)
+@click.option("--remove", "untag", is_flag=True, help="Remove these tags instead.")
+@click.pass_context
+@handle_errors
+def tag(ctx: click.Context, ref: str, tags: tuple[str, ...], untag: bool) -> None:
+    """Tag a paper (by id or key); search can then filter by tag.
+
+    Example: kb tag 3 deception reading-group
+    """
+    paper = _library(ctx).tag(ref, list(tags), remove=untag)
+    click.echo(f"{paper.id}: {', '.join(paper.tags) or '(no tags)'}")
 
 
 @cli.command()

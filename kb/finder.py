@@ -38,10 +38,11 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
     author: str | None = None
+    tag: str | None = None
 
     @property
     def narrows_papers(self) -> bool:
-        return any(v is not None for v in (self.year_from, self.year_to, self.author))
+        return any(v is not None for v in (self.year_from, self.year_to, self.author, self.tag))
 
     def check(self) -> Filters:
         if self.lang is not None and not (self.lang.isalpha() and 2 <= len(self.lang) <= 3):

@@ -129,7 +129,10 @@ class Library:
         """Chunk ids per language that the filters allow (unfiltered: cached per generation)."""
         if filters.narrows_papers:
             ids = self.store.chunk_ids_by_lang(
-                year_from=filters.year_from, year_to=filters.year_to, author=filters.author
+                year_from=filters.year_from,
+                year_to=filters.year_to,
+                author=filters.author,
+                tag=filters.tag,
             )
         else:
             generation = self.store.generation()
@@ -252,17 +255,20 @@ class Library:
         year_from: int | None = None,
         year_to: int | None = None,
         author: str | None = None,
+        tag: str | None = None,
     ) -> SearchResponse:
         """Papers for a query in any language, from both languages, best first.
 
         Args:
             mode: ``dense`` (embeddings), ``keyword`` (BM25) or ``hybrid``; default from settings.
-            year_from, year_to, author: filters applied inside the search (author: substring).
+            year_from, year_to, author, tag: filters applied inside the search (author: a
+                substring of an author's name; tag: an exact tag).
         """
         s = self.settings
         k = s.search_k if k is None else k
         text = check_query(query, k)
-        filters = Filters(_check_lang(lang), year_from, year_to, author or None).check()
+        filters = Filters(_check_lang(lang), year_from, year_to, author or None, tag or None)
+        filters = filters.check()
         with self._lock:
             return run_search(
                 text,
@@ -332,6 +338,16 @@ class Library:
             }
 
     # -- write
+
+    def tag(self, ref: str | int, tags: list[str], *, remove: bool = False) -> Paper:
+        """Add (or remove) tags on a paper; returns the paper as it is now."""
+        clean = [t.strip() for t in tags if t.strip()]
+        if not clean or any(len(t) > 100 for t in clean):
+            raise InvalidInput("Give one or more tags of 1 to 100 characters.")
+        with self._lock:
+            paper = self.paper(ref)
+            self.store.tag(paper.id, clean, remove=remove)
+            return self.store.paper(paper.id)
 
     def remove(self, ref: str | int) -> Paper:
         with self._lock:

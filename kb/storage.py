@@ -183,12 +183,24 @@ def m003_chunk_vectors(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_papers_chunks, m002_chunk_fts, m003_chunk_vectors]
+def m004_paper_tags(db: sqlite3.Connection) -> None:
+    """Free-form tags on papers (a reading list, a project); they survive re-ingest."""
+    db.execute(
+        "CREATE TABLE paper_tags ("
+        " paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,"
+        " tag TEXT NOT NULL, PRIMARY KEY (paper_id, tag))"
+    )
+    db.execute("CREATE INDEX paper_tags_tag ON paper_tags(tag)")
+
+
+MIGRATIONS = [m001_papers_chunks, m002_chunk_fts, m003_chunk_vectors, m004_paper_tags]
 
 _PAPER_COLS = (
     "id, key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
     "abstract, url, n_pages, added_at, "
-    "(SELECT COUNT(*) FROM chunks c WHERE c.paper_id = papers.id) AS n_chunks"
+    "(SELECT COUNT(*) FROM chunks c WHERE c.paper_id = papers.id) AS n_chunks, "
+    "(SELECT json_group_array(tag) FROM (SELECT tag FROM paper_tags t "
+    "WHERE t.paper_id = papers.id ORDER BY tag)) AS tags"
 )
 _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 
@@ -286,6 +298,9 @@ class Store:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.transaction() as db:
             _delete_fts(db, "paper_id IN (SELECT id FROM papers WHERE key = ?)", doc.key)
+            old = "SELECT id FROM papers WHERE key = ?"
+            rows = db.execute(f"SELECT tag FROM paper_tags WHERE paper_id IN ({old})", (doc.key,))
+            tags = [r[0] for r in rows]
             db.execute("DELETE FROM papers WHERE key = ?", (doc.key,))
             cur = db.execute(
                 "INSERT INTO papers (key, kind, source, content_hash, title, authors, year, lang, "
@@ -310,8 +325,27 @@ class Store:
                 db.executemany("INSERT INTO chunk_fts (rowid, tokens) VALUES (?, ?)", rows)
             for slot, vecs in (extra_vectors or {}).items():
                 _put_vectors(db, slot, ids, vecs)
+            db.executemany(
+                "INSERT INTO paper_tags (paper_id, tag) VALUES (?, ?)",
+                [(paper_id, t) for t in tags],
+            )
             self._bump(db)
         return paper_id, ids
+
+    def tag(self, paper_id: int, tags: list[str], *, remove: bool = False) -> None:
+        """Add (or remove) tags on a paper."""
+        self.paper(paper_id)  # PaperNotFound if there is none
+        with self.transaction() as db:
+            if remove:
+                db.executemany(
+                    "DELETE FROM paper_tags WHERE paper_id = ? AND tag = ?",
+                    [(paper_id, t) for t in tags],
+                )
+            else:
+                db.executemany(
+                    "INSERT OR IGNORE INTO paper_tags (paper_id, tag) VALUES (?, ?)",
+                    [(paper_id, t) for t in tags],
+                )
 
     def remove_paper(self, paper_id: int) -> list[int]:
         """Delete a paper and its chunks; return the removed chunk ids."""
@@ -390,11 +424,13 @@ class Store:
         year_from: int | None = None,
         year_to: int | None = None,
         author: str | None = None,
+        tag: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Chunk ids of each chunk language, of the papers that pass the filters.
 
         Args:
             author: a case-insensitive substring of any author name (Chinese names work as is).
+            tag: papers carrying exactly this tag.
         """
         where, args = [], []
         if year_from is not None:
@@ -409,6 +445,11 @@ class Store:
                 "WHERE instr(lower(a.value), lower(?)) > 0)"
             )
             args.append(author)
+        if tag:
+            where.append(
+                "EXISTS (SELECT 1 FROM paper_tags t WHERE t.paper_id = p.id AND t.tag = ?)"
+            )
+            args.append(tag)
         sql = "SELECT c.id, c.lang FROM chunks c JOIN papers p ON p.id = c.paper_id"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -558,4 +599,5 @@ def _put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.
 def _paper(row: sqlite3.Row) -> Paper:
     data = dict(row)
     data["authors"] = json.loads(data["authors"])
+    data["tags"] = json.loads(data["tags"] or "[]")
     return Paper(**data)

@@ -66,6 +66,7 @@ class Paper:
     n_pages: int | None
     n_chunks: int
     added_at: str
+    tags: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The paper fields every search result carries (the shared JSON shape)."""

@@ -68,6 +68,21 @@ def test_filters_apply_inside_the_search(lib, mode):
     assert keys(lib.search("reward", year_from=1990, year_to=1991, k=10)) == []
 
 
+def test_tag_filter_and_tags_survive_reingest(lib, tmp_path):
+    lib.tag("zh1", ["reading-group", "rl"])
+    lib.tag("en3", ["reading-group"])
+    assert set(keys(lib.search("reward", tag="reading-group", k=10))) == {"zh1", "en3"}
+    assert keys(lib.search("reward", tag="nope", k=10)) == []
+    lib.tag("zh1", ["rl"], remove=True)
+    changed = dict(RECORDS[3], abstract="新的摘要。")
+    feed = tmp_path / "again.jsonl"
+    feed.write_text(json.dumps(changed, ensure_ascii=False))
+    assert lib.ingest([feed]).ingested  # replaced by key
+    assert lib.paper("zh1").tags == ["reading-group"]
+    with pytest.raises(InvalidInput):
+        lib.tag("zh1", ["  "])
+
+
 def test_filtered_query_still_returns_k(lib):
     assert len(lib.search("x y z", year_from=2021, k=4).results) == 4
 
