@@ -117,7 +117,14 @@ class Library:
             side.save()
         after = 0
         while rows := self.store.fts_missing_chunk_ids(512, after=after):
-            self.store.set_keyword_texts([(cid, fts_document(text)) for cid, text in rows])
+            chunks = self.store.chunks_by_ids([cid for cid, _ in rows])
+            papers = self.store.papers_by_ids(list({c.paper_id for c in chunks.values()}))
+            self.store.set_keyword_texts(
+                [
+                    (cid, _keyword_text(papers[c.paper_id].title, c.text))
+                    for cid, c in chunks.items()
+                ]
+            )
             after = rows[-1][0]
         self.store.clear_state("fts_pending")
 
@@ -234,7 +241,7 @@ class Library:
         paper_id, ids = self.store.add_paper(
             doc,
             vecs[0],
-            keyword_texts=[fts_document(f"{doc.meta.title}\n{c.text}") for c in doc.chunks],
+            keyword_texts=[_keyword_text(doc.meta.title, c.text) for c in doc.chunks],
             extra_vectors=extra,
         )
         langs = [c.lang for c in doc.chunks]
@@ -383,6 +390,11 @@ class Library:
                 side.reset()
             self._dense = None
             return done
+
+
+def _keyword_text(title: str, text: str) -> str:
+    """A chunk's keyword-index row: the same text that is embedded (title first)."""
+    return fts_document(passage_text(title, text))
 
 
 def _second_encoder(settings: Settings) -> Embedder | None:

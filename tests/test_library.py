@@ -187,3 +187,20 @@ def test_second_encoder_is_backfilled_kept_in_sync_and_reindexed(settings, tmp_p
     assert lib.reindex() == lib.store.stats()["chunks"]
     assert _vectors_match_store(lib)
     assert lib.search("Scalable oversight", k=1, mode="dense").results[0].paper.key == "r3"
+
+
+def test_keyword_rows_are_backfilled_for_an_older_store(settings):
+    from kb.storage import Store
+    from kb.types import ChunkDraft, PaperMeta, ParsedDocument
+
+    store = Store(settings.db_path)
+    chunk = ChunkDraft(ord=0, text="Agents resist shutdown in sandboxes.", lang="en")
+    meta = PaperMeta(title="Shutdown avoidance", lang="en")
+    doc = ParsedDocument("k1", "old.jsonl#k1", "record", "h", meta, [chunk])
+    store.add_paper(doc, HashEmbedder().encode([chunk.text], kind="passage"))  # no keyword rows
+    store.close()
+    lib = Library(settings, embedder=HashEmbedder())
+    hits = lib.search("shutdown", mode="keyword").results
+    assert [h.paper.key for h in hits] == ["k1"]
+    assert lib.search("avoidance", mode="keyword").results  # the title is indexed too
+    lib.close()
