@@ -208,7 +208,7 @@ class Row:
     ndcg: float
     # cross-language queries: share whose relevant paper is beaten only by papers in the
     # query's own language (the language-bias failure); not meaningful for same-language rows
-    crowded: float = 0.0
+    crowded: float | None = None
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ class EvalReport:
                 if not _redundant(r, m.rows):
                     scores = (r.recall_1, r.recall_k, r.mrr, r.ndcg)
                     cells = [m.mode, r.direction, r.kind, str(r.n), *(f"{x:.3f}" for x in scores)]
-                    cells.append(f"{r.crowded:.3f}" if _is_cross(r.direction) else "-")
+                    cells.append("-" if r.crowded is None else f"{r.crowded:.3f}")
                     lines.append(f"| {' | '.join(cells)} |")
         lines.append("")
         for m in self.modes:
@@ -401,12 +401,14 @@ def _crowded(response: SearchResponse, q: Query, k: int) -> float:
 
 
 def _is_cross(direction: str) -> bool:
-    if direction == MACRO:
-        return True  # the macro row averages the cross-language directions' crowding
-    if "->" not in direction:
-        return False
     source, target = direction.split("->")
     return source != target
+
+
+def _direction_row(direction: str, kind: str, scores: list[tuple[float, ...]]) -> Row:
+    """Mean scores of a group; crowding only for cross-language directions."""
+    means = np.mean(scores, axis=0).tolist()
+    return Row(direction, kind, len(scores), *means[:4], means[4] if _is_cross(direction) else None)
 
 
 def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row]:
@@ -419,7 +421,7 @@ def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row
     kinds = [ALL_KINDS, *dict.fromkeys(kind for _, kind, _ in outcomes if kind)]
     directions = sorted({d for d, _ in groups}, key=_direction_order)
     rows = [
-        Row(d, kind, len(groups[d, kind]), *np.mean(groups[d, kind], axis=0).tolist())
+        _direction_row(d, kind, groups[d, kind])
         for d in directions
         for kind in kinds
         if (d, kind) in groups
@@ -427,8 +429,8 @@ def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row
     for kind in kinds:
         parts = [r for r in rows if r.kind == kind]
         means = np.mean([(r.recall_1, r.recall_k, r.mrr, r.ndcg) for r in parts], axis=0)
-        cross = [r.crowded for r in parts if _is_cross(r.direction)]
-        crowded = float(np.mean(cross)) if cross else 0.0
+        cross = [r.crowded for r in parts if r.crowded is not None]
+        crowded = float(np.mean(cross)) if cross else None
         rows.append(Row(MACRO, kind, sum(r.n for r in parts), *means.tolist(), crowded))
     return rows
 
