@@ -90,7 +90,7 @@ def markdown_file(report: EvalReport, wall_s: float, settings: Settings) -> str:
         f"- machine: {machine()}\n"
         f"- encoders: {report.model} (KB_MODEL={settings.model}, "
         f"KB_SECOND_ENCODER={settings.second_encoder}, device {settings.device}, "
-        f"KB_CHUNK_TOKENS={settings.chunk_tokens})\n"
+        f"KB_CHUNK_TOKENS={settings.chunk_tokens}, KB_FUSION={settings.fusion})\n"
         f"- wall time: {wall_s:.0f} s\n\n"
         f"{report.to_markdown()}"
     )

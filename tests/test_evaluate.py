@@ -178,7 +178,7 @@ def test_cli_eval_json_with_real_model(tmp_path, e5_dir):
     result = _invoke(settings, str(_qrels(tmp_path / "q.jsonl")), "--json", "-k", "3")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert body["model"] == "multilingual-e5-small" and body["k"] == 3
+    assert body["model"] == "multilingual-e5-small + muse-v3" and body["k"] == 3
     assert [m["mode"] for m in body["modes"]] == ["dense", "keyword", "hybrid"]
     for mode in body["modes"]:  # keyword and hybrid: unavailable until they are built
         assert mode["rows"] if mode["available"] else mode["reason"]
