@@ -162,6 +162,24 @@ def build_response(
     return SearchResponse(query=text, took_ms=round(took, 2), results=results)
 
 
+def interleave_languages(response: SearchResponse, k: int) -> SearchResponse:
+    """The best ``k`` hits, alternating between languages (each language keeps its order).
+
+    The language of the best hit goes first; a language that runs out leaves the rest to the
+    others.
+    """
+    queues: dict[str, list[SearchHit]] = {}
+    for hit in response.results:
+        queues.setdefault(hit.paper.lang, []).append(hit)
+    order = list(queues)
+    merged: list[SearchHit] = []
+    while len(merged) < k and any(queues.values()):
+        for lang in order:
+            if queues[lang] and len(merged) < k:
+                merged.append(queues[lang].pop(0))
+    return SearchResponse(query=response.query, took_ms=response.took_ms, results=merged)
+
+
 def _snippet(chunk: Chunk, score: float, highlight: str) -> Snippet:
     text = chunk.text if len(chunk.text) <= SNIPPET_CHARS else chunk.text[:SNIPPET_CHARS] + "…"
     marks = highlight_spans(text, highlight) if highlight else []

@@ -18,7 +18,7 @@ import numpy as np
 from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
 from index.keywords import fts_document
-from index.search import check_query
+from index.search import check_query, interleave_languages
 from ingest.documents import iter_inputs, parse_pdf
 from ingest.records import read_records
 from kb.errors import IngestError, InvalidInput, PaperNotFound
@@ -291,7 +291,7 @@ class Library:
             )
 
     def related(self, ref: str | int, *, k: int | None = None) -> SearchResponse:
-        """The papers nearest to one paper (its chunks' mean, per encoder), in both languages."""
+        """The papers nearest to one paper (its chunks' mean per encoder), languages alternating."""
         k = self.settings.search_k if k is None else k
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
@@ -302,18 +302,19 @@ class Library:
             for side in self.dense:
                 mean = side.vectors.vectors_of(ids).mean(axis=0)
                 like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-            return run_search(
+            found = run_search(
                 paper.title,
                 store=self.store,
                 dense=self.dense,
                 ids_by_lang=self._ids_by_lang(Filters()),
                 mode="dense",
-                k=k,
+                k=k * 2,  # enough of each language to alternate
                 candidates=self.settings.candidates,
                 snippets=self.settings.snippets,
                 exclude_paper=paper.id,
                 like=like,
             )
+            return interleave_languages(found, k)
 
     def paper(self, ref: str | int) -> Paper:
         """A paper by numeric id, or by key (a record key or a PDF's content hash)."""
