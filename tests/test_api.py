@@ -29,7 +29,9 @@ def test_health_and_docs(client):
     assert health["status"] == "ok" and health["papers"] == 2
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/api/search", "/api/papers", "/api/papers/{paper_id}", "/healthz"} <= set(paths)
+    expected = {"/api/search", "/api/papers", "/api/papers/{paper_id}", "/healthz",
+                "/api/papers/{paper_id}/related"}  # fmt: skip
+    assert expected <= set(paths)
 
 
 def test_search_shape(client):
@@ -67,3 +69,13 @@ def test_papers_list_detail_and_404(client):
     assert missing.status_code == 404 and "999999" in missing.json()["error"]
     assert client.get("/api/papers/abc").status_code == 422
     assert client.get("/api/papers", params={"limit": 0}).status_code == 422
+
+
+def test_related_and_like(client):
+    pid = client.get("/api/papers", params={"lang": "en"}).json()["papers"][0]["id"]
+    related = client.get(f"/api/papers/{pid}/related", params={"k": 1}).json()
+    assert [r["paper"]["lang"] for r in related["results"]] == ["zh"]
+    like = client.get("/api/search", params={"like": pid, "k": 1}).json()
+    assert like["results"] == related["results"]
+    assert client.get("/api/papers/999999/related").status_code == 404
+    assert client.get("/api/search", params={"mode": "dense"}).status_code == 400
