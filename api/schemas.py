@@ -15,6 +15,7 @@ class PaperSummary(BaseModel):
     doi: str | None
     arxiv_id: str | None
     source: str
+    translations: list[int] = Field(description="Ids of papers that are translations of this one")
 
 
 class PaperPublic(PaperSummary):
@@ -26,6 +27,9 @@ class PaperPublic(PaperSummary):
     n_chunks: int
     added_at: str
     tags: list[str]
+    files: list[str] = Field(description="PDF files of this work (several when duplicates)")
+    edited: list[str] = Field(description="Fields corrected by a user (kept on re-ingest)")
+    needs_ocr: list[int] = Field(description="Pages without usable text (OCR could read them)")
 
 
 class SnippetPublic(BaseModel):

@@ -103,6 +103,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), help="dense keyword hybrid")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--markdown", type=Path, help="also write the table and setup here")
+    parser.add_argument(
+        "--keep", type=Path, help="build the library in this folder and reuse it on later runs"
+    )
     args = parser.parse_args()
     modes = [m for arg in args.modes for m in arg.split(",") if m]
     settings = Settings.from_env()
@@ -113,7 +116,7 @@ def main() -> None:
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
         qrels.write_text(text, encoding="utf-8")
         try:
-            report = evaluate(qrels, settings, modes=modes, k=10, progress=True)
+            report = evaluate(qrels, settings, modes=modes, k=10, progress=True, keep=args.keep)
         except KBError as e:
             sys.exit(f"error: {e}")
     wall_s = time.perf_counter() - started

@@ -112,6 +112,11 @@ class DenseIndex:
             self._stats = (generation, LanguageStats.from_batches(batches, dim))
         return self._stats[1]
 
+    def rebuild(self) -> None:
+        """Rebuild the FAISS index from the vectors in SQLite and save it."""
+        self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
+        self.save()
+
     def reset(self) -> None:
         """Forget the store's recorded model and rebuild from the (re-embedded) vectors."""
         self.store.clear_state(self.state_key)

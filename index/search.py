@@ -151,15 +151,43 @@ def build_response(
     started: float,
     via: dict[int, list[str]],
     highlight: str = "",
+    translations: dict[int, list[int]] | None = None,
 ) -> SearchResponse:
-    """The response for the best ``k`` papers; ``highlight``: the query whose terms to mark."""
+    """The response for the best ``k`` papers; ``highlight``: the query whose terms to mark.
+
+    Args:
+        translations: paper id -> ids of its translations to show with it (in ``papers``).
+    """
     results = []
     for pid, scored in ranked[:k]:
         snips = [_snippet(chunks[cid], score, highlight) for score, cid in scored[:snippets]]
-        hit = SearchHit(round(scored[0][0], 4), papers[pid], snips, via.get(pid, []))
+        twins = [papers[t] for t in (translations or {}).get(pid, []) if t in papers]
+        hit = SearchHit(round(scored[0][0], 4), papers[pid], snips, via.get(pid, []), twins)
         results.append(hit)
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(query=text, took_ms=round(took, 2), results=results)
+
+
+def group_translations(
+    ranked: list[tuple[int, list[tuple[float, int]]]], links: dict[int, list[int]]
+) -> tuple[list[tuple[int, list[tuple[float, int]]]], dict[int, list[int]]]:
+    """Fold each paper's translations into its best-ranked version.
+
+    Returns the ranking without the folded papers, and, for each paper kept, the ids of its
+    translations that the ranking held (best first), to be shown with it.
+    """
+    position = {pid: i for i, (pid, _) in enumerate(ranked)}
+    folded: dict[int, list[int]] = {}
+    hidden: set[int] = set()
+    for pid, _ in ranked:
+        if pid in hidden:
+            continue
+        twins = sorted((t for t in links.get(pid, []) if t in position), key=position.__getitem__)
+        twins = [t for t in twins if t not in hidden and position[t] > position[pid]]
+        if twins:
+            folded[pid] = twins
+            hidden.update(twins)
+    return [item for item in ranked if item[0] not in hidden], folded
 
 
 def interleave_languages(response: SearchResponse, k: int) -> SearchResponse:

@@ -139,6 +139,19 @@ class VectorIndex:
         return index
 
     @classmethod
+    def peek(cls, folder: Path) -> tuple[int, np.ndarray] | None:
+        """(store generation, chunk ids) of the saved index in ``folder``; None if unreadable."""
+        config_path, index_path = folder / CONFIG_FILE, folder / INDEX_FILE
+        if not (config_path.is_file() and index_path.is_file()):
+            return None
+        try:
+            generation = int(read_json(config_path).get("generation", -1))
+            index = read_faiss(index_path)
+        except (StoreError, TypeError, ValueError):
+            return None
+        return generation, _faiss().vector_to_array(index.id_map).astype(np.int64)
+
+    @classmethod
     def rebuild(
         cls, store: Store, dim: int, transform: Transform, slot: str | None = None
     ) -> VectorIndex:

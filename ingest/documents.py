@@ -3,46 +3,127 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
 from ingest.chunking import chunk_pages
 from ingest.lang import detect_lang
+from ingest.layout import first_page_lines
 from ingest.metadata import extract_metadata
-from ingest.pdf import DEFAULT_MAX_PAGES, file_sha256, read_pdf
+from ingest.normalize import clean_text, drop_running_lines
+from ingest.ocr import ocr_available, ocr_pages
+from ingest.pdf import DEFAULT_MAX_PAGES, PdfText, file_sha256, read_pdf
+from ingest.quality import drop_garbage_lines, text_quality
+from ingest.references import split_references
 from kb.errors import IngestError
-from kb.types import ParsedDocument
+from kb.types import PageReport, ParsedDocument
 
 SUPPORTED_SUFFIXES = (".pdf", ".jsonl")
 _LANG_SAMPLE_PAGES = 5
 
+log = logging.getLogger(__name__)
+
 
 def parse_pdf(
-    path: Path, *, max_tokens: int, overlap: int, max_pages: int = DEFAULT_MAX_PAGES
+    path: Path,
+    *,
+    max_tokens: int,
+    overlap: int,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    ocr: bool = False,
 ) -> ParsedDocument:
     """Read, describe and chunk one PDF; its key and content hash are the file's SHA-256.
+
+    Running headers and footers are dropped, and the references section is left out of the
+    chunks (its arXiv ids go to ``cited_arxiv_ids``). ``pages`` reports, per page, which
+    extractor's text was kept; pages that no extractor could read have ``needs_ocr``, and
+    ``ocr_note`` turns them into one line for the user.
 
     Args:
         max_tokens: chunk size in estimated tokens (see ``chunk_pages``).
         overlap: estimated tokens shared by neighbouring chunks.
         max_pages: refuse PDFs with more pages than this (see ``read_pdf``).
+        ocr: OCR the pages without usable text with Tesseract (see ``ingest.ocr``) when it
+            is installed; when it is not, the document is read from its other pages.
     """
-    pdf = read_pdf(path, max_pages=max_pages)
+    pdf = read_pdf(path, max_pages=max_pages, require_text=not ocr)
+    if ocr and pdf.needs_ocr:
+        pdf = _add_ocr(path, pdf)
     digest = file_sha256(path)
-    lang = detect_lang("\n".join(pdf.pages[:_LANG_SAMPLE_PAGES]))
-    meta = extract_metadata(pdf.info, pdf.pages, lang)
-    if not meta.title:
-        meta = dataclasses.replace(meta, title=path.stem)
-    pages = {number: text for number, text in enumerate(pdf.pages, start=1)}
-    chunks = chunk_pages(pages, max_tokens=max_tokens, overlap=overlap)
+    pages = drop_running_lines(pdf.pages)
+    body = split_references(pages)
+    filled = [page for page in pages if page]
+    lang = detect_lang("\n".join(filled[:_LANG_SAMPLE_PAGES]))
+    lines = first_page_lines(path)  # font sizes: the title is the largest text
+    if lang == "und" and lines:
+        lang = detect_lang("\n".join(line.text for line in lines))
+    # Page 1 as read: a running header there is often the title (en_owasp_agentic_...pdf).
+    meta = extract_metadata(pdf.info, pdf.pages[:1] + pages[1:], lang, lines=lines)
+    meta = dataclasses.replace(meta, title=meta.title or path.stem, n_pages=pdf.n_pages)
+    numbered = {number: text for number, text in enumerate(body.pages, start=1)}
+    chunks = chunk_pages(numbered, max_tokens=max_tokens, overlap=overlap)
     if not chunks:
         raise IngestError(
             f"No text chunks from {path.name!r} ({pdf.n_pages} pages): its text has no letters "
             "or digits. Run OCR on it first (e.g. ocrmypdf) and ingest the result."
         )
     return ParsedDocument(
-        key=digest, source=str(path), kind="pdf", content_hash=digest, meta=meta, chunks=chunks
+        key=digest,
+        source=str(path),
+        kind="pdf",
+        content_hash=digest,
+        meta=meta,
+        chunks=chunks,
+        pages=pdf.reports,
+        cited_arxiv_ids=body.arxiv_ids,
     )
+
+
+def ocr_note(doc: ParsedDocument) -> str | None:
+    """One line about the pages of ``doc`` that have no usable text, or None if there are none.
+
+    It names the pages and says what would read them: ``kb ingest --ocr``, or why OCR is
+    not available here (from ``ingest.ocr.ocr_available``).
+    """
+    missing = [page.number for page in doc.pages if page.needs_ocr]
+    if not missing:
+        return None
+    listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+    reason = ocr_available()
+    advice = f"OCR is not available: {reason}" if reason else "kb ingest --ocr can read them"
+    return (
+        f"{len(missing)} of {len(doc.pages)} pages of {Path(doc.source).name!r} have no usable "
+        f"text ({'page' if len(missing) == 1 else 'pages'} {listed}); {advice}."
+    )
+
+
+def _add_ocr(path: Path, pdf: PdfText) -> PdfText:
+    """OCR the pages of ``pdf`` that need it; without OCR, keep it as is (if it has text)."""
+    reason = ocr_available()
+    if reason:
+        if not any(pdf.pages):
+            raise IngestError(
+                f"No text extracted from {path.name!r} ({pdf.n_pages} pages); its pages need "
+                f"OCR, which is not available: {reason}."
+            )
+        log.warning(
+            "%s: %d pages need OCR, not available: %s", path.name, len(pdf.needs_ocr), reason
+        )
+        return pdf
+    pages, reports = list(pdf.pages), list(pdf.reports)
+    for number, raw in ocr_pages(path, pdf.needs_ocr).items():
+        text = drop_garbage_lines(clean_text(raw))
+        quality = text_quality(text)
+        if quality.usable:
+            pages[number - 1] = text
+            reports[number - 1] = PageReport(number, "ocr", quality.score, len(text))
+    if not any(pages):
+        raise IngestError(
+            f"No text extracted from {path.name!r} ({pdf.n_pages} pages), not even by OCR. "
+            "Check that the pages are legible (e.g. render one with pdftoppm)."
+        )
+    return dataclasses.replace(pdf, pages=pages, reports=reports)
 
 
 def iter_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -1,4 +1,9 @@
-"""Read the text and document info of a PDF with pypdf; every failure becomes an IngestError.
+"""Read the text and document info of a PDF; every failure becomes an IngestError.
+
+Each page is read with pypdf and judged by ``ingest.quality``. Pages whose text is poor
+(fonts without a usable /ToUnicode map, lost word spaces; see ../shared/data/pdfs/NOTES.md)
+are read again with pdfminer.six, in one pass over the file, and the better text is kept. A
+page where neither gives usable text is reported as needing OCR.
 
 pypdf raises many exception types on damaged or hostile files, several of them outside
 ``pypdf.errors.PyPdfError`` (TypeError, AssertionError, NotImplementedError,
@@ -10,25 +15,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
-from pypdf.errors import DependencyError, EmptyFileError
+from pypdf.errors import DependencyError, EmptyFileError, LimitReachedError
 
-from ingest.lang import CJK_PUNCT, UNSPACED_CHARS
+from ingest.normalize import clean_text, remove_cid_tokens
+from ingest.quality import TextQuality, drop_garbage_lines, text_quality
 from kb.errors import IngestError
+from kb.types import Extractor, PageReport
+
+__all__ = ["DEFAULT_MAX_PAGES", "PdfText", "clean_text", "file_sha256", "read_pdf"]
 
 DEFAULT_MAX_PAGES = 5000
 
-# pypdf reports recoverable damage through the "pypdf" logger; a reader recovers or we
-# raise IngestError, so its warnings are noise for the user.
+# pypdf and pdfminer report recoverable damage through their loggers; a reader recovers or
+# we raise IngestError, so their warnings are noise for the user.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 
 _INFO_KEYS = {
     "/Title": "title",
@@ -38,49 +48,182 @@ _INFO_KEYS = {
     "/CreationDate": "creation_date",
 }
 _MAX_INFO_CHARS = 2000
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b\u2060\ufeff]")
-_BREAK_RE = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_SPACES_RE = re.compile(r"[ \t]*\n[ \t]*|[ ]{2,}")
-_BLANK_LINES_RE = re.compile(r"\n{3,}")
-_HYPHEN_BREAK_RE = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
-# Spaces that pypdf puts inside Chinese text: between two Chinese characters or CJK
-# punctuation marks, and after a Chinese character + ASCII punctuation ("模型, 安全").
-_U, _P = UNSPACED_CHARS, UNSPACED_CHARS + CJK_PUNCT
-_ASCII_P = r",.;:!?)\]"
-_HAN_GAP_RE = re.compile(
-    f"(?<=[{_U}]) (?=[{_P}{_ASCII_P}])"
-    f"|(?<=[{_P}(\\[]) (?=[{_U}])"
-    f"|(?<=[{_U}][{_ASCII_P}]) (?=[{_U}])"
-)
+# pdfminer's text replaces pypdf's only if it keeps at least this share of pypdf's letters
+# (or pypdf's text is unusable): clean text with half the page missing is not better.
+_MIN_LETTERS_KEPT = 0.5
 _REPAIR_HINT = "Is it a complete PDF? Try re-downloading it or repairing it with qpdf."
+_OCR_HINT = (
+    "its pages need OCR (scanned, image-only, or fonts that map to no characters). Install "
+    "Tesseract and run `kb ingest --ocr`, or OCR the file first (e.g. ocrmypdf) and ingest "
+    "the result."
+)
 
 
 @dataclass(frozen=True)
 class PdfText:
-    """The text of a PDF, one string per page (index 0 is page 1), and its document info."""
+    """The text of a PDF, one string per page (index 0 is page 1), and its document info.
+
+    ``reports`` says, per page, which extractor's text was kept and how good it is; a page
+    with no usable text has "" in ``pages`` and ``needs_ocr`` in its report.
+    """
 
     pages: list[str]
     info: dict[str, str]
     n_pages: int
+    reports: list[PageReport] = field(default_factory=list)
+
+    @property
+    def needs_ocr(self) -> list[int]:
+        """The 1-based numbers of the pages that only OCR could read."""
+        return [report.number for report in self.reports if report.needs_ocr]
 
 
-def read_pdf(path: Path, *, max_pages: int = DEFAULT_MAX_PAGES) -> PdfText:
+def read_pdf(
+    path: Path,
+    *,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    first_pages: int | None = None,
+    require_text: bool = True,
+) -> PdfText:
     """Extract the text of every page and the document info of the PDF at ``path``.
 
-    A page that pypdf cannot extract gives "" and the others are kept. Raises IngestError
-    if the file cannot be read, needs a password, has more than ``max_pages`` pages, or
-    yields no text at all (a scanned or image-only PDF).
+    A page that no extractor can read gives "" and the others are kept. Raises IngestError
+    if the file cannot be read, needs a password, or has more than ``max_pages`` pages.
+
+    Args:
+        first_pages: read only this many pages from the start (``n_pages`` still counts all).
+        require_text: raise IngestError when no page has usable text (a scanned PDF, or
+            broken fonts), saying that it needs OCR; with False such a PDF is returned with
+            every page marked ``needs_ocr``.
     """
     with _quiet():
         reader = _open(path)
         n_pages = _count_pages(reader, path, max_pages)
-        results = [_page_text(reader, i, path) for i in range(n_pages)]
+        count = n_pages if first_pages is None else max(0, min(n_pages, first_pages))
+        results = [_page_text(reader, i, path) for i in range(count)]
         info = _read_info(reader)
-    pages = [text for text, _ in results]
-    if not any(_has_word(page) for page in pages):
-        failures = [f"page {i + 1}: {err}" for i, (_, err) in enumerate(results) if err]
-        raise _no_text(path, n_pages, failures)
-    return PdfText(pages=pages, info=info, n_pages=n_pages)
+        texts = [text for text, _ in results]
+        judged = [text_quality(text) for text in texts]
+        poor = [i for i, q in enumerate(judged) if not q.good and _retry(results[i][1])]
+        mined = _pdfminer_pages(path, poor) if poor else {}
+    pages, reports = _choose(texts, judged, mined)
+    if require_text and not any(pages):
+        failures = [f"page {i + 1}: {_reason(e)}" for i, (_, e) in enumerate(results) if e]
+        raise _no_text(path, n_pages, failures, had_text=any(map(_has_word, texts)))
+    return PdfText(pages=pages, info=info, n_pages=n_pages, reports=reports)
+
+
+def _retry(error: Exception | None) -> bool:
+    """Whether pdfminer may try a page that pypdf read poorly or failed on.
+
+    Not after pypdf stopped at one of its resource limits: pdfminer has none, and inflated
+    ../shared/data/badpdfs/synthetic_flate_bomb_nested.pdf to 2 GB (pdfminer.six 20260107).
+    """
+    return not isinstance(error, LimitReachedError)
+
+
+def _choose(
+    texts: list[str], judged: list[TextQuality], mined: dict[int, str]
+) -> tuple[list[str], list[PageReport]]:
+    """Keep the better text of each page; a page without usable text becomes ""."""
+    pages, reports = [], []
+    for index, (text, quality) in enumerate(zip(texts, judged, strict=True)):
+        extractor: Extractor = "pypdf"
+        if index in mined:
+            other = text_quality(mined[index])
+            enough = other.letters >= _MIN_LETTERS_KEPT * quality.letters or not quality.usable
+            if other.score > quality.score and enough:
+                text, quality, extractor = mined[index], other, "pdfminer"
+        if not quality.usable:
+            text, extractor = "", "none"
+        text = drop_garbage_lines(remove_cid_tokens(text))
+        pages.append(text)
+        reports.append(
+            PageReport(
+                number=index + 1,
+                extractor=extractor,
+                quality=quality.score,
+                chars=len(text),
+                needs_ocr=extractor == "none",
+            )
+        )
+    return pages, reports
+
+
+def _pdfminer_pages(path: Path, indexes: list[int]) -> dict[int, str]:
+    """The cleaned text pdfminer.six finds on the pages at ``indexes`` (0-based), by index.
+
+    One pass over the file for all the pages. pdfminer fails in its own ways on damaged
+    files; any failure ends the pass and keeps the pages read so far.
+    """
+    try:
+        from pdfminer.high_level import extract_pages
+        from pdfminer.layout import LAParams
+    except ImportError:
+        log.warning("pdfminer.six is not available - pip install pdfminer.six; kept pypdf text")
+        return {}
+    wanted = sorted(set(indexes))
+    texts: dict[int, str] = {}
+    try:
+        # pdfminer yields the wanted pages in document order.
+        layouts = extract_pages(path, page_numbers=wanted, laparams=LAParams(all_texts=True))
+        for index, layout in zip(wanted, layouts, strict=False):
+            texts[index] = clean_text(_layout_text(layout))
+    except Exception as e:  # MemoryError and RecursionError too: pdfminer has few limits
+        log.info("pdfminer stopped on %s: %s", path.name, _reason(e))
+    return texts
+
+
+def _layout_text(layout: Any) -> str:
+    """The text of a pdfminer page layout: text boxes in reading order, a blank line apart."""
+    from pdfminer.layout import LTFigure, LTTextBox
+
+    boxes = []
+    stack = list(reversed(list(layout)))
+    while stack:  # depth first, in the layout's order: figures hold text boxes too
+        item = stack.pop()
+        if isinstance(item, LTTextBox):
+            boxes.append(item)
+        elif isinstance(item, LTFigure):
+            stack.extend(reversed(list(item)))
+    return "\n\n".join(box.get_text() for box in _reading_order(boxes, layout.bbox))
+
+
+def _reading_order(boxes: list[Any], bbox: tuple[float, float, float, float]) -> list[Any]:
+    """Text boxes in reading order; on two-column pages the left column comes first.
+
+    pdfminer's own order interleaves the columns of some two-column pages (e.g. Chinese
+    papers with a diagonal watermark, zh_rucaibox_llm_survey_chinese.pdf, pdfminer.six
+    20260107), so a page whose boxes mostly sit on one side of the middle is read column by
+    column, between the full-width boxes (titles, wide figures) that cross the middle.
+    """
+    middle = (bbox[0] + bbox[2]) / 2
+    width = bbox[2] - bbox[0]
+
+    def side(box: Any) -> str:
+        if box.x1 <= middle + 2:
+            return "left"
+        if box.x0 >= middle - 2:
+            return "right"
+        if box.width >= width / 2:
+            return "full"
+        return "left" if (box.x0 + box.x1) / 2 < middle else "right"
+
+    lines = {"left": 0, "right": 0, "full": 0}
+    for box in boxes:
+        lines[side(box)] += len(box)
+    if min(lines["left"], lines["right"]) < 0.25 * sum(lines.values()):
+        return boxes
+    ordered: list[Any] = []
+    block: list[Any] = []
+    for box in sorted(boxes, key=lambda b: -b.y1) + [None]:
+        if box is None or side(box) == "full":
+            block.sort(key=lambda b: (side(b) == "right", -b.y1))
+            ordered += block + ([box] if box is not None else [])
+            block = []
+        else:
+            block.append(box)
+    return ordered
 
 
 def file_sha256(path: Path) -> str:
@@ -152,8 +295,8 @@ def _count_pages(reader: PdfReader, path: Path, max_pages: int) -> int:
     return n_pages
 
 
-def _page_text(reader: PdfReader, index: int, path: Path) -> tuple[str, str | None]:
-    """The cleaned text of one page and why it failed; ("", reason) when pypdf fails on it."""
+def _page_text(reader: PdfReader, index: int, path: Path) -> tuple[str, Exception | None]:
+    """The cleaned text of one page, and ("", error) when pypdf fails on it."""
     try:
         raw = reader.pages[index].extract_text()
     except MemoryError as e:
@@ -162,7 +305,7 @@ def _page_text(reader: PdfReader, index: int, path: Path) -> tuple[str, str | No
             "decompression bomb. Repair or rewrite the PDF (e.g. with qpdf) and try again."
         ) from e
     except Exception as e:  # RecursionError too, on deep nesting
-        return "", _reason(e)
+        return "", e
     return clean_text(raw or ""), None
 
 
@@ -183,41 +326,20 @@ def _read_info(reader: PdfReader) -> dict[str, str]:
     return info
 
 
-def clean_text(text: str) -> str:
-    """Normalise extracted text lightly: NFKC, no control characters, single spaces.
-
-    A lowercase word hyphenated at a line end is rejoined ("de-" + "ployed" -> "deployed").
-    Spaces next to Chinese characters are removed too: Chinese has none, and some PDFs
-    (Type3 fonts, e.g. ../shared/data/pdfs/zh_owasp_llm_top10_v1_1_zh.pdf) make pypdf
-    emit one between every character.
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = _BREAK_RE.sub("\n", text)
-    text = _CONTROL_RE.sub("", text)
-    text = _SPACES_RE.sub(lambda m: "\n" if "\n" in m.group() else " ", text)
-    text = _BLANK_LINES_RE.sub("\n\n", text)
-    text = _HYPHEN_BREAK_RE.sub("", text)  # "de-\nployed" -> "deployed"
-    # Twice: "型 , 安" only shows its second gap once the first is gone.
-    return _HAN_GAP_RE.sub("", _HAN_GAP_RE.sub("", text)).strip()
-
-
 def _has_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def _no_text(path: Path, n_pages: int, failures: list[str]) -> IngestError:
+def _no_text(path: Path, n_pages: int, failures: list[str], *, had_text: bool) -> IngestError:
     counted = f"{n_pages} page{'' if n_pages == 1 else 's'}"
     if n_pages == 0:
         return IngestError(f"No text extracted from {path.name!r} ({counted}). {_REPAIR_HINT}")
-    if failures:
+    if failures and not had_text:
         return IngestError(
             f"No text extracted from {path.name!r} ({counted}); extraction failed on "
             f"{len(failures)} (first: {failures[0]}). {_REPAIR_HINT}"
         )
-    return IngestError(
-        f"No text extracted from {path.name!r} ({counted}); it is probably a scanned or "
-        "image-only PDF. Run OCR on it first (e.g. ocrmypdf) and ingest the result."
-    )
+    return IngestError(f"No text extracted from {path.name!r} ({counted}); {_OCR_HINT}")
 
 
 def _unreadable(path: Path, error: BaseException) -> IngestError:

@@ -2,53 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
+from kb.cli_common import echo_json, get_settings, handle_errors, json_option, open_library
 from kb.errors import KBError
 from kb.settings import Settings, describe
 from kb.types import SearchResponse
 
 LANG_CHOICE = click.Choice(["en", "zh", "any", "all"])
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]
-
-
-def _library(ctx: click.Context):  # -> kb.service.Library
-    from kb.service import Library
-
-    lib = Library(_settings(ctx))
-    ctx.call_on_close(lib.close)
-    return lib
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every KBError into one clear line on stderr and exit status 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KBError as e:
-            raise click.ClickException(str(e)) from e
-
-    return wrapper
-
-
-def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,55 +30,6 @@ def cli(ctx: click.Context, data_dir: Path | None, model: str | None) -> None:
     except KBError as e:
         raise click.UsageError(str(e)) from e
     ctx.obj = {"settings": settings}
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar, only failures and summary.")
-@json_option
-@click.pass_context
-@handle_errors
-def ingest(ctx: click.Context, paths: tuple[Path, ...], quiet: bool, as_json: bool) -> None:
-    """Add PDFs and JSONL record files (folders are searched recursively).
-
-    Example: kb ingest papers/ feed.jsonl
-
-    Exit status: 0 when every input was ingested or skipped, 1 when some failed.
-    """
-    from tqdm import tqdm
-
-    lib = _library(ctx)
-    bar = tqdm(desc="ingest", unit="file", disable=quiet or as_json or None, file=sys.stderr)
-    failed = 0
-
-    def listener(status: str, name: str, detail: str) -> None:
-        nonlocal failed
-        if status == "start":
-            bar.total = int(detail)
-        elif status == "file":
-            bar.update(1)
-        elif status == "failed":
-            failed += 1
-            bar.set_postfix(failed=failed)
-            bar.write(f"failed: {detail}", file=sys.stderr)
-
-    summary = lib.ingest(list(paths), listener=listener)
-    bar.close()
-    if as_json:
-        _echo_json(
-            {
-                "ingested": summary.ingested,
-                "skipped": summary.skipped,
-                "failed": [{"input": n, "error": e} for n, e in summary.failed],
-            }
-        )
-    else:
-        click.echo(
-            f"ingested {len(summary.ingested)}, skipped {len(summary.skipped)}, "
-            f"failed {len(summary.failed)}"
-        )
-    if summary.failed:
-        ctx.exit(1)
 
 
 @cli.command()
@@ -145,7 +60,7 @@ def search(
 
     Example: kb search "如何检测欺骗性对齐" -k 5 --year-from 2023
     """
-    result = _library(ctx).search(
+    result = open_library(ctx).search(
         query,
         k=k,
         lang=lang,
@@ -169,12 +84,12 @@ def related(ctx: click.Context, ref: str, k: int | None, as_json: bool) -> None:
 
     Example: kb related 3 -k 5
     """
-    _print_results(_library(ctx).related(ref, k=k), as_json)
+    _print_results(open_library(ctx).related(ref, k=k), as_json)
 
 
 def _print_results(result: SearchResponse, as_json: bool) -> None:
     if as_json:
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
         return
     if not result.results:
         click.echo("No results. Is the library empty? `kb stats` tells; `kb ingest` adds papers.")
@@ -205,9 +120,9 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 
     Example: kb show 3
     """
-    paper = _library(ctx).paper(ref)
+    paper = open_library(ctx).paper(ref)
     if as_json:
-        _echo_json(paper.to_dict())
+        echo_json(paper.to_dict())
         return
     for name, value in paper.to_dict().items():
         if name == "authors":
@@ -227,9 +142,9 @@ def list_(ctx: click.Context, lang: str | None, limit: int, offset: int, as_json
 
     Example: kb list --lang zh
     """
-    papers = _library(ctx).papers(limit=limit, offset=offset, lang=lang)
+    papers = open_library(ctx).papers(limit=limit, offset=offset, lang=lang)
     if as_json:
-        _echo_json([p.summary() | {"n_chunks": p.n_chunks} for p in papers])
+        echo_json([p.summary() | {"n_chunks": p.n_chunks} for p in papers])
         return
     for p in papers:
         click.echo(f"{p.id:>5}  [{p.lang}]  {p.year or '    '}  {_one_line(p.title, 90)}")
@@ -244,9 +159,9 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 
     Example: kb stats --json
     """
-    data = _library(ctx).stats()
+    data = open_library(ctx).stats()
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     for name, value in data.items():
         click.echo(f"{name:>15}: {value}")
@@ -263,7 +178,7 @@ def tag(ctx: click.Context, ref: str, tags: tuple[str, ...], untag: bool) -> Non
 
     Example: kb tag 3 deception reading-group
     """
-    paper = _library(ctx).tag(ref, list(tags), remove=untag)
+    paper = open_library(ctx).tag(ref, list(tags), remove=untag)
     click.echo(f"{paper.id}: {', '.join(paper.tags) or '(no tags)'}")
 
 
@@ -276,7 +191,7 @@ def remove(ctx: click.Context, ref: str) -> None:
 
     Example: kb remove 3
     """
-    paper = _library(ctx).remove(ref)
+    paper = open_library(ctx).remove(ref)
     click.echo(f"removed {paper.id}: {paper.title}")
 
 
@@ -296,9 +211,9 @@ def reindex(ctx: click.Context) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
-    n = _library(ctx).reindex(progress=progress)
+    n = open_library(ctx).reindex(progress=progress)
     bar.close()
-    click.echo(f"re-embedded {n} chunks with {_settings(ctx).model}")
+    click.echo(f"re-embedded {n} chunks with {get_settings(ctx).model}")
 
 
 @cli.command("prepare-model")
@@ -311,7 +226,7 @@ def prepare_model(ctx: click.Context) -> None:
     """
     from index.embedder import load_embedder
 
-    e = load_embedder(_settings(ctx))
+    e = load_embedder(get_settings(ctx))
     click.echo(f"model {e.name} ready: dim {e.dim}, fingerprint {e.fingerprint}")
 
 
@@ -323,13 +238,13 @@ def config(ctx: click.Context, as_json: bool) -> None:
 
     Example: kb config
     """
-    s = _settings(ctx)
+    s = get_settings(ctx)
     rows = [
         {"env": env, "value": str(getattr(s, env[3:].lower())), "default": d, "help": h}
         for env, d, h in describe()
     ]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     for r in rows:
         click.echo(f"{r['env']:>18} = {r['value']}    # {r['help']}")
@@ -356,8 +271,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
 
     from api.app import create_app
 
-    settings = _settings(ctx).replace(host=host, port=port)
-    lib = _library(ctx)
+    settings = get_settings(ctx).replace(host=host, port=port)
+    lib = open_library(ctx)
     lib.prepare()  # load the model and index before taking requests
     if seeds and lib.count() == 0:
         names = ", ".join(str(p) for p in seeds)
@@ -370,8 +285,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
 
 
 from kb.cli_eval import eval_command  # noqa: E402 - registered after the group exists
+from kb.cli_ingest import doctor, edit, ingest  # noqa: E402
 
 cli.add_command(eval_command)
+for command in (ingest, edit, doctor):
+    cli.add_command(command)
 
 
 def main() -> None:

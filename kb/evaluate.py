@@ -284,6 +284,7 @@ def evaluate(
     k: int = 10,
     embedder: Embedder | None = None,
     progress: bool = False,
+    keep: Path | None = None,
 ) -> EvalReport:
     """Ingest the QRELS documents into a temporary library, run every query in every mode.
 
@@ -294,6 +295,8 @@ def evaluate(
         k: papers fetched per query, and the cutoff of Recall, MRR and nDCG.
         embedder: use this embedder instead of loading ``settings.model`` (tests).
         progress: show progress bars on stderr (when it is a terminal).
+        keep: build the library in this folder and keep it; a later run with the same folder
+            and documents skips the embedding (for trying search settings quickly).
     """
     if k < 1:
         raise InvalidInput(f"k must be at least 1, not {k}.")
@@ -301,7 +304,7 @@ def evaluate(
         raise InvalidInput("Name at least one search mode: dense, keyword or hybrid.")
     qrels = read_qrels(qrels_path)
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
-        lib = Library(settings.replace(data_dir=Path(tmp) / "kb-data"), embedder=embedder)
+        lib = Library(settings.replace(data_dir=keep or Path(tmp) / "kb-data"), embedder=embedder)
         try:
             lib.prepare()  # load the model first, so ingest_s is ingest only
             started = time.perf_counter()
@@ -335,7 +338,7 @@ def _ingest(lib: Library, qrels: Qrels, folder: Path, progress: bool) -> None:
     records.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with _bar(progress, len(qrels.docs), "ingest", "doc") as bar:
         summary = lib.ingest(
-            [records], listener=lambda status, *_: bar.update(status in _DONE_STATUSES)
+            [records], listener=lambda event: bar.update(event.status in _DONE_STATUSES)
         )
     if summary.failed:
         n, why = len(summary.failed), summary.failed[0][1]
@@ -345,7 +348,7 @@ def _ingest(lib: Library, qrels: Qrels, folder: Path, progress: bool) -> None:
         )
 
 
-_DONE_STATUSES = ("ingested", "skipped", "failed")
+_DONE_STATUSES = ("ingested", "updated", "duplicate", "skipped", "failed")
 
 
 def _run_mode(
@@ -365,7 +368,12 @@ def _run_mode(
             except InvalidInput as e:
                 raise InvalidInput(f"{qrels.path.name} line {q.line}: {e}") from e
             latencies.append((time.perf_counter() - started) * 1000)
-            ranked = [hit.paper.key for hit in response.results]
+            # a translation shown with a hit counts as found right after it
+            ranked = [
+                key
+                for hit in response.results
+                for key in (hit.paper.key, *(t.key for t in hit.translations))
+            ]
             scores = _scores(ranked, q.relevant, k) + (_crowded(response, q, k),)
             outcomes.append((_direction(q, langs), q.kind, scores))
             bar.update()

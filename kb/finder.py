@@ -20,6 +20,7 @@ from index.search import (
     build_response,
     dense_scores,
     fuse_in_language,
+    group_translations,
     rank_papers,
 )
 from ingest.lang import detect_lang
@@ -68,12 +69,14 @@ def run_search(
     like: list[np.ndarray] | None = None,
     filtered: bool = False,
     fusion: str = "rrf",
+    group: bool = True,
 ) -> SearchResponse:
     """Search in ``mode``; ``like`` (one vector per encoder) replaces the query embedding.
 
     Args:
         filtered: ``ids_by_lang`` was narrowed by filters (not every chunk is allowed).
         fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
+        group: show a paper's translations with it rather than as separate hits.
     """
     started = time.perf_counter()
     if mode not in SEARCH_MODES:
@@ -103,10 +106,15 @@ def run_search(
             via.setdefault(pid, []).append("keyword")
     if exclude_paper is not None:
         ranked = [(pid, s) for pid, s in ranked if pid != exclude_paper]
-    papers = store.papers_by_ids([pid for pid, _ in ranked[:k]])
+    folded: dict[int, list[int]] = {}
+    if group:
+        head = [pid for pid, _ in ranked[: k * 3]]
+        ranked, folded = group_translations(ranked, store.translations_of(head))
+    shown = [pid for pid, _ in ranked[:k]]
+    papers = store.papers_by_ids(shown + [t for pid in shown for t in folded.get(pid, [])])
     return build_response(
         text, ranked, chunks, papers, k=k, snippets=snippets, started=started, via=via,
-        highlight="" if like is not None else text,
+        highlight="" if like is not None else text, translations=folded,
     )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +17,22 @@ import numpy as np
 
 from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
-from index.keywords import fts_document
 from index.search import check_query, interleave_languages
-from ingest.documents import iter_inputs, parse_pdf
-from ingest.records import read_records
-from kb.errors import IngestError, InvalidInput, PaperNotFound
+from ingest.documents import iter_inputs
+from kb.encoders import keyword_text, passage_text, second_encoder
+from kb.errors import InvalidInput, PaperNotFound
 from kb.finder import Filters, run_search
+from kb.maintenance import Maintenance, translations_first
+from kb.pipeline import STATUSES, IngestEvent, Listener, Pipeline
 from kb.settings import Settings
-from kb.storage import Store, sha256_file
+from kb.storage import Store
 from kb.types import IngestSummary, Paper, ParsedDocument, SearchResponse
 
-# (status, input name, detail) for each paper or record as it finishes: ingested, skipped or
-# failed; ("start", "", number of files) once the inputs are expanded; ("file", path, "") after
-# each file (a JSONL file holds many records).
-Listener = Callable[[str, str, str], None]
 SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
-RECORD_BATCH = 64  # records embedded together (one batch across records is much faster)
 
 
-def passage_text(title: str, text: str) -> str:
-    """What is embedded for a chunk: its text, preceded by the paper title when missing."""
-    if not title or text.startswith(title):
-        return text
-    return f"{title}\n{text}"
-
-
-class Library:
+class Library(Maintenance):
     """A knowledge base on disk: SQLite store + FAISS index + embedding model (lazy)."""
 
     def __init__(
@@ -65,6 +54,7 @@ class Library:
         self._dense: list[DenseIndex] | None = None
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._lock = threading.RLock()
+        self._last_save = time.monotonic()
 
     def close(self) -> None:
         self.store.close()
@@ -79,18 +69,27 @@ class Library:
     def dense(self) -> list[DenseIndex]:
         """The encoders of dense search: the main model, then the second encoder if enabled."""
         if self._dense is None:
-            folder, extra = self.settings.index_dir, self._index_extra()
-            sides = [DenseIndex(self.store, self.embedder, folder, None, extra)]
-            second = self._second or _second_encoder(self.settings)
-            if second is not None:
-                sides.append(
-                    DenseIndex(self.store, second, folder / second.name, second.name, extra)
-                )
+            sides = self.dense_unloaded()
             self._dense = sides
             for side in sides:
                 _ = side.vectors  # refuses a store built by another model, before any work
             self._backfill()
         return self._dense
+
+    def dense_unloaded(self) -> list[DenseIndex]:
+        """The encoders, their FAISS indexes not opened yet (so not yet repaired on open)."""
+        if self._dense is not None:
+            return self._dense
+        folder, extra = self.settings.index_dir, self._index_extra()
+        sides = [DenseIndex(self.store, self.embedder, folder, None, extra)]
+        second = self._second or second_encoder(self.settings)
+        if second is not None:
+            self._second = second
+            sides.append(DenseIndex(self.store, second, folder / second.name, second.name, extra))
+        return sides
+
+    def extra_slots(self) -> list[str]:
+        return [side.slot for side in self.dense_unloaded() if side.slot is not None]
 
     def prepare(self) -> None:
         """Load the models and open (or rebuild) the indexes, so the first request is fast."""
@@ -120,10 +119,7 @@ class Library:
             chunks = self.store.chunks_by_ids([cid for cid, _ in rows])
             papers = self.store.papers_by_ids(list({c.paper_id for c in chunks.values()}))
             self.store.set_keyword_texts(
-                [
-                    (cid, _keyword_text(papers[c.paper_id].title, c.text))
-                    for cid, c in chunks.items()
-                ]
+                [(cid, keyword_text(papers[c.paper_id].title, c.text)) for cid, c in chunks.items()]
             )
             after = rows[-1][0]
         self.store.clear_state("fts_pending")
@@ -131,6 +127,7 @@ class Library:
     def _save_index(self) -> None:
         for side in self.dense:
             side.save()
+        self._last_save = time.monotonic()
 
     def _ids_by_lang(self, filters: Filters) -> dict[str, np.ndarray]:
         """Chunk ids per language that the filters allow (unfiltered: cached per generation)."""
@@ -152,97 +149,73 @@ class Library:
 
     # -- ingest
 
-    def ingest(self, paths: Iterable[Path], listener: Listener | None = None) -> IngestSummary:
-        """Ingest PDFs and JSONL record files (folders recursively); one failure stops nothing."""
-        notify = listener or (lambda status, name, detail: None)
+    def ingest(
+        self, paths: Iterable[Path], listener: Listener | None = None, *, ocr: bool = False
+    ) -> IngestSummary:
+        """Ingest PDFs and JSONL record files (folders recursively); one failure stops nothing.
+
+        Args:
+            listener: called with every ``IngestEvent`` (a "start" event first).
+            ocr: run OCR (Tesseract) on pages that have no usable text, when it is installed.
+        """
+        notify = listener or (lambda event: None)
         files, problems = iter_inputs(list(paths))
         summary = IngestSummary()
-        notify("start", "", str(len(files) + len(problems)))
+
+        def record(event: IngestEvent) -> None:
+            if event.status in STATUSES:
+                summary.add(event.status, event.name, event.detail)
+            notify(event)
+
+        notify(IngestEvent("start", "", total=len(files) + len(problems)))
         for name, why in problems:
-            summary.add("failed", name, why)
-            notify("failed", name, why)
-            notify("file", name, "")
+            record(IngestEvent("failed", name, why))
         with self._lock:
             self.prepare()  # check the model against the store before any work
-            last_save = time.monotonic()
-            for path in files:
-                for status, name, detail in self._ingest_file(path):
-                    summary.add(status, name, detail)
-                    notify(status, name, detail)
-                notify("file", str(path), "")
-                if time.monotonic() - last_save > SAVE_EVERY_S:
-                    self._save_index()
-                    last_save = time.monotonic()
-            self._save_index()
+            run = Pipeline(self, record, ocr=ocr)
+            try:
+                run.run_pdfs([f for f in files if f.suffix.lower() == ".pdf"])
+                for feed in (f for f in files if f.suffix.lower() == ".jsonl"):
+                    run.run_records(feed)
+            finally:  # on Ctrl-C, what is stored stays; unembedded files are redone next run
+                self._save_index()
+            if run.changed:
+                self.link_translations()
         return summary
 
-    def _ingest_file(self, path: Path) -> list[tuple[str, str, str]]:
-        name = str(path)
-        try:
-            size_mb = path.stat().st_size / (1 << 20)
-            if size_mb > self.settings.max_file_mb:
-                raise IngestError(
-                    f"{path.name!r} is {size_mb:.0f} MiB, over the {self.settings.max_file_mb} MiB "
-                    "limit. Raise KB_MAX_FILE_MB to ingest it."
-                )
-            if path.suffix.lower() == ".jsonl":
-                return self._ingest_records(path)
-            if self.store.paper_by_hash(sha256_file(path)) is not None:
-                return [("skipped", name, "already in the library (same content)")]
-            s = self.settings
-            doc = parse_pdf(path, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap)
-            return self._add_many([doc])
-        except IngestError as e:
-            return [("failed", name, str(e))]
-        except OSError as e:
-            return [("failed", name, f"Cannot read {path.name!r}: {e.strerror or e}.")]
-
-    def _ingest_records(self, path: Path) -> list[tuple[str, str, str]]:
-        s = self.settings
-        out: list[tuple[str, str, str]] = []
-        pending: list[ParsedDocument] = []
-        for item in read_records(path, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap):
-            if isinstance(item, IngestError):
-                out.append(("failed", str(path), str(item)))
-                continue
-            known = self.store.paper_by_key(item.key)
-            if known is not None and known.content_hash == item.content_hash:
-                out.append(("skipped", item.source, "unchanged record"))
-                continue
-            pending.append(item)
-            if len(pending) >= RECORD_BATCH:
-                out += self._add_many(pending)
-                pending = []
-        return out + self._add_many(pending)
-
-    def _add_many(self, docs: list[ParsedDocument]) -> list[tuple[str, str, str]]:
-        """Embed the chunks of several documents in one batch per encoder, then store each."""
-        out = [
-            ("failed", d.source, f"{d.source!r} has no text to index.")
-            for d in docs
-            if not d.chunks
-        ]
-        docs = [d for d in docs if d.chunks]
+    def embed_docs(self, docs: list[ParsedDocument]) -> list[np.ndarray]:
+        """The passage vectors of every chunk of ``docs``, in order, one array per encoder."""
         texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
         vecs = [side.embed_passages(texts) for side in self.dense]
-        start = 0
-        for doc in docs:
-            end = start + len(doc.chunks)
-            self._store(doc, [v[start:end] for v in vecs])
-            start = end
-            out.append(("ingested", doc.source, f"{len(doc.chunks)} chunks"))
-        return out
+        if time.monotonic() - self._last_save > SAVE_EVERY_S:
+            self._save_index()
+        return vecs
 
-    def _store(self, doc: ParsedDocument, vecs: list[np.ndarray]) -> int:
+    def store_doc(
+        self,
+        doc: ParsedDocument,
+        vecs: list[np.ndarray],
+        *,
+        replace_id: int | None = None,
+        file_path: str | None = None,
+        signature: np.ndarray | None = None,
+        work_ids: tuple[str, ...] = (),
+    ) -> int:
         """Write one document (all or nothing in SQLite), then add its vectors to every index."""
         old = self.store.paper_by_key(doc.key)
-        old_ids = self.store.chunk_ids_of(old.id) if old else []
+        old_ids = [] if old is None else self.store.chunk_ids_of(old.id)
+        if replace_id is not None:
+            old_ids += self.store.chunk_ids_of(replace_id)
         extra = {side.slot: v for side, v in zip(self.dense[1:], vecs[1:], strict=True)}
         paper_id, ids = self.store.add_paper(
             doc,
             vecs[0],
-            keyword_texts=[_keyword_text(doc.meta.title, c.text) for c in doc.chunks],
+            keyword_texts=[keyword_text(doc.meta.title, c.text) for c in doc.chunks],
             extra_vectors=extra,
+            replace_id=replace_id,
+            file_path=file_path,
+            signature=signature,
+            work_ids=work_ids,
         )
         langs = [c.lang for c in doc.chunks]
         for side, v in zip(self.dense, vecs, strict=True):
@@ -313,8 +286,9 @@ class Library:
                 snippets=self.settings.snippets,
                 exclude_paper=paper.id,
                 like=like,
+                group=False,  # its translations are put first below, marked as such
             )
-            return interleave_languages(found, k)
+            return translations_first(interleave_languages(found, k), paper, self.store)
 
     def paper(self, ref: str | int) -> Paper:
         """A paper by numeric id, or by key (a record key or a PDF's content hash)."""
@@ -365,45 +339,6 @@ class Library:
                 side.remove(ids)
             self._save_index()
             return paper
-
-    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Re-embed every chunk with the current encoders and rebuild the indexes."""
-        with self._lock:
-            main = DenseIndex(self.store, self.embedder, self.settings.index_dir, None, {})
-            second = self._second or _second_encoder(self.settings)
-            sides = [main] + ([] if second is None else [
-                DenseIndex(self.store, second, self.settings.index_dir / second.name,
-                           second.name, {})])  # fmt: skip
-            total = self.store.stats()["chunks"]
-            for side in sides:
-                self.store.set_state(side.state_key, '{"model": "(reindex in progress)"}')
-            done = 0
-            for batch in self.store.iter_chunk_texts(batch=max(64, self.settings.batch_size * 4)):
-                ids = [cid for cid, _, _ in batch]
-                texts = [passage_text(title, text) for _, title, text in batch]
-                for side in sides:
-                    self.store.set_vectors(ids, side.embed_passages(texts), slot=side.slot)
-                done += len(batch)
-                if progress:
-                    progress(done, total)
-            for side in sides:
-                side.extra = self._index_extra()
-                side.reset()
-            self._dense = None
-            return done
-
-
-def _keyword_text(title: str, text: str) -> str:
-    """A chunk's keyword-index row: the same text that is embedded (title first)."""
-    return fts_document(passage_text(title, text))
-
-
-def _second_encoder(settings: Settings) -> Embedder | None:
-    if settings.second_encoder == "none":
-        return None
-    from index.muse import MuseEmbedder
-
-    return MuseEmbedder()
 
 
 def _check_lang(lang: str | None) -> str | None:

@@ -28,6 +28,10 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of kb. Each field maps to the environment variable ``KB_<NAME>``."""
@@ -44,7 +48,10 @@ class Settings:
     )
     model_dir: Path = field(
         default_factory=_default_model_dir,
-        metadata=_help("Where the converted default model is cached."),
+        metadata={
+            "help": "Where the converted default model is cached.",
+            "shown": "(user cache)/kb/models",
+        },  # fmt: skip
     )
     second_encoder: str = field(
         default="muse-v3",
@@ -73,6 +80,23 @@ class Settings:
         default=30, metadata=_help("Estimated tokens shared by neighbouring chunks.")
     )
     max_file_mb: int = field(default=200, metadata=_help("Largest input file accepted, in MiB."))
+    workers: int = field(
+        default_factory=_cpu_count,
+        metadata={
+            "help": "Processes that parse PDFs in parallel (0: parse in the main process).",
+            "shown": "number of CPU cores",
+        },
+    )
+    parse_timeout_s: int = field(
+        default=300,
+        metadata=_help("Seconds one PDF may take to parse before it is skipped as failed."),
+    )
+    parse_memory_mb: int = field(
+        default=2048, metadata=_help("Memory cap of each parsing process, in MiB.")
+    )
+    watch_interval_s: int = field(
+        default=5, metadata=_help("Seconds between folder scans of `kb ingest --watch`.")
+    )
     search_k: int = field(default=10, metadata=_help("Papers returned by a search by default."))
     snippets: int = field(default=3, metadata=_help("Snippets shown per paper in results."))
     candidates: int = field(
@@ -105,7 +129,10 @@ class Settings:
 
     def validated(self) -> Settings:
         """Check value ranges; raise ConfigError naming the setting."""
-        positive = ("batch_size", "chunk_tokens", "max_file_mb", "search_k", "candidates")
+        positive = (
+            "batch_size", "chunk_tokens", "max_file_mb", "search_k", "candidates",
+            "parse_timeout_s", "parse_memory_mb", "watch_interval_s",
+        )  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(
@@ -116,6 +143,8 @@ class Settings:
                 f"KB_CHUNK_OVERLAP must be between 0 and KB_CHUNK_TOKENS - 1 "
                 f"({self.chunk_tokens - 1}), not {self.chunk_overlap}."
             )
+        if self.workers < 0:
+            raise ConfigError(f"KB_WORKERS must be 0 or more, not {self.workers}.")
         if self.snippets < 0:
             raise ConfigError(f"KB_SNIPPETS must be 0 or more, not {self.snippets}.")
         if not 0 < self.port < 65536:
@@ -165,6 +194,6 @@ def describe() -> list[tuple[str, str, str]]:
     """(environment variable, default, help) for every setting, for docs and ``kb config``."""
     rows = []
     for f in fields(Settings):
-        default = f.default if f.default is not dataclasses.MISSING else "(user cache)/kb/models"
+        default = f.metadata.get("shown", f.default)
         rows.append((f"KB_{f.name.upper()}", str(default), f.metadata["help"]))
     return rows

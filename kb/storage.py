@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from kb.errors import InvalidInput, PaperNotFound, StoreError
+from kb.migrations import MIGRATIONS
 from kb.types import Chunk, Paper, ParsedDocument
+from kb.works_store import WorksStore, apply_edits
 
 # ---------------------------------------------------------------- files
 
@@ -113,99 +115,27 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-# ---------------------------------------------------------------- schema
-
-
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run ``;``-separated statements inside the caller's transaction (executescript commits)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def m001_papers_chunks(db: sqlite3.Connection) -> None:
-    _script(
-        db,
-        """
-        CREATE TABLE papers (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            key TEXT NOT NULL UNIQUE,
-            kind TEXT NOT NULL CHECK (kind IN ('pdf', 'record')),
-            source TEXT NOT NULL,
-            content_hash TEXT NOT NULL,
-            title TEXT NOT NULL,
-            authors TEXT NOT NULL DEFAULT '[]',
-            year INTEGER,
-            lang TEXT NOT NULL,
-            doi TEXT,
-            arxiv_id TEXT,
-            abstract TEXT NOT NULL DEFAULT '',
-            url TEXT,
-            n_pages INTEGER,
-            added_at TEXT NOT NULL
-        );
-        CREATE INDEX papers_content_hash ON papers(content_hash);
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
-            ord INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            lang TEXT NOT NULL,
-            page_start INTEGER,
-            page_end INTEGER,
-            vector BLOB,
-            UNIQUE (paper_id, ord)
-        );
-        CREATE INDEX chunks_lang ON chunks(lang);
-        CREATE TABLE state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO state (name, value) VALUES ('generation', '0');
-        """,
-    )
-
-
-def m002_chunk_fts(db: sqlite3.Connection) -> None:
-    """The keyword index: one row of analyzed tokens per chunk, rowid = chunk id."""
-    db.execute(
-        "CREATE VIRTUAL TABLE chunk_fts "
-        "USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 2')"
-    )
-    if db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None:
-        # Storage cannot analyze text (that is index/); the application backfills these rows.
-        db.execute("INSERT OR REPLACE INTO state (name, value) VALUES ('fts_pending', '1')")
-
-
-def m003_chunk_vectors(db: sqlite3.Connection) -> None:
-    """Vectors of further encoders (the main encoder's stay in ``chunks.vector``)."""
-    db.execute(
-        "CREATE TABLE chunk_vectors ("
-        " chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
-        " slot TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (chunk_id, slot))"
-    )
-
-
-def m004_paper_tags(db: sqlite3.Connection) -> None:
-    """Free-form tags on papers (a reading list, a project); they survive re-ingest."""
-    db.execute(
-        "CREATE TABLE paper_tags ("
-        " paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,"
-        " tag TEXT NOT NULL, PRIMARY KEY (paper_id, tag))"
-    )
-    db.execute("CREATE INDEX paper_tags_tag ON paper_tags(tag)")
-
-
-MIGRATIONS = [m001_papers_chunks, m002_chunk_fts, m003_chunk_vectors, m004_paper_tags]
+__all__ = ["MIGRATIONS", "Store"]
 
 _PAPER_COLS = (
     "id, key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
     "abstract, url, n_pages, added_at, "
     "(SELECT COUNT(*) FROM chunks c WHERE c.paper_id = papers.id) AS n_chunks, "
     "(SELECT json_group_array(tag) FROM (SELECT tag FROM paper_tags t "
-    "WHERE t.paper_id = papers.id ORDER BY tag)) AS tags"
+    "WHERE t.paper_id = papers.id ORDER BY tag)) AS tags, "
+    "(SELECT json_group_array(path) FROM (SELECT path FROM paper_files f "
+    "WHERE f.paper_id = papers.id ORDER BY rowid)) AS files, "
+    "(SELECT fields FROM paper_edits e WHERE e.paper_id = papers.id) AS edited, "
+    "(SELECT json_group_array(page) FROM (SELECT page FROM paper_pages g "
+    "WHERE g.paper_id = papers.id AND g.needs_ocr ORDER BY page)) AS needs_ocr, "
+    "(SELECT json_group_array(other) FROM (SELECT b AS other FROM paper_links l "
+    "WHERE l.a = papers.id AND l.kind = 'translation' UNION SELECT a FROM paper_links l "
+    "WHERE l.b = papers.id AND l.kind = 'translation' ORDER BY other)) AS translations"
 )
 _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 
 
-class Store:
+class Store(WorksStore):
     """The SQLite database of papers, chunks, their vectors and store state."""
 
     def __init__(self, path: Path) -> None:
@@ -281,12 +211,23 @@ class Store:
         vectors: np.ndarray,
         keyword_texts: list[str] | None = None,
         extra_vectors: dict[str, np.ndarray] | None = None,
+        *,
+        replace_id: int | None = None,
+        file_path: str | None = None,
+        signature: np.ndarray | None = None,
+        work_ids: tuple[str, ...] = (),
     ) -> tuple[int, list[int]]:
-        """Insert a paper, its chunks and their vectors in one transaction (replacing its key).
+        """Write a paper, its chunks and their vectors in one transaction.
+
+        A paper with the same key, or ``replace_id``, is replaced in place: it keeps its id,
+        tags, files and the user's edits (re-applied over the new metadata).
 
         Args:
             keyword_texts: each chunk's analyzed tokens for the keyword index, in chunk order.
             extra_vectors: further encoders' vectors by slot name, in chunk order.
+            file_path: the PDF file it was read from (absolute), recorded among its files.
+            signature: the MinHash signature of its text (near-duplicate detection).
+            work_ids: identifiers of the work ("doi:...", "arxiv:...").
         """
         if len(vectors) != len(doc.chunks):
             raise StoreError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.key}.")
@@ -294,43 +235,55 @@ class Store:
             raise StoreError(
                 f"{len(doc.chunks)} chunks but {len(keyword_texts)} keyword texts for {doc.key}."
             )
-        m = doc.meta
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.transaction() as db:
-            _delete_fts(db, "paper_id IN (SELECT id FROM papers WHERE key = ?)", doc.key)
-            old = "SELECT id FROM papers WHERE key = ?"
-            rows = db.execute(f"SELECT tag FROM paper_tags WHERE paper_id IN ({old})", (doc.key,))
-            tags = [r[0] for r in rows]
-            db.execute("DELETE FROM papers WHERE key = ?", (doc.key,))
-            cur = db.execute(
-                "INSERT INTO papers (key, kind, source, content_hash, title, authors, year, lang, "
-                "doi, arxiv_id, abstract, url, n_pages, added_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc.key, doc.kind, doc.source, doc.content_hash, m.title,
-                 json.dumps(m.authors, ensure_ascii=False), m.year, m.lang, m.doi, m.arxiv_id,
-                 m.abstract, m.url, m.n_pages, now),
-            )  # fmt: skip
-            paper_id = int(cur.lastrowid or 0)
-            ids = []
-            for chunk, vec in zip(doc.chunks, vectors, strict=True):
-                cur = db.execute(
-                    "INSERT INTO chunks (paper_id, ord, text, lang, page_start, page_end, vector) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (paper_id, chunk.ord, chunk.text, chunk.lang, chunk.page_start,
-                     chunk.page_end, np.asarray(vec, dtype=np.float32).tobytes()),
-                )  # fmt: skip
-                ids.append(int(cur.lastrowid or 0))
+            paper_id = self._write_paper(db, doc, replace_id, signature)
+            ids = _insert_chunks(db, paper_id, doc, vectors)
             if keyword_texts is not None:
                 rows = zip(ids, keyword_texts, strict=True)
                 db.executemany("INSERT INTO chunk_fts (rowid, tokens) VALUES (?, ?)", rows)
             for slot, vecs in (extra_vectors or {}).items():
                 _put_vectors(db, slot, ids, vecs)
-            db.executemany(
-                "INSERT INTO paper_tags (paper_id, tag) VALUES (?, ?)",
-                [(paper_id, t) for t in tags],
-            )
+            self._write_extras(db, paper_id, doc, file_path, work_ids)
             self._bump(db)
         return paper_id, ids
+
+    def _write_paper(
+        self,
+        db: sqlite3.Connection,
+        doc: ParsedDocument,
+        replace_id: int | None,
+        signature: np.ndarray | None,
+    ) -> int:
+        """Insert the paper row, or overwrite the old one in place; its old chunks go."""
+        m = doc.meta
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        row = db.execute("SELECT id FROM papers WHERE key = ?", (doc.key,)).fetchone()
+        old_id = replace_id if replace_id is not None else (row[0] if row else None)
+        if row is not None and old_id is not None and row[0] != old_id:
+            db.execute("DELETE FROM papers WHERE id = ?", (row[0],))  # same content, other entry
+        sig = None if signature is None else np.asarray(signature, np.uint64).tobytes()
+        values = (doc.key, doc.kind, doc.source, doc.content_hash, m.title,
+                  json.dumps(m.authors, ensure_ascii=False), m.year, m.lang, m.doi, m.arxiv_id,
+                  m.abstract, m.url, m.n_pages, sig,
+                  json.dumps(doc.cited_arxiv_ids))  # fmt: skip
+        cols = (
+            "key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
+            "abstract, url, n_pages, signature, cited"
+        )
+        if old_id is None:
+            cur = db.execute(
+                f"INSERT INTO papers ({cols}, added_at) VALUES ({'?, ' * 15}?)", (*values, now)
+            )
+            return int(cur.lastrowid or 0)
+        _delete_fts(db, "paper_id = ?", old_id)
+        db.execute("DELETE FROM chunks WHERE paper_id = ?", (old_id,))
+        db.execute("DELETE FROM paper_pages WHERE paper_id = ?", (old_id,))
+        db.execute("DELETE FROM paper_work_ids WHERE paper_id = ?", (old_id,))
+        sets = ", ".join(f"{c.strip()} = ?" for c in cols.split(","))
+        if db.execute(f"UPDATE papers SET {sets} WHERE id = ?", (*values, old_id)).rowcount == 0:
+            raise PaperNotFound(f"No paper with id {old_id} to replace.")
+        apply_edits(db, old_id)
+        return int(old_id)
 
     def tag(self, paper_id: int, tags: list[str], *, remove: bool = False) -> None:
         """Add (or remove) tags on a paper."""
@@ -581,6 +534,21 @@ class Store:
         return [(int(r[0]), str(r[1])) for r in rows]
 
 
+def _insert_chunks(
+    db: sqlite3.Connection, paper_id: int, doc: ParsedDocument, vectors: np.ndarray
+) -> list[int]:
+    ids = []
+    for chunk, vec in zip(doc.chunks, vectors, strict=True):
+        cur = db.execute(
+            "INSERT INTO chunks (paper_id, ord, text, lang, page_start, page_end, vector) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (paper_id, chunk.ord, chunk.text, chunk.lang, chunk.page_start,
+             chunk.page_end, np.asarray(vec, dtype=np.float32).tobytes()),
+        )  # fmt: skip
+        ids.append(int(cur.lastrowid or 0))
+    return ids
+
+
 def _delete_fts(db: sqlite3.Connection, chunk_where: str, arg: object) -> None:
     """Delete the keyword rows of the chunks matching ``chunk_where`` (FTS5 has no cascade)."""
     sql = f"DELETE FROM chunk_fts WHERE rowid IN (SELECT id FROM chunks WHERE {chunk_where})"
@@ -599,5 +567,7 @@ def _put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.
 def _paper(row: sqlite3.Row) -> Paper:
     data = dict(row)
     data["authors"] = json.loads(data["authors"])
-    data["tags"] = json.loads(data["tags"] or "[]")
+    for name in ("tags", "files", "needs_ocr", "translations"):
+        data[name] = json.loads(data[name] or "[]")
+    data["edited"] = sorted(json.loads(data["edited"] or "{}"))
     return Paper(**data)

@@ -34,6 +34,20 @@ class ChunkDraft:
     page_end: int | None = None
 
 
+Extractor = Literal["pypdf", "pdfminer", "ocr", "none"]
+
+
+@dataclass(frozen=True)
+class PageReport:
+    """How one PDF page's text was obtained and how good it is."""
+
+    number: int  # 1-based
+    extractor: Extractor  # which extractor's text was kept ("none": no usable text)
+    quality: float  # 0 (unusable) .. 1 (clean text), see ingest.quality
+    chars: int  # characters of kept text
+    needs_ocr: bool = False  # no usable text: only OCR could read this page
+
+
 @dataclass(frozen=True)
 class ParsedDocument:
     """The pure result of reading one input (a PDF, or one line of a JSONL file)."""
@@ -44,6 +58,8 @@ class ParsedDocument:
     content_hash: str
     meta: PaperMeta
     chunks: list[ChunkDraft]
+    pages: list[PageReport] = field(default_factory=list)  # PDFs only, one per page
+    cited_arxiv_ids: list[str] = field(default_factory=list)  # from the references section
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,10 @@ class Paper:
     n_chunks: int
     added_at: str
     tags: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # PDF files of this work (absolute paths)
+    edited: list[str] = field(default_factory=list)  # fields the user corrected (`kb edit`)
+    needs_ocr: list[int] = field(default_factory=list)  # pages with no usable text
+    translations: list[int] = field(default_factory=list)  # ids of its translations
 
     def summary(self) -> dict[str, Any]:
         """The paper fields every search result carries (the shared JSON shape)."""
@@ -80,6 +100,7 @@ class Paper:
             "doi": self.doi,
             "arxiv_id": self.arxiv_id,
             "source": self.source,
+            "translations": list(self.translations),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +136,9 @@ class SearchHit:
     paper: Paper
     snippets: list[Snippet]
     via: list[str] = field(default_factory=list)  # which sides found it: dense, keyword
+    # translations of this paper that the search also found, shown with it instead of as hits
+    translations: list[Paper] = field(default_factory=list)
+    relation: str | None = None  # "translation" when listed as a translation of the paper asked
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +146,8 @@ class SearchHit:
             "paper": self.paper.summary(),
             "snippets": [asdict(s) for s in self.snippets],
             "via": list(self.via),
+            "translations": [t.summary() for t in self.translations],
+            "relation": self.relation,
         }
 
 
@@ -149,11 +175,18 @@ class IngestSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, status: str, name: str, detail: str) -> None:
-        """Record one input's outcome: ``ingested``, ``skipped`` or ``failed`` (with why)."""
+        """Record one input's outcome.
+
+        ``ingested`` and ``updated`` (a changed file replaced its old version) count as
+        ingested; ``skipped`` (unchanged) and ``duplicate`` (recorded on the paper it
+        duplicates) as skipped; ``failed`` keeps why.
+        """
         if status == "failed":
             self.failed.append((name, detail))
+        elif status in ("ingested", "updated"):
+            self.ingested.append(name)
         else:
-            getattr(self, status).append(name)
+            self.skipped.append(name)
 
     @property
     def ok(self) -> bool:

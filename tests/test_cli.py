@@ -103,3 +103,38 @@ def test_commands_are_documented():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for name in cli.commands:
         assert f"kb {name}" in readme, name
+
+
+def test_edit_then_show(ingested):
+    first = json.loads(run(ingested, "list", "--json").output)[0]
+    result = run(
+        ingested, "edit", str(first["id"]), "--authors", "张三; Jane Doe", "--year", "2023"
+    )
+    assert result.exit_code == 0, result.output
+    shown = json.loads(run(ingested, "show", str(first["id"]), "--json").output)
+    assert shown["authors"] == ["张三", "Jane Doe"] and shown["year"] == 2023
+    assert shown["edited"] == ["authors", "year"]
+    nothing = run(ingested, "edit", str(first["id"]))
+    assert nothing.exit_code == 1 and "Nothing to change" in nothing.output
+    assert run(ingested, "edit", "999999", "--year", "2020").exit_code == 1
+
+
+def test_doctor_reports_healthy_then_repairs_a_lost_index(ingested, tmp_path):
+    healthy = run(ingested, "doctor")
+    assert healthy.exit_code == 0 and "healthy" in healthy.output, healthy.output
+    index = Path(ingested["KB_DATA_DIR"]) / "index" / "vectors.faiss"
+    index.unlink()
+    broken = run(ingested, "doctor", "--json")
+    assert broken.exit_code == 1 and not json.loads(broken.output)["healthy"]
+    assert run(ingested, "doctor", "--repair").exit_code == 0
+    assert index.exists() and run(ingested, "doctor").exit_code == 0
+
+
+def test_ocr_without_tesseract_says_so_in_one_line_and_goes_on(kb_env, tmp_path):
+    env = dict(kb_env, KB_DATA_DIR=str(tmp_path / "data"), PATH="/usr/bin:/bin")
+    pdf = EXAMPLES / "en_scalable_oversight.pdf"
+    result = run(env, "ingest", "--ocr", str(pdf))
+    assert result.exit_code == 0, result.output
+    if shutil.which("tesseract", path=env["PATH"]) is None:
+        assert "--ocr: tesseract is not installed" in result.output
+    assert "ingested 1" in result.output

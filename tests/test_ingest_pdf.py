@@ -101,7 +101,7 @@ def test_missing_file_raises_ingest_error(tmp_path: Path) -> None:
     ],
 )
 def test_image_only_pdf_needs_ocr(name: str) -> None:
-    with pytest.raises(IngestError, match=r"No text extracted .*\(1 page\).*OCR"):
+    with pytest.raises(IngestError, match=r"No text extracted .*\(1 page\).*OCR.*kb ingest --ocr"):
         read_pdf(BADPDFS / name)
 
 
@@ -140,7 +140,7 @@ def test_every_bad_pdf_reads_or_raises_ingest_error(path: Path) -> None:
         assert path.name in str(e)
     else:
         assert isinstance(pdf, PdfText)
-        assert pdf.n_pages == len(pdf.pages) >= 1
+        assert pdf.n_pages == len(pdf.pages) == len(pdf.reports) >= 1
         assert any(page.strip() for page in pdf.pages)
 
 

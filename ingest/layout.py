@@ -1,0 +1,397 @@
+"""Read a PDF's title page: its lines with their font sizes, and the lines' roles.
+
+Metadata rules need what plain text loses: how large each line is set (a title is the largest
+type on its page) and where it sits. The lines come from pdfminer.six, which also decodes
+fonts that pypdf turns into mojibake (CJK fonts without a /ToUnicode map, e.g.
+../shared/data/pdfs/zh_rucaibox_llm_survey_chinese.pdf).
+
+The line rules here read English and Chinese title pages alike: 摘要 as well as Abstract,
+titles counted in Han characters as well as in words. Without font sizes, ``title_from_text``
+(in ``ingest.metadata``) reads plain text lines with the same rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.lang import UNSPACED_CHARS, join_text
+from ingest.pdf import clean_text
+
+log = logging.getLogger(__name__)
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
+
+_CID_RE = re.compile(r"\(cid:\d+\)")
+_UNSPACED_RE = re.compile(f"[{UNSPACED_CHARS}]")
+_FILE_TITLE_RE = re.compile(
+    r"^(?:microsoft\s+\w+\s*-|untitled\b|title$|document\d*$|slide\s*\d*$)"
+    # Workflow prefixes of a shared document's file name: "Copy of X", "Approved: X".
+    r"|^(?:copy of|approved\s*[:_]|final\s*[:_]|draft\s*[:_])"
+    r"|powerpoint|演示文稿|_\d+$|\.(?:pdf|docx?|tex|dvi|pptx?|odt|rtf|txt|indd|e?ps|md)$",
+    re.IGNORECASE,
+)
+_SKIP_LINE_RE = re.compile(
+    r"^[\W\d_]*$|https?://|www\.|\S@\S|^arxiv\s*:|\barxiv:\s*\d|^(?:doi|issn|isbn)\b"
+    r"|^(?:preprint|under review|published as|proceedings of|accepted (?:at|to|by))\b"
+    r"|^(?:draft|confidential|internal use|do not distribute)\b|^(?:征求意见稿|草案|内部资料)"
+    r"|\bjournal of\b|\btransactions on\b|学报|^(?:copyright|©)|版权|all rights reserved"
+    r"|^(?:authors?|date|version|revision|published|updated)\s*:|^(?:table of )?contents$"
+    r"|^第\s*\d+\s*卷|中图分类号|文献标识码|文章编号|收稿日期|^目\s*录$"
+    r"|^[^:：]{0,6}(?:单位|日期|作者|编写|指导|发布|版本|地址|电话|邮箱|主编|出品|联系)[^:：]{0,2}[:：]",
+    re.IGNORECASE,
+)
+# A line that names an organisation ("中国信息通信研究院云计算与大数据研究所", "Federal Trade
+# Commission") is a publisher or an affiliation, not a title.
+_ORG_NAME_RE = re.compile(
+    r"(?:公司|集团|研究院|研究所|研究中心|大学|学院|委员会|联盟|协会|办公室|实验室|科技)$"
+    r"|\b(?:University|Institute|Laboratory|Commission|Corporation|Inc\.?|Ltd\.?|LLC|GmbH"
+    r"|Foundation|Association|Alliance|Council|Agency|Ministry)$",
+    re.IGNORECASE,
+)
+# "中文校对:", "Version:", "作者:": a labelled line; metadata reads the labels.
+LABEL_RE = re.compile(r"^[^:：]{1,12}[:：]")
+CONTENTS_RE = re.compile(r"^(?:table of )?contents$|^目\s*录$", re.IGNORECASE)
+ABSTRACT_RE = re.compile(
+    # "Abstract" alone or with punctuation ("Abstract—We"), so a title such as "Abstract
+    # Interpretation of Networks" is not taken for the heading.
+    r"^[ \t]*(?:Abstract[ \t]*(?=$|[:：.—–-])|ABSTRACT\b|[【\[]?\s*摘\s*要\s*[】\]]?)"
+    r"[ \t]*[:：.—–-]?[ \t]*",
+    re.MULTILINE,
+)
+# Lines that end an abstract: "1 Introduction", "I. INTRODUCTION", "Keywords:", "关键词",
+# "一、引言", "第1章". Numbered headings only count on short lines (see is_heading).
+_NUMBERED_RE = re.compile(rf"^(?:\d{{1,2}}(?:\.\d{{1,2}})*\.?|[IVX]+\.)\s*[A-Z{UNSPACED_CHARS}]")
+_HEADING_RE = re.compile(
+    r"^(?:(?:Keywords?|KEYWORDS?|Key [Ww]ords|Index Terms|INDEX TERMS|Introduction|INTRODUCTION"
+    r"|CCS Concepts|CCS CONCEPTS|ACM Reference)\b"
+    r"|(?:关键词|关键字|引言|前言|绪论|目录|中图分类号)"
+    r"|[一二三四五六七八九十]+\s*[、.．]|第\s*[一二三四五六七八九十\d]+\s*[章节])"
+)
+# "(2022 年)": the edition year Chinese reports print under their title, part of it.
+_YEAR_LINE_RE = re.compile(r"^\(\s*(?:19|20)\d\d\s*年?\s*\)$")
+_SCRIPT_GROUPS = {"CJK": "CJK", "HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK"}
+_SAME_ROW = 2.0  # points: lines whose tops differ less than this share a row
+_SAME_SIZE = 0.6  # points: lines this close in size belong to one title
+_TITLE_MAX_LINES = 4
+_COVER_MAX_LINES = 15  # a first page with few lines is a cover: its largest type is the title
+_STRONG_TITLE = 1.2  # times the size of the other lines' type
+_AUTHOR_MAX_LINES = 12
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text on a page, as laid out."""
+
+    text: str  # NFKC-normalised, single-spaced
+    size: float  # font size in points: the most common size among the line's characters
+    page: int  # 1-based
+    top: float  # distance from the top of the page to the line's top edge, in points
+    x0: float = 0.0  # distance from the left edge of the page, in points
+
+
+@dataclass(frozen=True)
+class TitleBlock:
+    """The title a first page's layout gives, and where it ends among the page's lines."""
+
+    text: str
+    size: float
+    strong: bool  # clearly larger than the rest of the page, and not a running head
+    end: int  # index, in the page's lines, of the first line after the title
+
+
+def first_page_lines(path: Path, max_pages: int = 1) -> list[TextLine]:
+    """The text lines of the first ``max_pages`` pages of a PDF, top to bottom, page by page.
+
+    Lines in one row come left to right. Rotated lines (watermarks) and lines pdfminer cannot
+    decode (``(cid:N)`` glyphs) are left out. Never raises: a PDF pdfminer cannot read gives
+    the lines of the pages read before the failure, or [].
+
+    One page is the default: page 2 is often a table of contents whose dotted leaders make
+    pdfminer's layout analysis several times slower (1.7 s against 7.0 s for the 22 shared
+    PDFs on 2 cores, pdfminer.six 20260107).
+    """
+    try:
+        from pdfminer.high_level import extract_pages
+        from pdfminer.layout import LAParams
+    except ImportError:
+        log.warning("pdfminer.six is not available - pip install pdfminer.six; no layout used")
+        return []
+    lines: list[TextLine] = []
+    if not _within_limits(path, max_pages):
+        return lines
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # all_texts: Type3 text sits inside figures (zh_owasp_llm_top10_v1_1_zh.pdf).
+            pages = extract_pages(path, maxpages=max_pages, laparams=LAParams(all_texts=True))
+            for number, page in enumerate(pages, start=1):
+                lines += _in_rows(_page_lines(page, number))
+    except Exception as e:  # pdfminer fails in its own ways on damaged files
+        log.info("pdfminer stopped on %s: %s", path.name, e)
+    return lines
+
+
+def _within_limits(path: Path, max_pages: int) -> bool:
+    """False if the pages' content streams inflate past pypdf's decompression limits.
+
+    pdfminer.six has no such limit: on ../shared/data/badpdfs/synthetic_flate_bomb_nested.pdf
+    it took 7.8 s and 1 GiB (pdfminer.six 20260107), where pypdf stops at 180 MB.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(path, strict=False)
+            if reader.is_encrypted:
+                reader.decrypt("")
+            for page in reader.pages[:max_pages]:
+                contents = page.get_contents()
+                if contents is not None:
+                    contents.get_data()
+    except LimitReachedError:
+        return False
+    except Exception:  # anything else is pdfminer's to meet, or not
+        return True
+    return True
+
+
+def _page_lines(page: Any, number: int) -> list[TextLine]:
+    from pdfminer.layout import LTFigure, LTTextBox, LTTextLine
+
+    found: list[TextLine] = []
+    stack = list(page)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, LTFigure | LTTextBox):
+            stack.extend(item)
+        elif isinstance(item, LTTextLine):
+            line = _text_line(item, number, page.y1)
+            if line is not None:
+                found.append(line)
+    return found
+
+
+def _text_line(item: Any, number: int, page_top: float) -> TextLine | None:
+    """A pdfminer text line as a TextLine; None if it is empty, rotated or undecodable."""
+    from pdfminer.layout import LTChar
+
+    chars = [c for c in item if isinstance(c, LTChar) and c.get_text().strip()]
+    if not chars or sum(map(_is_horizontal, chars)) * 2 < len(chars):
+        return None
+    raw = item.get_text()
+    cids = len(_CID_RE.findall(raw))
+    text = clean_text(_CID_RE.sub(" ", raw)).replace("\n", " ")
+    if not text or cids * 2 > len(text.replace(" ", "")):
+        return None
+    sizes = Counter(round(c.size, 1) for c in chars)
+    size = max(sizes, key=lambda s: (sizes[s], s))
+    return TextLine(text, size, number, round(page_top - item.y1, 1), round(item.x0, 1))
+
+
+def _is_horizontal(char: Any) -> bool:
+    """Whether a character is set upright on a horizontal baseline (watermarks are not)."""
+    a, b, c, d = char.matrix[:4]
+    return bool(char.upright) and abs(b) <= 0.1 * abs(a) and abs(c) <= 0.1 * abs(d)
+
+
+def _in_rows(lines: list[TextLine]) -> list[TextLine]:
+    """Lines top to bottom; lines whose tops are within a point or two, left to right."""
+    ordered: list[TextLine] = []
+    row: list[TextLine] = []
+    for line in sorted(lines, key=lambda line: line.top):
+        if row and line.top - row[0].top > _SAME_ROW:
+            ordered += sorted(row, key=lambda line: line.x0)
+            row = []
+        row.append(line)
+    return ordered + sorted(row, key=lambda line: line.x0)
+
+
+# ---------------------------------------------------------------- what a line is
+
+
+def is_sane_title(title: str) -> bool:
+    """True if ``title`` reads like a real title, not a file name, a placeholder or mojibake."""
+    title = title.strip()
+    if not title or len(title) > 300 or _FILE_TITLE_RE.search(title) or is_mixed_script(title):
+        return False
+    words = sum(1 for word in title.split() if any(ch.isalpha() for ch in word))
+    return words >= 2 or len(_UNSPACED_RE.findall(title)) >= 4
+
+
+def is_mixed_script(text: str) -> bool:
+    """True if ``text``'s letters come from three or more scripts: mojibake, not a language.
+
+    English/Chinese text uses Latin and CJK, with a Greek letter at most; fonts decoded with
+    the wrong map give a mix such as Cyrillic, Lao and Sinhala ("Ч໓෮Ⴕ໓ሳ").
+    """
+    scripts: Counter[str] = Counter()
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+            scripts[_SCRIPT_GROUPS.get(name, name)] += 1
+    minor = sorted(scripts.values(), reverse=True)[2:]
+    return len(scripts) >= 3 and sum(minor) * 10 >= sum(scripts.values())
+
+
+def is_heading(line: str) -> bool:
+    """A section heading or a keyword line: "1 Introduction", "Keywords:", "关键词", "一、引言"."""
+    return bool(_HEADING_RE.match(line) or (len(line) <= 60 and _NUMBERED_RE.match(line)))
+
+
+def is_furniture(text: str) -> bool:
+    """A stamp, date, URL, journal name, heading or organisation: a line that is no title."""
+    return bool(_SKIP_LINE_RE.search(text) or is_heading(text) or _ORG_NAME_RE.search(text))
+
+
+def _confirms(text: str, known: str) -> bool:
+    """Whether a short line repeats the info title ("RAG"): two sources agree on it."""
+    return bool(_plain(text)) and _plain(text) == _plain(known) and not _FILE_TITLE_RE.search(text)
+
+
+def _plain(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+# ---------------------------------------------------------------- the title and the by-line
+
+
+def title_block(page: list[TextLine], *, next_page: str = "", known: str = "") -> TitleBlock | None:
+    """The title of a first page: its largest type, consecutive lines of one size merged.
+
+    Lines that are stamps, dates, URLs, journal names, headings or organisations are passed
+    over, and so is everything from a "Contents"/"目录" heading on. A line group must read
+    like a title (``is_sane_title``) unless it is ``known``, the PDF's own info title, which
+    the layout then confirms ("RAG"). None when the page sets all its text in one size.
+
+    Args:
+        page: the lines of the first page, as ``first_page_lines`` gives them.
+        next_page: the text of page 2; a title repeated at its top or bottom is a running
+            head, which is not ``strong``.
+        known: the title the PDF's document info gives, if any.
+    """
+    page = _before_contents(page)
+    if not page or max(line.size for line in page) - min(line.size for line in page) < _SAME_SIZE:
+        return None
+    body = _common_size(page)
+    best: TitleBlock | None = None
+    for start, end in _size_runs(page):
+        text = _joined(page[start:end])
+        size = page[start].size
+        if end - start > _TITLE_MAX_LINES or is_furniture(page[start].text) or is_furniture(text):
+            continue
+        if not (is_sane_title(text) or _confirms(text, known)):
+            continue
+        if (size > body or len(page) <= _COVER_MAX_LINES) and (best is None or size > best.size):
+            best = TitleBlock(text, size, strong=False, end=end)
+    return _finish(best, page, next_page) if best else None
+
+
+def _before_contents(page: list[TextLine]) -> list[TextLine]:
+    for i, line in enumerate(page):
+        if CONTENTS_RE.match(line.text):
+            return page[:i]
+    return page
+
+
+def _common_size(lines: list[TextLine]) -> float:
+    """The size most characters are set in (the body text's size)."""
+    weights: Counter[float] = Counter()
+    for line in lines:
+        weights[line.size] += len(line.text)
+    return max(weights, key=lambda size: (weights[size], -size))
+
+
+def _size_runs(page: list[TextLine]) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive lines set in one size, close together."""
+    runs = []
+    start = 0
+    for i in range(1, len(page) + 1):
+        if i == len(page) or not _continues_run(page[i - 1], page[i], page[start].size):
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def _continues_run(previous: TextLine, line: TextLine, size: float) -> bool:
+    gap = line.top - previous.top
+    return abs(line.size - size) < _SAME_SIZE and -_SAME_ROW <= gap <= 2.5 * size
+
+
+def _joined(lines: list[TextLine]) -> str:
+    text = ""
+    for line in lines:
+        text = join_text(text, line.text)
+    return text
+
+
+def _finish(block: TitleBlock, page: list[TextLine], next_page: str) -> TitleBlock:
+    """Add an edition year printed under the title; decide whether the title is strong."""
+    text, end = block.text, block.end
+    if end < len(page) and _YEAR_LINE_RE.match(page[end].text):
+        text = join_text(text, page[end].text, gap=not _UNSPACED_RE.match(text[-1]))
+        end += 1
+    rest = [line for line in page if abs(line.size - block.size) >= _SAME_SIZE]
+    strong = bool(rest) and block.size >= _STRONG_TITLE * _common_size(rest)
+    strong = strong and not _is_running_head(text, next_page)
+    return TitleBlock(text, block.size, strong, end)
+
+
+def _is_running_head(text: str, next_page: str) -> bool:
+    """Whether ``text`` comes back in the first or last lines of the next page."""
+    lines = [line for line in next_page.splitlines() if line.strip()]
+    plain = _plain(text)
+    return len(plain) >= 4 and any(plain in _plain(line) for line in lines[:3] + lines[-3:])
+
+
+def author_lines(page: list[TextLine], start: int, size: float | None = None) -> list[str]:
+    """The texts of the lines after a title (from index ``start``) up to the abstract.
+
+    The by-line ends at an "Abstract"/"摘要" heading, a section heading, a line set larger
+    than ``size`` (the title's), or after a dozen lines. A line wrapped onto the next (alone
+    in its row, same size, just below) comes back as one text, its parts joined by ", ".
+    """
+    found: list[str] = []
+    previous: TextLine | None = None
+    for line in page[start : start + _AUTHOR_MAX_LINES]:
+        if ABSTRACT_RE.match(line.text) or is_heading(line.text):
+            break
+        if size is not None and line.size > size + _SAME_SIZE:
+            break
+        if previous and _wraps(previous, line, page) and not LABEL_RE.match(line.text):
+            found[-1] = f"{found[-1]}, {line.text}"
+        else:
+            found.append(line.text)
+        previous = line
+    return found
+
+
+def _wraps(previous: TextLine, line: TextLine, page: list[TextLine]) -> bool:
+    """Whether ``line`` continues ``previous``: same size, next row, each alone in its row."""
+    gap = line.top - previous.top
+    if abs(line.size - previous.size) >= _SAME_SIZE or not _SAME_ROW < gap <= 1.6 * line.size:
+        return False
+    return all(
+        other is mine or abs(other.top - mine.top) > _SAME_ROW
+        for mine in (previous, line)
+        for other in page
+    )
+
+
+def line_after(page: list[TextLine], title: str) -> int | None:
+    """The index of the line after the lines that spell ``title``, or None if none do."""
+    target = _plain(title)
+    for start, line in enumerate(page):
+        read, end = _plain(line.text), start + 1
+        while read and target.startswith(read) and read != target and end < len(page):
+            read, end = read + _plain(page[end].text), end + 1
+        if read and read == target:
+            return end
+    return None

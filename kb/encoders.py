@@ -1,0 +1,28 @@
+"""What each encoder is given: a chunk's passage text and keyword row; the second encoder."""
+
+from __future__ import annotations
+
+from index.embedder import Embedder
+from index.keywords import fts_document
+from kb.settings import Settings
+
+
+def passage_text(title: str, text: str) -> str:
+    """What is embedded for a chunk: its text, preceded by the paper title when missing."""
+    if not title or text.startswith(title):
+        return text
+    return f"{title}\n{text}"
+
+
+def keyword_text(title: str, text: str) -> str:
+    """A chunk's keyword-index row: the same text that is embedded (title first)."""
+    return fts_document(passage_text(title, text))
+
+
+def second_encoder(settings: Settings) -> Embedder | None:
+    """The second dense encoder of ``settings`` (loaded now), or None."""
+    if settings.second_encoder == "none":
+        return None
+    from index.muse import MuseEmbedder
+
+    return MuseEmbedder()
