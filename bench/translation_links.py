@@ -41,6 +41,7 @@ SAFETY = XLING / "safety_pairs_dev.jsonl"
 DISTRACTORS = XLING / "general_distractors_3000.jsonl"
 THRESHOLDS = (0.5, 1.0, 1.5, 2.0, 3.0)
 ENCODERS = ("main", "muse")
+SMALL_SIZES = ((8, 0), (20, 20), (50, 50), (100, 200))  # (translated pairs, distractors)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,31 @@ def evaluate(
     return scores, timing
 
 
+def small_libraries(
+    vectors: dict[str, np.ndarray], langs: list[str], n_pairs: int, reps: int = 30
+) -> list[tuple[int, int, float, float]]:
+    """(pairs, distractors, precision, recall) at the default threshold, both encoders, over
+    ``reps`` random libraries of each size drawn from the papers (seed 0)."""
+    rng = np.random.default_rng(0)
+    n_distractors = len(langs) - 2 * n_pairs
+    out = []
+    for pairs, others in SMALL_SIZES:
+        if pairs > n_pairs or others > n_distractors:
+            continue
+        links = correct = 0
+        for _ in range(reps):
+            chosen = rng.choice(n_pairs, pairs, replace=False)
+            extra = 2 * n_pairs + rng.choice(n_distractors, others, replace=False)
+            rows = np.concatenate([chosen, chosen + n_pairs, extra])
+            found = find_translations([v[rows] for v in vectors.values()], [langs[r] for r in rows])
+            links += len(found)
+            correct += sum(
+                rows[link.a] < n_pairs and rows[link.b] == rows[link.a] + n_pairs for link in found
+            )
+        out.append((pairs, others, correct / max(links, 1), correct / (pairs * reps)))
+    return out
+
+
 def time_at_scale(n: int, dims: list[int]) -> float:
     """Seconds the linker takes for ``n`` random papers, half English, half Chinese."""
     rng = np.random.default_rng(0)
@@ -292,6 +318,7 @@ def machine() -> str:
 def report(
     scores: list[Score],
     steps: list[tuple[str, float, float]],
+    small: list[tuple[int, int, float, float]],
     timing: dict[str, float],
     scale: tuple[int, float],
     n: int,
@@ -307,6 +334,11 @@ def report(
         "| method | best F1 | recall at precision >= 0.99 |",
         "|---|---:|---:|",
         *(f"| {name} | {f1:.3f} | {recall:.3f} |" for name, f1, recall in steps),
+        "",
+        "Small libraries: 30 random draws of each size, both encoders, default threshold.\n",
+        "| translated pairs | papers without translation | precision | recall |",
+        "|---:|---:|---:|---:|",
+        *(f"| {p} | {d} | {prec:.3f} | {rec:.3f} |" for p, d, prec, rec in small),
         "",
         *(f"- linker time, {label}: {sec:.2f} s" for label, sec in timing.items()),
         f"- linker time, {scale[0]:,} random papers (both encoders' dimensions): {scale[1]:.2f} s",
@@ -331,8 +363,9 @@ def main() -> None:
     scores, timing = evaluate(vectors, names, langs, truth, args.thresholds)
     dims = [v.shape[1] for v in vectors.values()]
     steps = ablations(vectors, langs, truth)
+    small = small_libraries(vectors, langs, len(truth))
     scale = (args.scale, time_at_scale(args.scale, dims))
-    text = report(scores, steps, timing, scale, len(papers))
+    text = report(scores, steps, small, timing, scale, len(papers))
     wall_s = time.perf_counter() - started
     print(text, end="")
     if args.markdown:

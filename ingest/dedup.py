@@ -8,8 +8,8 @@ Two signals, both pure:
   7-grams, taken after NFKC, case folding and removing every space and punctuation mark, so the
   same rule serves English and Chinese (no word splitting) and extraction noise (spacing, line
   breaks, hyphenation, full-width forms) does not count. A re-saved PDF or a v1/v2 with small
-  edits scores near 1; different papers on the same topic score near 0 (``DUPLICATE_THRESHOLD``
-  says how near, measured).
+  edits scores well above ``DUPLICATE_THRESHOLD``, different papers on the same topic well
+  below it (the measurements are next to the constant).
 
 Signatures are plain ``uint64`` arrays built from fixed integer arithmetic (no Python ``hash``,
 no random generator), so they are the same in every process and on every machine and can be
@@ -36,8 +36,8 @@ NUM_PERM = 128
 # - the same work: the 22 shared PDFs' pypdf text against itself with 2 % / 5 % / 10 % of its
 #   words (or Chinese character pairs) deleted, replaced or inserted: min 0.87 / 0.77 / 0.63;
 #   the last 10 % cut off: min 0.81; a "v2" (2 % edits, end cut, a paragraph added): min 0.80;
-#   the first five pages read by pypdf and by pdfminer.six: median 0.95, min 0.50 (a
-#   diagram-only PDF whose labels the two extractors order differently).
+#   the first five pages as ingest.pdf reads them and as pdfminer.six alone reads them: median
+#   0.95, min 0.50 (a diagram-only PDF whose labels the two order differently).
 # - different works: every pair of the 22 PDFs: max 0.19 (two CoSAI papers sharing their
 #   boilerplate); each of the 3,493 xling title+abstracts against all others of its language:
 #   max 0.28 in English (two papers by one group opening with the same sentences), 0.16 in

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -120,14 +122,20 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 
     Example: kb show 3
     """
-    paper = open_library(ctx).paper(ref)
+    lib = open_library(ctx)
+    paper = lib.paper(ref)
+    pages = lib.pages(paper.id)
     if as_json:
-        echo_json(paper.to_dict())
+        echo_json(paper.to_dict() | {"pages": [dataclasses.asdict(p) for p in pages]})
         return
     for name, value in paper.to_dict().items():
-        if name == "authors":
-            value = ", ".join(value)
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
         click.echo(f"{name:>12}: {value if value not in (None, '') else '-'}")
+    if pages:
+        used = Counter(p.extractor for p in pages)
+        counts = ", ".join(f"{n} {name}" for name, n in used.most_common())
+        click.echo(f"{'extraction':>12}: {counts} (pages by the extractor whose text was kept)")
 
 
 @cli.command("list")

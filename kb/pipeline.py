@@ -149,7 +149,8 @@ class Pipeline:
         owner = store.file_owner(resolved)
         if owner is not None and owner[1] == digest:
             return IngestEvent("skipped", name, "unchanged", paper_id=owner[0])
-        if owner is None and (same := store.paper_id_by_file_hash(digest)) is not None:
+        same = store.paper_id_by_file_hash(digest)
+        if same is not None and (owner is None or owner[0] != same):
             store.add_file(same, resolved, digest)
             detail = f"same content as paper {same}; file recorded on it"
             return IngestEvent("duplicate", name, detail, paper_id=same)

@@ -26,7 +26,7 @@ from kb.maintenance import Maintenance, translations_first
 from kb.pipeline import STATUSES, IngestEvent, Listener, Pipeline
 from kb.settings import Settings
 from kb.storage import Store
-from kb.types import IngestSummary, Paper, ParsedDocument, SearchResponse
+from kb.types import IngestSummary, PageReport, Paper, ParsedDocument, SearchResponse
 
 SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
@@ -302,6 +302,11 @@ class Library(Maintenance):
             if found is None:
                 raise PaperNotFound(f"No paper with id or key {ref!r}. `kb list` shows them.")
             return found
+
+    def pages(self, ref: str | int) -> list[PageReport]:
+        """How each page of a PDF paper was read (extractor, quality); [] for records."""
+        with self._lock:
+            return self.store.pages_of(self.paper(ref).id)
 
     def papers(self, *, limit: int = 50, offset: int = 0, lang: str | None = None) -> list[Paper]:
         with self._lock:
