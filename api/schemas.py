@@ -49,6 +49,12 @@ class SearchHitPublic(BaseModel):
     paper: PaperSummary
     snippets: list[SnippetPublic]
     via: list[str] = Field(description="Which sides found the paper: dense, keyword")
+    translations: list[PaperSummary] = Field(
+        description="Translations of this paper that the search also found, shown with it"
+    )
+    relation: str | None = Field(
+        description='"translation" when this paper is a translation of the one asked about'
+    )
 
 
 class SearchResultPublic(BaseModel):

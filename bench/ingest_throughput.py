@@ -473,7 +473,7 @@ def main() -> None:
     args = _args()
     warnings.simplefilter("ignore")  # pypdf warns on the damaged shared files
     settings = Settings.from_env()
-    load_before = _load()
+    load_before, code = _load(), code_state()  # at the start: others may commit meanwhile
     shared = sorted(PDFS.glob("*.pdf"), key=lambda p: p.stat().st_size)[: args.shared]
     with tempfile.TemporaryDirectory(prefix="kb-papers-") as tmp:
         generated = write_papers(Path(tmp), args.papers)
@@ -492,7 +492,7 @@ def main() -> None:
         f"{embedding_table(run, tokens, bare_cpu, bare_wall)}\n"
     )
     setup = (
-        f"- machine: {machine()}\n- code: {code_state()}\n"
+        f"- machine: {machine()}\n- code at the start: {code}\n"
         f"- load average (1/5/15 min): {load_before} before, {_load()} after\n"
     )
     print(f"\n{report}\n{setup}", end="")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.calibration import LanguageStats
-from index.keywords import highlight_spans
+from index.keywords import analyze, highlight_spans
 from index.vectors import VectorIndex
 from kb.errors import InvalidInput
 from kb.storage import Store
@@ -27,6 +27,9 @@ from kb.types import Chunk, Paper, SearchHit, SearchResponse, Snippet
 SNIPPET_CHARS = 400
 MAX_QUERY_CHARS = 2000
 RRF_K = 60
+# A query-language paper whose title is this close to the query (token Jaccard) goes first in
+# hybrid search: the user typed or pasted its title. Cross-language queries cannot trigger it.
+TITLE_MATCH = 0.8
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,18 @@ def dense_scores(
         found: set[int] = set()
         for q in queries:
             found.update(cid for cid, _ in q.vectors.search(q.qvec, candidates, only=only))
-        ids = np.asarray(sorted(found), dtype=np.int64)
-        total = np.zeros(len(ids))
-        for q in queries:
-            raw = q.vectors.vectors_of(ids) @ q.qvec
-            total += q.stats.zscore(q.qvec, raw, doc_lang)
-        out.update(zip(ids.tolist(), total.tolist(), strict=True))
+        out.update(score_chunks(queries, doc_lang, sorted(found)))
     return out
+
+
+def score_chunks(queries: list[EncoderQuery], doc_lang: str, ids: list[int]) -> dict[int, float]:
+    """chunk id -> summed per-language z-scores over all encoders, for chunks in ``doc_lang``."""
+    chunk_ids = np.asarray(ids, dtype=np.int64)
+    total = np.zeros(len(chunk_ids))
+    for q in queries:
+        raw = q.vectors.vectors_of(chunk_ids) @ q.qvec
+        total += q.stats.zscore(q.qvec, raw, doc_lang)
+    return dict(zip(chunk_ids.tolist(), total.tolist(), strict=True))
 
 
 def rank_papers(
@@ -99,32 +107,70 @@ def fuse_in_language(
     paper_lang: dict[int, str],
     query_lang: str,
     method: str = "rrf",
+    *,
+    main: list[tuple[int, list[tuple[float, int]]]] | None = None,
+    scored: dict[int, list[tuple[float, int]]] | None = None,
 ) -> list[tuple[int, list[tuple[float, int]]]]:
-    """Reorder the query-language papers of ``dense`` with ``keyword`` evidence, in their slots.
+    """Reorder the query-language papers of ``dense`` with more evidence, in their slots.
+
+    The slots (positions) the dense ranking gave the query language stay theirs, so papers in
+    other languages never move. With ``rrf``, the papers that fill those slots are the best of
+    the query-language papers found by any side, by reciprocal-rank fusion of the dense
+    ranking, the keyword ranking and (if given) the main encoder's own ranking; a paper only
+    keyword search found can take a slot from a weaker one. ``zsum`` reorders the dense papers
+    by dense score plus z-scored BM25.
 
     Args:
-        method: ``rrf`` (reciprocal ranks within the language) or ``zsum`` (the dense score
-            plus the paper's BM25 z-scored over the language's papers).
+        main: the main encoder's ranking alone (when several encoders are summed): it is the
+            better judge of same-language similarity.
+        scored: dense chunk scores of papers that are not in ``dense`` (found by keyword or
+            by the main encoder), shown as their scores when they take a slot.
     """
     slots = [i for i, (pid, _) in enumerate(dense) if paper_lang.get(pid) == query_lang]
     own = [dense[i] for i in slots]
     if method == "zsum":
-        order = _zsum_order(own, {pid: scored[0][0] for pid, scored in keyword})
+        order = _zsum_order(own, {pid: s[0][0] for pid, s in keyword})
+        chosen = [own[i] for i in order]
     else:
-        kw_rank = {pid: r for r, (pid, _) in enumerate(keyword)}
-        order = sorted(
-            range(len(own)),
-            key=lambda i: (
-                -(
-                    1 / (RRF_K + i)
-                    + (1 / (RRF_K + kw_rank[own[i][0]]) if own[i][0] in kw_rank else 0.0)
-                )
-            ),
-        )
+        chosen = _rrf_pool(own, [keyword, main or []], paper_lang, query_lang, scored or {})
     out = list(dense)
-    for slot, i in zip(slots, order, strict=True):
-        out[slot] = own[i]
+    for slot, item in zip(slots, chosen[: len(slots)], strict=True):
+        out[slot] = item
     return out
+
+
+def title_match(query: str, title: str) -> float:
+    """How exactly ``query`` is ``title``: Jaccard similarity of their analyzed token sets."""
+    q, t = set(analyze(query)), set(analyze(title))
+    return len(q & t) / len(q | t) if q and t else 0.0
+
+
+def promote_title_match(
+    ranked: list[tuple[int, list[tuple[float, int]]]], pid: int
+) -> list[tuple[int, list[tuple[float, int]]]]:
+    """Move paper ``pid`` (a near-exact title match of the query) to the first place."""
+    moved = [item for item in ranked if item[0] == pid]
+    return moved + [item for item in ranked if item[0] != pid] if moved else ranked
+
+
+def _rrf_pool(
+    own: list[tuple[int, list[tuple[float, int]]]],
+    evidence: list[list[tuple[int, list[tuple[float, int]]]]],
+    paper_lang: dict[int, str],
+    query_lang: str,
+    scored: dict[int, list[tuple[float, int]]],
+) -> list[tuple[int, list[tuple[float, int]]]]:
+    """Query-language papers of every ranking, by reciprocal-rank fusion (best first)."""
+    rankings = [own] + [[e for e in r if paper_lang.get(e[0]) == query_lang] for r in evidence]
+    pool = dict(own)
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (pid, _) in enumerate(ranking):
+            if pid in pool or pid in scored:
+                pool.setdefault(pid, scored.get(pid, []))
+                fused[pid] = fused.get(pid, 0.0) + 1 / (RRF_K + rank)
+    best = sorted(fused, key=lambda pid: -fused[pid])
+    return [(pid, pool[pid]) for pid in best if pool[pid]]
 
 
 def _zsum_order(

@@ -15,18 +15,22 @@ import numpy as np
 from index.dense import DenseIndex
 from index.keywords import fts_query
 from index.search import (
+    TITLE_MATCH,
     EncoderQuery,
     SearchContext,
     build_response,
     dense_scores,
     fuse_in_language,
     group_translations,
+    promote_title_match,
     rank_papers,
+    score_chunks,
+    title_match,
 )
 from ingest.lang import detect_lang
 from kb.errors import InvalidInput
 from kb.storage import Store
-from kb.types import SearchResponse
+from kb.types import Chunk, SearchResponse
 
 SEARCH_MODES = ("dense", "keyword", "hybrid")
 
@@ -87,6 +91,7 @@ def run_search(
     if like is not None:
         mode = "dense"  # searching with a paper's vectors: there are no query terms
     scores: dict[int, float] = {}
+    queries: list[EncoderQuery] = []
     if mode in ("dense", "hybrid"):
         qvecs = like or [d.embed_query(text, qlang) for d in dense]
         queries = [EncoderQuery(d.vectors, d.stats(), q) for d, q in zip(dense, qvecs, strict=True)]
@@ -96,14 +101,9 @@ def run_search(
     ranked, chunks = rank_papers(scores, ctx)
     via = {pid: ["keyword" if mode == "keyword" else "dense"] for pid, _ in ranked}
     if mode == "hybrid":
-        kw_ranked, kw_chunks = rank_papers(
-            _keyword_scores(store, text, ids_by_lang, candidates, filtered), ctx
+        ranked = _hybrid(
+            text, qlang, queries, ranked, chunks, via, ctx, candidates, filtered, fusion
         )
-        paper_lang = _paper_langs(store, [pid for pid, _ in ranked])
-        ranked = fuse_in_language(ranked, kw_ranked, paper_lang, qlang, fusion)
-        chunks.update(kw_chunks)
-        for pid, _ in kw_ranked:
-            via.setdefault(pid, []).append("keyword")
     if exclude_paper is not None:
         ranked = [(pid, s) for pid, s in ranked if pid != exclude_paper]
     folded: dict[int, list[int]] = {}
@@ -116,6 +116,66 @@ def run_search(
         text, ranked, chunks, papers, k=k, snippets=snippets, started=started, via=via,
         highlight="" if like is not None else text, translations=folded,
     )  # fmt: skip
+
+
+def _hybrid(
+    text: str,
+    qlang: str,
+    queries: list[EncoderQuery],
+    ranked: list[tuple[int, list[tuple[float, int]]]],
+    chunks: dict[int, Chunk],
+    via: dict[int, list[str]],
+    ctx: SearchContext,
+    candidates: int,
+    filtered: bool,
+    fusion: str,
+) -> list[tuple[int, list[tuple[float, int]]]]:
+    """Let keyword evidence (and the main encoder alone) reorder the query language's papers."""
+    store = ctx.store
+    kw_ranked, kw_chunks = rank_papers(
+        _keyword_scores(store, text, ctx.ids_by_lang, candidates, filtered), ctx
+    )
+    chunks.update(kw_chunks)
+    main: list[tuple[int, list[tuple[float, int]]]] = []
+    if len(queries) > 1 and qlang in ctx.ids_by_lang:
+        main, main_chunks = rank_papers(dense_scores(queries[:1], ctx, [qlang], candidates), ctx)
+        chunks.update(main_chunks)
+    in_dense = {pid for pid, _ in ranked}
+    paper_lang = _paper_langs(store, list(in_dense | {pid for pid, _ in kw_ranked + main}))
+    extra = [
+        cid
+        for pid, hits in kw_ranked + main
+        if pid not in in_dense and paper_lang.get(pid) == qlang
+        for _, cid in hits
+    ]
+    scored: dict[int, list[tuple[float, int]]] = {}
+    for cid, score in score_chunks(queries, qlang, sorted(set(extra))).items():
+        scored.setdefault(chunks[cid].paper_id, []).append((score, cid))
+    for hits in scored.values():
+        hits.sort(reverse=True)
+    for pid, _ in main:
+        via.setdefault(pid, ["dense"])  # found by the main encoder alone
+    for pid, _ in kw_ranked:
+        via.setdefault(pid, []).append("keyword")
+    fused = fuse_in_language(ranked, kw_ranked, paper_lang, qlang, fusion, main=main, scored=scored)
+    return _title_first(text, fused, kw_ranked[:3], store, scored)
+
+
+def _title_first(
+    text: str,
+    ranked: list[tuple[int, list[tuple[float, int]]]],
+    kw_top: list[tuple[int, list[tuple[float, int]]]],
+    store: Store,
+    scored: dict[int, list[tuple[float, int]]],
+) -> list[tuple[int, list[tuple[float, int]]]]:
+    """Put first a top keyword hit whose title is (nearly) the query: a title lookup."""
+    titles = store.paper_titles([pid for pid, _ in kw_top])
+    for pid, _ in kw_top:
+        if pid in titles and title_match(text, titles[pid]) >= TITLE_MATCH:
+            if pid not in {p for p, _ in ranked} and pid in scored:
+                ranked = [(pid, scored[pid]), *ranked]
+            return promote_title_match(ranked, pid)
+    return ranked
 
 
 def _keyword_scores(
@@ -135,4 +195,4 @@ def _keyword_scores(
 
 
 def _paper_langs(store: Store, paper_ids: list[int]) -> dict[int, str]:
-    return {pid: p.lang for pid, p in store.papers_by_ids(paper_ids).items()}
+    return store.paper_langs(paper_ids)

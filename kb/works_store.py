@@ -127,8 +127,25 @@ class WorksStore:
         """chunk id -> paper id, for every chunk."""
         return {int(c): int(p) for c, p in self.db.execute("SELECT id, paper_id FROM chunks")}
 
-    def paper_langs(self) -> dict[int, str]:
-        return {int(i): str(lang) for i, lang in self.db.execute("SELECT id, lang FROM papers")}
+    def paper_titles(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, title FROM papers WHERE id IN ({marks})", ids)
+        return {int(i): str(t) for i, t in rows}
+
+    def paper_langs(self, ids: list[int] | None = None) -> dict[int, str]:
+        """paper id -> language, for the given papers (all when None)."""
+        if ids is None:
+            rows = self.db.execute("SELECT id, lang FROM papers")
+            return {int(i): str(lang) for i, lang in rows}
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(f"SELECT id, lang FROM papers WHERE id IN ({marks})", part)
+            out.update({int(i): str(lang) for i, lang in rows})
+        return out
 
     # -- pages
 

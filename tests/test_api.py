@@ -38,9 +38,9 @@ def test_search_shape(client):
     body = client.get("/api/search", params={"q": "jailbreak attacks", "k": 2}).json()
     assert set(body) == {"query", "took_ms", "results"}
     hit = body["results"][0]
-    assert set(hit) == {"score", "paper", "snippets", "via"}
+    assert set(hit) == {"score", "paper", "snippets", "via", "translations", "relation"}
     assert set(hit["paper"]) == {"id", "key", "title", "authors", "year", "lang", "doi",
-                                 "arxiv_id", "source"}  # fmt: skip
+                                 "arxiv_id", "source", "translations"}  # fmt: skip
     assert hit["paper"]["key"] == "a" and hit["paper"]["doi"] == "10.1234/jb"
     assert set(hit["snippets"][0]) == {"text", "page", "lang", "score", "highlights"}
     only_zh = client.get("/api/search", params={"q": "越狱", "lang": "zh"}).json()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from index.search import fuse_in_language
+from index.search import fuse_in_language, title_match
 from kb.errors import InvalidInput
 
 RECORDS = [
@@ -50,12 +50,34 @@ def test_hybrid_marks_both_sides(lib):
     assert "keyword" not in by_key.get("zh1", [])
 
 
+def test_a_typed_title_goes_first_in_hybrid(lib):
+    for key in ("zh1", "zh2", "en2"):
+        title = lib.paper(key).title
+        assert keys(lib.search(title, mode="hybrid", k=3))[0] == key
+    assert title_match("强化学习中的奖励黑客", "强化学习中的奖励黑客") == 1.0
+    assert title_match("reward hacking", "Reward hacking in reinforcement learning") < 0.8
+
+
 def test_fusion_only_reorders_query_language_slots():
     dense = [(1, [(3.0, 10)]), (2, [(2.9, 20)]), (3, [(2.0, 30)]), (4, [(1.0, 40)])]
     keyword = [(3, [(9.0, 30)])]
     langs = {1: "zh", 2: "en", 3: "en", 4: "zh"}
     fused = fuse_in_language(dense, keyword, langs, "en")
     assert [pid for pid, _ in fused] == [1, 3, 2, 4]  # zh papers keep ranks 1 and 4
+
+
+def test_keyword_and_main_encoder_can_fill_query_language_slots():
+    dense = [(1, [(3.0, 10)]), (2, [(2.9, 20)]), (3, [(2.0, 30)]), (4, [(1.0, 40)])]
+    langs = {1: "zh", 2: "en", 3: "en", 4: "zh", 5: "en"}
+    # paper 5: missed by the summed dense ranking, first for keywords and the main encoder
+    keyword = [(5, [(9.0, 50)]), (3, [(4.0, 30)])]
+    main = [(5, [(2.5, 50)]), (3, [(2.4, 30)]), (2, [(1.0, 20)])]
+    fused = fuse_in_language(dense, keyword, langs, "en", main=main, scored={5: [(1.5, 50)]})
+    assert [pid for pid, _ in fused] == [1, 3, 5, 4]  # zh keeps ranks 1 and 4; 2 lost its slot
+    assert fused[2] == (5, [(1.5, 50)])  # shown with its dense score
+    assert fuse_in_language(dense, keyword, langs, "en", main=main) == fuse_in_language(
+        dense, keyword, langs, "en", main=main, scored={}
+    )  # without a dense score, a paper cannot take a slot
 
 
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
