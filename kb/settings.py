@@ -67,8 +67,9 @@ class Settings:
     fusion: str = field(
         default="rrf",
         metadata=_help(
-            "How hybrid search lets keywords reorder the query language's papers: "
-            "rrf (reciprocal ranks) or zsum (dense score + z-scored BM25)."
+            "How hybrid search picks the query language's papers for that language's places: "
+            "rrf (reciprocal ranks of dense, main-encoder and BM25 rankings) or zsum (dense "
+            "papers by dense score + z-scored BM25)."
         ),
     )
     device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
