@@ -15,6 +15,7 @@ Cyrillic (names), Han, kana and hangul. Nothing here depends on English words.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from langdetect import detector_factory
@@ -54,6 +55,9 @@ _LANG_TRIALS = 3
 # langdetect hesitates on real text too (tables, names, code), so its doubt costs little.
 _LANG_WEIGHT = 0.3
 _LANG_MIN_LETTERS = 100
+_VOWELS = frozenset("aeiouy")
+_WORD_SHAPE_RE = re.compile(r"[^\W\d_]?[^\W\d_A-Z]+")  # lower-case, maybe capitalised
+_NATURAL_VOWELS = (0.28, 0.52)  # vowel share of Latin-script words that skips langdetect
 
 
 @dataclass(frozen=True)
@@ -185,10 +189,18 @@ def _language(text: str) -> tuple[str, float]:
     on Han text (see ingest.lang), and a page that mixes Chinese and English would look
     hesitant. ("und", 1.0) when the Latin words are too short to judge.
     """
-    words = _RUN_RE.findall(text)
+    # Word-shaped runs only ("the", "Model"): acronyms and names such as "LLMs", "GPT" or
+    # "ChatGPT" in a Chinese page say nothing about the letters' language.
+    words = [w for w in _RUN_RE.findall(text) if _WORD_SHAPE_RE.fullmatch(w)]
     if sum(map(len, words)) < _LANG_MIN_LETTERS:
         return UNDETERMINED, 1.0
     sample = " ".join(words)[:_LANG_SAMPLE_CHARS]
+    if _NATURAL_VOWELS[0] <= _vowel_share(sample) <= _NATURAL_VOWELS[1]:
+        # Words of any Latin-script language have 30-50 % vowels; fonts that map letters to
+        # the wrong glyphs ("Wkh txlfn eurzq") rarely do. Asking langdetect costs about a
+        # millisecond a page, as much as pypdf spends on a simple page, so only ask when the
+        # letters look wrong (measured: bench/ingest_throughput.py, docs/INGEST.md).
+        return UNDETERMINED, 1.0
     try:
         # The seeded factory of ingest.lang, under its lock (langdetect loads lazily). Three
         # trials instead of langdetect's seven: this runs on every page, and at 3 ms a page
@@ -204,6 +216,11 @@ def _language(text: str) -> tuple[str, float]:
     if not guesses:
         return UNDETERMINED, 0.0
     return normalize_lang(guesses[0].lang), round(guesses[0].prob, 4)
+
+
+def _vowel_share(sample: str) -> float:
+    letters = [ch for ch in unicodedata.normalize("NFD", sample.lower()) if ch.isalpha()]
+    return sum(ch in _VOWELS for ch in letters) / len(letters) if letters else 0.0
 
 
 def _empty(chars: int, cid: int) -> TextQuality:

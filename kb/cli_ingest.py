@@ -6,6 +6,7 @@ Registered on the ``kb`` group in ``kb/cli.py``.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -143,6 +144,8 @@ def _watch(
 
     stop = threading.Event()
     interval = lib.settings.watch_interval_s
+    # A service manager stops the watcher with SIGTERM: treat it like Ctrl-C (a clean stop).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if not quiet:
         click.echo(f"watching {folder} every {interval} s; Ctrl-C stops", err=True)
     try:

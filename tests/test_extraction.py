@@ -31,9 +31,15 @@ MOJIBAKE = "܂ࣇଽ҆࿐༝\u0d50Ⴈ Ч໓෮Ⴕ໓ሳa\u0e6dோaі۬ϱಃູ �
 # ---------------------------------------------------------------- quality
 
 
+def test_letters_from_a_wrong_font_are_checked_by_langdetect() -> None:
+    shifted = text_quality("Wkh txlfn eurzq ira mxpsv ryhu wkh odcb grj dqg uxqv dzdb. " * 6)
+    assert shifted.lang != "und" and shifted.score < 1.0
+
+
 def test_clean_english_and_chinese_are_good() -> None:
     en, zh = text_quality(EN * 5), text_quality(ZH * 5)
-    assert en.good and en.score == 1.0 and en.latin_share == 1.0 and en.lang == "en"
+    # natural letters: langdetect is not asked (it would cost as much as pypdf on the page)
+    assert en.good and en.score == 1.0 and en.latin_share == 1.0 and en.lang == "und"
     assert zh.good and zh.score == 1.0 and zh.cjk_share == 1.0
     mixed = text_quality((ZH + " GPT-4 jailbreak prompt injection " + ZH) * 3)
     assert mixed.good and 0.5 < mixed.cjk_share < 1
