@@ -136,7 +136,8 @@ def _choose(
                 text, quality, extractor = mined[index], other, "pdfminer"
         if not quality.usable:
             text, extractor = "", "none"
-        text = drop_garbage_lines(remove_cid_tokens(text))
+        if quality.mojibake_share or quality.cid_share:  # else there is nothing to drop
+            text = drop_garbage_lines(remove_cid_tokens(text))
         pages.append(text)
         reports.append(
             PageReport(

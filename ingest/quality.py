@@ -15,7 +15,6 @@ Cyrillic (names), Han, kana and hangul. Nothing here depends on English words.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from langdetect import detector_factory
@@ -47,7 +46,6 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # UTF-8 read as Latin-1/cp1252 ("Ã©", "â€™") and GBK read as Latin-1 ("ÖÐÎÄ").
 _LATIN1_GARBAGE_RE = re.compile(r"[ÃÂ][\u0080-\u00bf]|â€|[\u00c0-\u00ff]{3,}")
 _SPACE_RE = re.compile(r"\s")
-_LETTER_RE = re.compile(r"[^\W\d_]")  # a word character that is not a digit: a letter
 
 # langdetect is the slowest part of the check, and unreliable on short text.
 _LANG_SAMPLE_CHARS = 400
@@ -55,7 +53,7 @@ _LANG_TRIALS = 3
 # langdetect hesitates on real text too (tables, names, code), so its doubt costs little.
 _LANG_WEIGHT = 0.3
 _LANG_MIN_LETTERS = 100
-_VOWELS = frozenset("aeiouy")
+_VOWELS = tuple("aeiouyàáâäãåèéêëìíîïòóôöõùúûüýÿæœø")
 _WORD_SHAPE_RE = re.compile(r"[^\W\d_]?[^\W\d_A-Z]+")  # lower-case, maybe capitalised
 _NATURAL_VOWELS = (0.28, 0.52)  # vowel share of Latin-script words that skips langdetect
 
@@ -152,7 +150,8 @@ def drop_garbage_lines(text: str) -> str:
 
 
 def _letters(text: str) -> int:
-    return len(_LETTER_RE.findall(text))
+    # str.isalpha is [^\W\d_] but for rare numerals such as "①" (counted here before)
+    return sum(map(str.isalpha, text))
 
 
 def _score(shares: dict[str, float], cjk: float, latin: float, confidence: float) -> float:
@@ -219,8 +218,9 @@ def _language(text: str) -> tuple[str, float]:
 
 
 def _vowel_share(sample: str) -> float:
-    letters = [ch for ch in unicodedata.normalize("NFD", sample.lower()) if ch.isalpha()]
-    return sum(ch in _VOWELS for ch in letters) / len(letters) if letters else 0.0
+    low = sample.lower()
+    letters = sum(map(str.isalpha, low))
+    return sum(map(low.count, _VOWELS)) / letters if letters else 0.0
 
 
 def _empty(chars: int, cid: int) -> TextQuality:
