@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 EMBED_BATCH_CHUNKS = 256  # chunks embedded together, across files
 RECORD_BATCH = 64  # records embedded together
+OCR_TIMEOUT_FACTOR = 10  # with --ocr, a file may take this many times KB_PARSE_TIMEOUT_S
 STATUSES = ("ingested", "updated", "duplicate", "skipped", "failed")
 
 
@@ -114,7 +115,8 @@ class Pipeline:
         outcomes = parse_many(
             jobs,
             workers=s.workers,
-            timeout_s=float(s.parse_timeout_s),
+            # OCR reads about a page every 10 s on 2 cores: give scanned files room
+            timeout_s=float(s.parse_timeout_s * (OCR_TIMEOUT_FACTOR if self.ocr else 1)),
             memory_mb=s.parse_memory_mb,
         )
         try:

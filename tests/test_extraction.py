@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -346,3 +347,13 @@ def test_ocr_runs_on_exactly_the_pages_that_need_it(
     text = "\n".join(chunk.text for chunk in doc.chunks)
     assert "扫描页面识别出的文字, page-2.png recognised" in text
     assert "page-4.png" in text and "page-1.png" not in text
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed")
+def test_real_tesseract_reads_a_page_with_broken_fonts() -> None:
+    from ingest.ocr import ocr_available, ocr_pages
+
+    if ocr_available() is not None:
+        pytest.skip(f"OCR not usable here: {ocr_available()}")
+    text = ocr_pages(PDFS / "zh_so_large_lm_ch3_harms_part1.pdf", [1])[1]
+    assert text_quality(text).cjk_share > 0.5 and "语言模型" in text
