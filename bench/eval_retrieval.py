@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -29,6 +27,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from machine_info import machine
 
 from kb.errors import KBError
 from kb.evaluate import EvalReport, evaluate
@@ -67,18 +67,6 @@ def build_qrels(papers: list[dict[str, Any]], distractors: list[dict[str, Any]])
             queries.append({"query": text, "lang": q_lang, "relevant": relevant, "kind": kind})
     lines += [_doc(r, "en" if i % 2 == 0 else "zh") for i, r in enumerate(distractors)]
     return lines + queries
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def markdown_file(report: EvalReport, wall_s: float, settings: Settings) -> str:

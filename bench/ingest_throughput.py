@@ -33,7 +33,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import re
 import shlex
 import subprocess
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from machine_info import machine as base_machine
 from pypdf import PdfReader
 
 from index.embedder import Embedder, Kind, load_embedder
@@ -389,16 +389,8 @@ def embedding_table(run: IngestRun, tokens: int, bare_cpu: float, bare_wall: flo
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{base_machine()}, "
         f"pypdf {version('pypdf')}, pdfminer.six {version('pdfminer.six')}, "
         f"sentence-transformers {version('sentence-transformers')}, torch {version('torch')}"
     )

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine_info import machine
 
 from index.linker import LINK_THRESHOLD, Link, find_translations, paper_vector
 from kb.settings import Settings
@@ -301,18 +300,6 @@ def time_at_scale(n: int, dims: list[int]) -> float:
     started = time.perf_counter()
     find_translations(vecs, langs)
     return time.perf_counter() - started
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def report(
