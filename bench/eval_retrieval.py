@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from machine_info import machine
+from benchlib import machine
 
 from kb.errors import KBError
 from kb.evaluate import EvalReport, evaluate

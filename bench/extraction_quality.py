@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import re
 import sys
 import time
@@ -32,7 +30,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
-from pypdf import PdfReader
+from benchlib import bare_pypdf_pages
+from benchlib import machine as base_machine
 
 from ingest.lang import CJK_PUNCT, UNSPACED_CHARS
 from ingest.normalize import clean_text, drop_running_lines
@@ -94,17 +93,7 @@ def old_clean(text: str) -> str:
 
 def pypdf_only(path: Path) -> list[tuple[str, str]]:
     """Every page's raw text from pypdf and its old cleaning ("" where pypdf fails)."""
-    reader = PdfReader(path, strict=False)
-    if reader.is_encrypted:
-        reader.decrypt("")
-    texts = []
-    for page in reader.pages:
-        try:
-            raw = page.extract_text() or ""
-        except Exception:  # as before: a failed page gives ""
-            raw = ""
-        texts.append((raw, old_clean(raw)))
-    return texts
+    return [(raw, old_clean(raw)) for raw in bare_pypdf_pages(path)]
 
 
 def pipeline(path: Path) -> tuple[list[str], list[str], list[float]]:
@@ -200,11 +189,7 @@ def summary(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"pypdf {version('pypdf')}, pdfminer.six {version('pdfminer.six')}"
-    )
+    return f"{base_machine()}, pypdf {version('pypdf')}, pdfminer.six {version('pdfminer.six')}"
 
 
 def main() -> None:

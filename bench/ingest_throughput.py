@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from machine_info import machine as base_machine
-from pypdf import PdfReader
+from benchlib import bare_pypdf_pages
+from benchlib import machine as base_machine
 
 from index.embedder import Embedder, Kind, load_embedder
 from ingest.documents import parse_pdf
@@ -151,23 +151,9 @@ class FileTiming:
     wall: dict[str, float]
 
 
-def bare_pypdf(path: Path) -> list[str]:
-    """The yardstick: pypdf's text of every page ("" where it fails, as kb keeps)."""
-    reader = PdfReader(path, strict=False)
-    if reader.is_encrypted:
-        reader.decrypt("")
-    texts = []
-    for page in reader.pages:
-        try:
-            texts.append(page.extract_text() or "")
-        except Exception:
-            texts.append("")
-    return texts
-
-
 def pypdf_cleaned(path: Path) -> list[str]:
     """Bare pypdf plus kb's normalisation of each page (``clean_text``), no quality check."""
-    return [clean_text(text) for text in bare_pypdf(path)]
+    return [clean_text(text) for text in bare_pypdf_pages(path)]
 
 
 def _parse(path: Path, settings: Settings) -> None:
@@ -193,12 +179,12 @@ def _timed(fn: Callable[[], T]) -> tuple[float, float, T]:
 def measure_file(path: Path, settings: Settings, repeat: int) -> FileTiming:
     """Time every path of PATHS on one PDF, alternating, best of ``repeat``."""
     paths: dict[str, Callable[[], Any]] = {
-        "pypdf": lambda: bare_pypdf(path),
+        "pypdf": lambda: bare_pypdf_pages(path),
         "clean": lambda: pypdf_cleaned(path),
         "read_pdf": lambda: read_pdf(path, require_text=False),
         "parse_pdf": lambda: _parse(path, settings),
     }
-    pages = len(bare_pypdf(path))  # untimed: the file is read and pypdf warm for every path
+    pages = len(bare_pypdf_pages(path))  # untimed: the file is read and pypdf warm for every path
     cpu: dict[str, float] = {}
     wall: dict[str, float] = {}
     for _ in range(max(1, repeat)):  # alternate, so that drift hits every path alike

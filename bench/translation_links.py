@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine_info import machine
+from benchlib import machine
 
 from index.linker import LINK_THRESHOLD, Link, find_translations, paper_vector
 from kb.settings import Settings

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ingest.lang import UNSPACED_CHARS, join_text
-from ingest.pdf import clean_text
+from ingest.normalize import CID_RE, clean_text
 
 log = logging.getLogger(__name__)
 logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
-_CID_RE = re.compile(r"\(cid:\d+\)")
 _UNSPACED_RE = re.compile(f"[{UNSPACED_CHARS}]")
 _FILE_TITLE_RE = re.compile(
     r"^(?:microsoft\s+\w+\s*-|untitled\b|title$|document\d*$|slide\s*\d*$)"
@@ -187,8 +186,8 @@ def _text_line(item: Any, number: int, page_top: float) -> TextLine | None:
     if not chars or sum(map(_is_horizontal, chars)) * 2 < len(chars):
         return None
     raw = item.get_text()
-    cids = len(_CID_RE.findall(raw))
-    text = clean_text(_CID_RE.sub(" ", raw)).replace("\n", " ")
+    cids = len(CID_RE.findall(raw))
+    text = clean_text(CID_RE.sub(" ", raw)).replace("\n", " ")
     if not text or cids * 2 > len(text.replace(" ", "")):
         return None
     sizes = Counter(round(c.size, 1) for c in chars)

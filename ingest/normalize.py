@@ -33,7 +33,8 @@ _HAN_GAP_RE = re.compile(
     f"|(?<=[{_P}(\\[]) +(?=[{_U}])"
     f"|(?<=[{_U}][{_ASCII_P}]) +(?=[{_U}])"
 )
-_CID_RE = re.compile(r"\(cid:\d+\)")
+# pdfminer's placeholder for a glyph it could not map to a character
+CID_RE = re.compile(r"\(cid:\d+\)")
 _DIGITS_RE = re.compile(r"\d+")
 _NO_KEY_RE = re.compile(r"\s+")
 
@@ -70,7 +71,7 @@ def remove_cid_tokens(text: str) -> str:
     """Drop pdfminer's "(cid:N)" placeholders for glyphs it could not map to characters."""
     if "(cid:" not in text:
         return text
-    return clean_text(_CID_RE.sub(" ", text))
+    return clean_text(CID_RE.sub(" ", text))
 
 
 def drop_running_lines(pages: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from langdetect.lang_detect_exception import LangDetectException
 
 from ingest import lang as _lang
 from ingest.lang import CJK_CHARS, UNDETERMINED, UNSPACED_CHARS, normalize_lang
+from ingest.normalize import CID_RE
 
 # At or above GOOD_QUALITY a page's text is kept as is; below it another extractor is tried.
 GOOD_QUALITY = 0.8
@@ -40,7 +41,6 @@ _LONG_RUN_RE = re.compile(f"[{_LATIN}]{{21,}}")
 _RUN_RE = re.compile(f"[{_LATIN}]+")
 _SPACED_CJK_RE = re.compile(f"(?<=[{UNSPACED_CHARS}]) (?=[{UNSPACED_CHARS}])")
 _UNSPACED_RE = re.compile(f"[{UNSPACED_CHARS}]")
-_CID_RE = re.compile(r"\(cid:\d+\)")
 _PRIVATE_RE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # UTF-8 read as Latin-1/cp1252 ("Ã©", "â€™") and GBK read as Latin-1 ("ÖÐÎÄ").
@@ -103,7 +103,7 @@ def text_quality(text: str) -> TextQuality:
     """
     chars = len(text) - len(_SPACE_RE.findall(text))
     letters = _letters(text)
-    tokens = _CID_RE.findall(text)
+    tokens = CID_RE.findall(text)
     cid = sum(map(len, tokens))
     letters -= 3 * len(tokens)  # the letters of "(cid:12)" are not text
     if letters == 0 or chars == 0:
