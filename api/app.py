@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import routes
+from api import routes, routes_collections, routes_jobs, routes_papers, web
 from kb.errors import KBError
 from kb.service import Library
 from kb.settings import Settings
@@ -49,4 +49,8 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         return JSONResponse({"error": "; ".join(parts), "status": 422}, status_code=422)
 
     app.include_router(routes.router)
+    app.include_router(routes_papers.router)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_collections.router)
+    web.install(app)
     return app

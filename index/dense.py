@@ -7,6 +7,7 @@ output; indexed vectors are centred on their language's mean (``index.calibratio
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class DenseIndex:
         self._vectors: VectorIndex | None = None
         self._means: LanguageMeans | None = None
         self._stats: tuple[int, LanguageStats] | None = None
+        self._encode_lock = threading.Lock()
 
     @property
     def identity(self) -> ModelIdentity:
@@ -85,11 +87,21 @@ class DenseIndex:
         return self.means.center(vectors, langs, "passage")
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.encode(texts, kind="passage")
+        """Passage vectors, one model batch at a time, so a query can be embedded in between."""
+        step = max(int(getattr(self.embedder, "batch_size", 32)), 1)
+        parts = []
+        for start in range(0, len(texts), step):
+            with self._encode_lock:
+                parts.append(self.embedder.encode(texts[start : start + step], kind="passage"))
+        if not parts:
+            return self.embedder.encode([], kind="passage")
+        return np.concatenate(parts)
 
     def embed_query(self, text: str, lang: str) -> np.ndarray:
         """The query's centred, normalised vector for this encoder."""
-        return self.means.center(self.embedder.encode([text], kind="query"), [lang], "query")[0]
+        with self._encode_lock:  # a tokenizer must not be used by two threads at once
+            vec = self.embedder.encode([text], kind="query")
+        return self.means.center(vec, [lang], "query")[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
         self.vectors.add(ids, self.to_index(vectors, langs))

@@ -248,7 +248,7 @@ def config(ctx: click.Context, as_json: bool) -> None:
     """
     s = get_settings(ctx)
     rows = [
-        {"env": env, "value": str(getattr(s, env[3:].lower())), "default": d, "help": h}
+        {"env": env, "value": _shown_value(s, env[3:].lower()), "default": d, "help": h}
         for env, d, h in describe()
     ]
     if as_json:
@@ -256,6 +256,14 @@ def config(ctx: click.Context, as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r['env']:>18} = {r['value']}    # {r['help']}")
+
+
+def _shown_value(settings: Settings, name: str) -> str:
+    """A setting's value as `kb config` prints it; API keys are never shown."""
+    value = str(getattr(settings, name))
+    if name == "api_keys" and value:
+        return f"({len(settings.keys)} key(s) set, not shown)"
+    return value
 
 
 @cli.command()

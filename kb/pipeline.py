@@ -88,7 +88,11 @@ def describe_doc(doc: ParsedDocument) -> dict[str, Any]:
 
 
 class Pipeline:
-    """One ingest run over a list of files, writing into ``lib`` (its lock held by the caller)."""
+    """One ingest run over a list of files, writing into ``lib``.
+
+    The library's lock is taken only around reads and writes of the store, so searches are
+    served while files are parsed and embedded.
+    """
 
     def __init__(self, lib: Library, notify: Listener, *, ocr: bool = False) -> None:
         self.lib, self.notify, self.ocr = lib, notify, ocr
@@ -105,7 +109,8 @@ class Pipeline:
         jobs: list[ParseJob] = []
         for path in pdfs:
             started = time.perf_counter()
-            checked = self._precheck(path)
+            with self.lib._lock:
+                checked = self._precheck(path)
             if isinstance(checked, IngestEvent):
                 checked.seconds = round(time.perf_counter() - started, 3)
                 self._done(checked)
@@ -127,7 +132,8 @@ class Pipeline:
                     self._done(IngestEvent("failed", str(path), why, seconds=out.seconds))
                     continue
                 replace_id, _ = known[path]
-                self._place(out.doc, replace_id, str(path.resolve()), out.seconds)
+                with self.lib._lock:
+                    self._place(out.doc, replace_id, str(path.resolve()), out.seconds)
         finally:
             _close(outcomes)
         self.flush()
@@ -222,7 +228,8 @@ class Pipeline:
             if isinstance(item, IngestError):
                 self._done(IngestEvent("failed", str(path), str(item)))
                 continue
-            known = store.paper_by_key(item.key)
+            with self.lib._lock:
+                known = store.paper_by_key(item.key)
             if known is not None and known.content_hash == item.content_hash:
                 self._done(IngestEvent("skipped", item.source, "unchanged", paper_id=known.id))
                 continue

@@ -22,6 +22,7 @@ from ingest.documents import iter_inputs
 from kb.encoders import keyword_text, passage_text, second_encoder
 from kb.errors import InvalidInput, PaperNotFound
 from kb.finder import Filters, run_search
+from kb.collections import Collections
 from kb.maintenance import Maintenance, translations_first
 from kb.pipeline import STATUSES, IngestEvent, Listener, Pipeline
 from kb.settings import Settings
@@ -32,7 +33,7 @@ SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
 
 
-class Library(Maintenance):
+class Library(Maintenance, Collections):
     """A knowledge base on disk: SQLite store + FAISS index + embedding model (lazy)."""
 
     def __init__(
@@ -53,7 +54,8 @@ class Library(Maintenance):
         self._second = second
         self._dense: list[DenseIndex] | None = None
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the store and the indexes: reads and writes
+        self._ingest_lock = threading.Lock()  # one ingest at a time
         self._last_save = time.monotonic()
 
     def close(self) -> None:
@@ -170,15 +172,19 @@ class Library(Maintenance):
         notify(IngestEvent("start", "", total=len(files) + len(problems)))
         for name, why in problems:
             record(IngestEvent("failed", name, why))
-        with self._lock:
-            self.prepare()  # check the model against the store before any work
+        # One ingest at a time; searches go on meanwhile: the pipeline takes the read/write
+        # lock only to check and store, never while parsing or embedding.
+        with self._ingest_lock:
+            with self._lock:
+                self.prepare()  # check the model against the store before any work
             run = Pipeline(self, record, ocr=ocr)
             try:
                 run.run_pdfs([f for f in files if f.suffix.lower() == ".pdf"])
                 for feed in (f for f in files if f.suffix.lower() == ".jsonl"):
                     run.run_records(feed)
             finally:  # on Ctrl-C, what is stored stays; unembedded files are redone next run
-                self._save_index()
+                with self._lock:
+                    self._save_index()
             if run.changed:
                 self.link_translations()
         return summary
@@ -188,7 +194,8 @@ class Library(Maintenance):
         texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
         vecs = [side.embed_passages(texts) for side in self.dense]
         if time.monotonic() - self._last_save > SAVE_EVERY_S:
-            self._save_index()
+            with self._lock:
+                self._save_index()
         return vecs
 
     def store_doc(
@@ -202,6 +209,18 @@ class Library(Maintenance):
         work_ids: tuple[str, ...] = (),
     ) -> int:
         """Write one document (all or nothing in SQLite), then add its vectors to every index."""
+        with self._lock:
+            return self._store_doc(doc, vecs, replace_id, file_path, signature, work_ids)
+
+    def _store_doc(
+        self,
+        doc: ParsedDocument,
+        vecs: list[np.ndarray],
+        replace_id: int | None,
+        file_path: str | None,
+        signature: np.ndarray | None,
+        work_ids: tuple[str, ...],
+    ) -> int:
         old = self.store.paper_by_key(doc.key)
         old_ids = [] if old is None else self.store.chunk_ids_of(old.id)
         if replace_id is not None:

@@ -105,6 +105,37 @@ class Settings:
     )
     host: str = field(default="127.0.0.1", metadata=_help("Address `kb serve` listens on."))
     port: int = field(default=8000, metadata=_help("Port `kb serve` listens on."))
+    api_keys: str = field(
+        default="",
+        metadata={
+            "help": "Comma-separated API keys; every write to the HTTP API needs one as "
+            "'Authorization: Bearer KEY'. Empty: the API is read-only.",
+            "shown": "(none: the API is read-only)",
+        },
+    )
+    read_access: str = field(
+        default="open",
+        metadata=_help("Who may read through the HTTP API: open (anyone) or key (an API key)."),
+    )
+    cors_origins: str = field(
+        default="",
+        metadata={
+            "help": "Comma-separated origins allowed by CORS (e.g. https://lab.example.org), "
+            "or * for any. Empty: CORS is off.",
+            "shown": "(none: CORS off)",
+        },
+    )
+    import_roots: str = field(
+        default="",
+        metadata={
+            "help": "Server folders an ingest job may read from, separated by the OS path "
+            "separator (':' on Linux). Empty: no server-side folder import.",
+            "shown": "(none)",
+        },
+    )
+    upload_max_mb: int = field(
+        default=100, metadata=_help("Largest PDF accepted by an upload to the HTTP API, in MiB.")
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +163,7 @@ class Settings:
         """Check value ranges; raise ConfigError naming the setting."""
         positive = (
             "batch_size", "chunk_tokens", "max_file_mb", "search_k", "candidates",
-            "parse_timeout_s", "parse_memory_mb", "watch_interval_s",
+            "parse_timeout_s", "parse_memory_mb", "watch_interval_s", "upload_max_mb",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:
@@ -160,9 +191,30 @@ class Settings:
             )
         if self.fusion not in ("rrf", "zsum"):
             raise ConfigError(f"KB_FUSION must be rrf or zsum, not {self.fusion!r}.")
+        if self.read_access not in ("open", "key"):
+            raise ConfigError(f"KB_READ_ACCESS must be open or key, not {self.read_access!r}.")
+        if self.read_access == "key" and not self.keys:
+            raise ConfigError("KB_READ_ACCESS=key needs at least one key in KB_API_KEYS.")
+        if any(len(k) < 16 for k in self.keys):
+            raise ConfigError("Every key in KB_API_KEYS must be at least 16 characters long.")
         if not self.model.strip():
             raise ConfigError("KB_MODEL is empty; name a model or leave it unset for the default.")
         return self
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The API keys of KB_API_KEYS."""
+        return _split(self.api_keys, ",")
+
+    @property
+    def cors_list(self) -> tuple[str, ...]:
+        """The origins of KB_CORS_ORIGINS."""
+        return _split(self.cors_origins, ",")
+
+    @property
+    def import_root_paths(self) -> tuple[Path, ...]:
+        """The folders of KB_IMPORT_ROOTS, resolved."""
+        return tuple(Path(p).expanduser().resolve() for p in _split(self.import_roots, os.pathsep))
 
     # Paths of the store, derived from data_dir.
     @property
@@ -172,6 +224,15 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where PDFs uploaded through the API (or imported from a bundle) are kept."""
+        return self.data_dir / "files"
+
+
+def _split(raw: str, sep: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(sep) if part.strip())
 
 
 def _field_type(f: dataclasses.Field[Any]) -> type:

@@ -191,3 +191,46 @@ class IngestSummary:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+@dataclass(frozen=True)
+class CollectionItem:
+    """A paper in a collection, with the group's note on it."""
+
+    paper: Paper
+    note: str
+    added_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paper": self.paper.summary(), "note": self.note, "added_at": self.added_at}
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A shared reading list: a name, a description, papers with per-paper notes."""
+
+    id: int
+    name: str
+    description: str
+    created_at: str
+    updated_at: str
+    items: list[CollectionItem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One collection a paper is in, with the note on it there (for a paper's page)."""
+
+    collection_id: int
+    name: str
+    note: str

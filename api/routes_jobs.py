@@ -1,0 +1,7 @@
+"""HTTP routes for jobs: each a thin wrapper of one Library call."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
