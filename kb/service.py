@@ -19,10 +19,10 @@ from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
 from index.search import check_query, interleave_languages
 from ingest.documents import iter_inputs
+from kb.collections import Collections
 from kb.encoders import keyword_text, passage_text, second_encoder
 from kb.errors import InvalidInput, PaperNotFound
 from kb.finder import Filters, run_search
-from kb.collections import Collections
 from kb.maintenance import Maintenance, translations_first
 from kb.pipeline import STATUSES, IngestEvent, Listener, Pipeline
 from kb.settings import Settings
