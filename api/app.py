@@ -23,7 +23,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         lib = library or Library(settings)
         try:
-            yield {"library": lib}
+            yield {"library": lib, "settings": settings}
         finally:
             if library is None:
                 lib.close()

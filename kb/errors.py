@@ -6,8 +6,13 @@ status the API answers with. The CLI turns any ``KBError`` into one line on stde
     KBError                      500
     ├── ConfigError              400  a setting or flag has a bad value
     ├── InvalidInput             400  a bad query, parameter or record
+    ├── Unauthorized             401  no API key, or a wrong one
+    ├── Forbidden                403  not allowed (a read-only kb, a folder outside the roots)
     ├── NotFound                 404
     │   └── PaperNotFound        404
+    ├── Conflict                 409  a name already taken
+    ├── TooLarge                 413  an upload over the size limit
+    ├── UnsupportedMedia         415  an upload that is not a PDF
     ├── IngestError              422  one input file could not be ingested
     ├── IndexMismatch            409  the index was built by another model
     ├── StoreError               500  the store on disk is damaged or unwritable
@@ -38,8 +43,28 @@ class InvalidInput(KBError):
     status = 400
 
 
+class Unauthorized(KBError):
+    status = 401
+
+
+class Forbidden(KBError):
+    status = 403
+
+
 class NotFound(KBError):
     status = 404
+
+
+class Conflict(KBError):
+    status = 409
+
+
+class TooLarge(KBError):
+    status = 413
+
+
+class UnsupportedMedia(KBError):
+    status = 415
 
 
 class PaperNotFound(NotFound):

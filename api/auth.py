@@ -1,0 +1,56 @@
+"""Access to the HTTP API: reads are open or keyed (KB_READ_ACCESS); every write needs a key.
+
+Keys come from ``Settings.api_keys`` and are compared in constant time (``hmac``); a key is
+never logged, echoed in an error, or stored anywhere but the settings.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kb.errors import Forbidden, Unauthorized
+from kb.settings import Settings
+
+KEY_COOKIE = "kb_key"  # set by the web page's key form; accepted for reads only (no CSRF risk)
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from KB_API_KEYS.")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def key_matches(given: str, settings: Settings) -> bool:
+    """True when ``given`` is one of the configured keys; constant time in the key's content."""
+    found = False
+    for key in settings.keys:  # every key is compared, so timing does not tell which matched
+        found |= hmac.compare_digest(given.encode("utf-8"), key.encode("utf-8"))
+    return found
+
+
+def require_write(request: Request, credentials: BearerDep) -> None:
+    """Dependency of every route that changes the library."""
+    settings: Settings = request.state.settings
+    if not settings.keys:
+        raise Forbidden("This kb is read-only: the server has no API keys (set KB_API_KEYS).")
+    if credentials is None:
+        raise Unauthorized("Writing needs an API key: send 'Authorization: Bearer KEY'.")
+    if not key_matches(credentials.credentials, settings):
+        raise Unauthorized("The API key is not valid.")
+
+
+def require_read(request: Request, credentials: BearerDep) -> None:
+    """Dependency of every route that reads: open, or a key (header or cookie) when keyed."""
+    settings: Settings = request.state.settings
+    if settings.read_access == "open":
+        return
+    given = credentials.credentials if credentials is not None else request.cookies.get(KEY_COOKIE)
+    if not given:
+        raise Unauthorized("Reading this kb needs an API key: send 'Authorization: Bearer KEY'.")
+    if not key_matches(given, settings):
+        raise Unauthorized("The API key is not valid.")
+
+
+WriteAccess = Depends(require_write)
+ReadAccess = Depends(require_read)
