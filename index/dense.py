@@ -19,6 +19,7 @@ from index.vectors import ModelIdentity, VectorIndex, check_identity
 from kb.storage import Store, read_arrays, write_arrays
 
 MEANS_FILE = "language_means.npz"
+STATS_DRIFT = 0.05  # recompute the score statistics once the index grew or shrank by 5 %
 
 
 class DenseIndex:
@@ -105,6 +106,8 @@ class DenseIndex:
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
         self.vectors.add(ids, self.to_index(vectors, langs))
+        if self._stats is not None and not set(langs) <= set(self._stats[1].counts):
+            self._stats = None  # a language the statistics have not seen
 
     def remove(self, ids: list[int]) -> None:
         self.vectors.remove(ids)
@@ -113,24 +116,32 @@ class DenseIndex:
         self.vectors.save(self.folder, self.identity, self.store.generation(), self.extra)
 
     def stats(self) -> LanguageStats:
-        """Per-language score statistics, recomputed only when the store changed."""
-        generation = self.store.generation()
-        if self._stats is None or self._stats[0] != generation:
+        """Per-language score statistics of the indexed chunks.
+
+        They describe a population, which a few new papers barely move, and computing them
+        reads every vector (O(chunks x dim²)). So they are recomputed only when the index
+        size has drifted by more than STATS_DRIFT since, or a new language came in; searches
+        during a long ingest stay fast.
+        """
+        size = self.vectors.size
+        if self._stats is None or abs(size - self._stats[0]) > STATS_DRIFT * self._stats[0]:
             dim = self.identity.dim
             batches = [
                 (self.to_index(vecs, langs), langs)
                 for _, vecs, langs in self.store.iter_vectors(dim, slot=self.slot)
             ]
-            self._stats = (generation, LanguageStats.from_batches(batches, dim))
+            self._stats = (size, LanguageStats.from_batches(batches, dim))
         return self._stats[1]
 
     def rebuild(self) -> None:
         """Rebuild the FAISS index from the vectors in SQLite and save it."""
+        self._stats = None
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
         self.save()
 
     def reset(self) -> None:
         """Forget the store's recorded model and rebuild from the (re-embedded) vectors."""
+        self._stats = None
         self.store.clear_state(self.state_key)
         check_identity(self.store, self.identity, self.state_key)
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)

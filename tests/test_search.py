@@ -141,3 +141,32 @@ def test_fusion_setting(tmp_path):
     assert Settings.from_env({"KB_FUSION": "zsum"}).fusion == "zsum"
     with pytest.raises(ConfigError, match="KB_FUSION"):
         Settings.from_env({"KB_FUSION": "max"})
+
+
+def test_score_statistics_follow_drift_not_every_change(library, tmp_path):
+    """Stats are recomputed after 5 % growth or a new language, not after each new paper."""
+    feed = tmp_path / "many.jsonl"
+    rows = [{"key": f"en{i}", "title": f"Alignment study {i}", "abstract": "Reward models."}
+            for i in range(40)]  # fmt: skip
+    feed.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    library.ingest([feed])
+    side = library.dense[0]
+    first = side.stats()
+    one = tmp_path / "one.jsonl"
+    one.write_text(
+        json.dumps(
+            {
+                "key": "en-new",
+                "title": "Alignment study 41",
+                "abstract": "Reward models are trained on human preferences.",
+            }
+        )
+    )
+    library.ingest([one])
+    assert side.stats() is first  # 1 chunk in 41: within the drift
+    zh = tmp_path / "zh.jsonl"
+    zh.write_text(json.dumps({"key": "zh1", "title": "奖励黑客", "abstract": "奖励模型。"},
+                             ensure_ascii=False))  # fmt: skip
+    library.ingest([zh])
+    again = side.stats()
+    assert again is not first and again.counts.get("zh") == 1  # a new language
