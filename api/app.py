@@ -8,12 +8,21 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import routes, routes_collections, routes_jobs, routes_papers, web
+from api.auth import ReadAccess
+from api.schemas import ErrorPublic
 from kb.errors import KBError
+from kb.jobs import JobRunner
 from kb.service import Library
 from kb.settings import Settings
+
+MULTIPART_SLACK = 1 << 16  # room for multipart headers around one uploaded file
+JOB_UPLOAD_FACTOR = 20  # one ingest job's request may carry this many KB_UPLOAD_MAX_MB
 
 
 def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
@@ -22,9 +31,11 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         lib = library or Library(settings)
+        jobs = JobRunner(lib).start()
         try:
-            yield {"library": lib, "settings": settings}
+            yield {"library": lib, "settings": settings, "jobs": jobs}
         finally:
+            jobs.stop()  # the running job finishes; queued ones are marked failed
             if library is None:
                 lib.close()
 
@@ -33,8 +44,50 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         summary="Bilingual (English/Chinese) search over AI-safety papers",
         version="0.1.0",
         lifespan=lifespan,
-        responses={400: {"model": routes.ErrorPublic}, 404: {"model": routes.ErrorPublic}},
+        responses={
+            400: {"model": ErrorPublic},
+            404: {"model": ErrorPublic},
+            422: {"model": ErrorPublic, "description": "Invalid parameters or body"},
+        },
     )
+    _install_errors(app, settings)
+    upload_max = settings.upload_max_mb << 20
+    limits = {
+        "/api/papers": upload_max + MULTIPART_SLACK,
+        "/api/ingest-jobs": upload_max * JOB_UPLOAD_FACTOR + MULTIPART_SLACK,
+    }
+    app.add_middleware(BodyLimit, limits=limits, mb=settings.upload_max_mb)
+    if settings.cors_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_list),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    read = [ReadAccess]
+    app.include_router(routes.meta_router)
+    app.include_router(routes.router, dependencies=read, responses=_auth_errors())
+    app.include_router(
+        routes_papers.router,
+        dependencies=read,
+        responses=_auth_errors(),
+    )
+    app.include_router(
+        routes_jobs.router,
+        dependencies=read,
+        responses=_auth_errors(),
+    )
+    app.include_router(routes_collections.router, dependencies=read, responses=_auth_errors())
+    web.install(app)
+    return app
+
+
+def _auth_errors() -> dict[int | str, dict[str, Any]]:
+    return {401: {"model": ErrorPublic, "description": "No API key, or a wrong one"}}
+
+
+def _install_errors(app: FastAPI, settings: Settings) -> None:
+    """Every error answers with ErrorPublic's JSON: {"error": "...", "status": N}."""
 
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:
@@ -48,9 +101,56 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         return JSONResponse({"error": "; ".join(parts), "status": 422}, status_code=422)
 
-    app.include_router(routes.router)
-    app.include_router(routes_papers.router)
-    app.include_router(routes_jobs.router)
-    app.include_router(routes_collections.router)
-    web.install(app)
-    return app
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 413:
+            message = (
+                f"The request is too large: a PDF may be at most {settings.upload_max_mb} MiB "
+                "(KB_UPLOAD_MAX_MB)."
+            )
+        elif exc.status_code == 404:
+            message = f"No route {request.url.path}; the API is described at /docs."
+        return JSONResponse(
+            {"error": message, "status": exc.status_code},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+
+class BodyLimit:
+    """Refuse (413) a request body over its path's limit: by Content-Length before reading
+    anything, else counted while it streams in (uploads are spooled to disk as they come)."""
+
+    def __init__(self, app: ASGIApp, limits: dict[str, int], mb: int) -> None:
+        self.app, self.limits, self.mb = app, limits, mb
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limits.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if limit is None:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        try:
+            declared = int(headers.get(b"content-length", b"-1"))
+        except ValueError:
+            declared = -1
+        if declared > limit:
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:  # FastAPI re-raises HTTPException from body parsing: JSON 413
+                raise HTTPException(413)
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = (
+            f"The request is too large: a PDF may be at most {self.mb} MiB (KB_UPLOAD_MAX_MB)."
+        )
+        response = JSONResponse({"error": message, "status": 413}, status_code=413)
+        await response(scope, receive, send)

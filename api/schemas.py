@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class PaperSummary(BaseModel):
@@ -80,3 +82,56 @@ class Health(BaseModel):
 class ErrorPublic(BaseModel):
     error: str = Field(description="What went wrong and what to try")
     status: int
+
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class PaperEdit(BaseModel):
+    """Corrections of a paper's metadata (kept on re-ingest) and tag changes.
+
+    Only the fields given change; ``""`` (or ``null``) clears ``abstract``, ``doi``,
+    ``arxiv_id`` and ``url``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=1000)
+    authors: list[Annotated[str, StringConstraints(max_length=300)]] | None = Field(
+        default=None, max_length=500
+    )
+    year: int | None = Field(default=None, ge=1000, le=3000)
+    abstract: str | None = Field(default=None, max_length=20000)
+    doi: str | None = Field(default=None, max_length=300)
+    arxiv_id: str | None = Field(default=None, max_length=100)
+    url: str | None = Field(default=None, max_length=2000)
+    tags_add: list[Tag] = Field(default_factory=list, max_length=100)
+    tags_remove: list[Tag] = Field(default_factory=list, max_length=100)
+
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+FileStatus = Literal["pending", "ingested", "updated", "duplicate", "skipped", "failed"]
+
+
+class JobFilePublic(BaseModel):
+    name: str = Field(description="The uploaded file's name, or its path inside the folder")
+    status: FileStatus
+    paper_id: int | None
+    detail: str | None = Field(description="Why it failed, or what was done (chunks, OCR)")
+
+
+class JobPublic(BaseModel):
+    id: str
+    status: JobStatus
+    total: int
+    done: int = Field(description="Files with an outcome so far")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None = Field(description="Why the job failed as a whole")
+    files: list[JobFilePublic]
+    counts: dict[str, int] = Field(description="Files per status")
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic] = Field(description="Recent jobs (the last 100), newest first")

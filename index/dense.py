@@ -19,6 +19,7 @@ from index.vectors import ModelIdentity, VectorIndex, check_identity
 from kb.storage import Store, read_arrays, write_arrays
 
 MEANS_FILE = "language_means.npz"
+PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long
 STATS_DRIFT = 0.05  # recompute the score statistics once the index grew or shrank by 5 %
 
 
@@ -44,7 +45,9 @@ class DenseIndex:
         self._vectors: VectorIndex | None = None
         self._means: LanguageMeans | None = None
         self._stats: tuple[int, LanguageStats] | None = None
-        self._encode_lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # one model call at a time
+        self._turn = threading.Condition()  # passages wait while queries are waiting
+        self._queries = 0  # queries waiting for (or using) the model
 
     @property
     def identity(self) -> ModelIdentity:
@@ -88,10 +91,17 @@ class DenseIndex:
         return self.means.center(vectors, langs, "passage")
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        """Passage vectors, one model batch at a time, so a query can be embedded in between."""
-        step = max(int(getattr(self.embedder, "batch_size", 32)), 1)
+        """Passage vectors, a few texts at a time; a waiting query goes before the next few.
+
+        A server embeds an ingest job's passages while it answers searches: each query waits
+        at most for one slice of PASSAGE_SLICE texts (about a second on 2 cores), never for
+        a whole batch, and never for a run of slices (queries have priority).
+        """
+        step = max(min(int(getattr(self.embedder, "batch_size", PASSAGE_SLICE)), PASSAGE_SLICE), 1)
         parts = []
         for start in range(0, len(texts), step):
+            with self._turn:
+                self._turn.wait_for(lambda: self._queries == 0)
             with self._encode_lock:
                 parts.append(self.embedder.encode(texts[start : start + step], kind="passage"))
         if not parts:
@@ -100,8 +110,15 @@ class DenseIndex:
 
     def embed_query(self, text: str, lang: str) -> np.ndarray:
         """The query's centred, normalised vector for this encoder."""
-        with self._encode_lock:  # a tokenizer must not be used by two threads at once
-            vec = self.embedder.encode([text], kind="query")
+        with self._turn:
+            self._queries += 1
+        try:
+            with self._encode_lock:  # a tokenizer must not be used by two threads at once
+                vec = self.embedder.encode([text], kind="query")
+        finally:
+            with self._turn:
+                self._queries -= 1
+                self._turn.notify_all()
         return self.means.center(vec, [lang], "query")[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:

@@ -300,11 +300,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
-from kb.cli_eval import eval_command  # noqa: E402 - registered after the group exists
+from kb.cli_bundle import export_bundle, import_bundle  # noqa: E402 - after the group exists
+from kb.cli_eval import eval_command  # noqa: E402
+from kb.cli_groups import collection, export_command  # noqa: E402
 from kb.cli_ingest import doctor, edit, ingest  # noqa: E402
 
 cli.add_command(eval_command)
-for command in (ingest, edit, doctor):
+cli.add_command(export_bundle)
+cli.add_command(import_bundle)
+for command in (ingest, edit, doctor, collection, export_command):
     cli.add_command(command)
 
 

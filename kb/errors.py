@@ -9,7 +9,8 @@ status the API answers with. The CLI turns any ``KBError`` into one line on stde
     ├── Unauthorized             401  no API key, or a wrong one
     ├── Forbidden                403  not allowed (a read-only kb, a folder outside the roots)
     ├── NotFound                 404
-    │   └── PaperNotFound        404
+    │   ├── PaperNotFound        404
+    │   └── CollectionNotFound   404
     ├── Conflict                 409  a name already taken
     ├── TooLarge                 413  an upload over the size limit
     ├── UnsupportedMedia         415  an upload that is not a PDF
@@ -68,6 +69,10 @@ class UnsupportedMedia(KBError):
 
 
 class PaperNotFound(NotFound):
+    status = 404
+
+
+class CollectionNotFound(NotFound):
     status = 404
 
 

@@ -138,6 +138,8 @@ def check_edit(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "year":
             if not (isinstance(value, int) and 1000 <= value <= 3000):
                 raise InvalidInput(f"year must be a year such as 2024, not {value!r}.")
+        elif name == "abstract":  # stored as text, never null: clearing leaves ""
+            value = str(value).strip()
         else:
             value = str(value).strip() or None
             if name == "title" and value is None:

@@ -138,4 +138,35 @@ def m005_works(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_papers_chunks, m002_chunk_fts, m003_chunk_vectors, m004_paper_tags, m005_works]
+def m006_collections(db: sqlite3.Connection) -> None:
+    """Shared reading lists: named collections of papers, each paper with the group's note."""
+    _script(
+        db,
+        """
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            description TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE collection_papers (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            note TEXT NOT NULL DEFAULT '',
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (collection_id, paper_id)
+        );
+        CREATE INDEX collection_papers_paper ON collection_papers(paper_id)
+        """,
+    )
+
+
+MIGRATIONS = [
+    m001_papers_chunks,
+    m002_chunk_fts,
+    m003_chunk_vectors,
+    m004_paper_tags,
+    m005_works,
+    m006_collections,
+]

@@ -134,6 +134,9 @@ class Pipeline:
                 replace_id, _ = known[path]
                 with self.lib._lock:
                     self._place(out.doc, replace_id, str(path.resolve()), out.seconds)
+                # embed outside the lock, so searches are answered meanwhile
+                if sum(len(p.doc.chunks) for p in self.pending) >= EMBED_BATCH_CHUNKS:
+                    self.flush()
         finally:
             _close(outcomes)
         self.flush()
@@ -181,8 +184,6 @@ class Pipeline:
                 self._done(event, doc, seconds)
                 return
         self.pending.append(_Pending(doc, replace_id, file_path, seconds, signature, ids))
-        if sum(len(p.doc.chunks) for p in self.pending) >= EMBED_BATCH_CHUNKS:
-            self.flush()
 
     def _duplicate_of(self, ids: set[str], signature: np.ndarray) -> tuple[int, str] | None:
         """(paper id, reason) of a stored or pending paper that is the same work, if any."""

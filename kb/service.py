@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -21,13 +21,14 @@ from index.search import check_query, interleave_languages
 from ingest.documents import iter_inputs
 from kb.collections import Collections
 from kb.encoders import keyword_text, passage_text, second_encoder
-from kb.errors import InvalidInput, PaperNotFound
+from kb.errors import IngestError, InvalidInput, NotFound, PaperNotFound
 from kb.finder import Filters, run_search
-from kb.maintenance import Maintenance, translations_first
+from kb.maintenance import Maintenance, check_edit, translations_first
 from kb.pipeline import STATUSES, IngestEvent, Listener, Pipeline
 from kb.settings import Settings
 from kb.storage import Store
 from kb.types import IngestSummary, PageReport, Paper, ParsedDocument, SearchResponse
+from kb.uploads import discard, is_kept, save_upload
 
 SAVE_EVERY_S = 30.0
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
@@ -313,6 +314,8 @@ class Library(Maintenance, Collections):
         """A paper by numeric id, or by key (a record key or a PDF's content hash)."""
         with self._lock:
             if isinstance(ref, int) or str(ref).isdigit():
+                if not 0 <= int(ref) < 2**63:  # beyond SQLite's integers: no such paper
+                    raise PaperNotFound(f"No paper with id {ref}. `kb list` shows them.")
                 try:
                     return self.store.paper(int(ref))
                 except PaperNotFound:
@@ -327,13 +330,57 @@ class Library(Maintenance, Collections):
         with self._lock:
             return self.store.pages_of(self.paper(ref).id)
 
-    def papers(self, *, limit: int = 50, offset: int = 0, lang: str | None = None) -> list[Paper]:
-        with self._lock:
-            return self.store.papers(limit=limit, offset=offset, lang=_check_lang(lang))
+    def papers(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        lang: str | None = None,
+        sort: str = "id",
+        year_from: int | None = None,
+        year_to: int | None = None,
+        tag: str | None = None,
+        author: str | None = None,
+        q: str | None = None,
+    ) -> list[Paper]:
+        """A page of papers that pass the filters.
 
-    def count(self, lang: str | None = None) -> int:
+        Args:
+            sort: ``id`` (oldest first), ``added`` (newest first), ``year`` (newest first) or
+                ``title``.
+            author: a substring of an author's name; ``q``: of the title or an author's name.
+        """
+        filters = _list_filters(lang, year_from, year_to, tag, author, q)
         with self._lock:
-            return self.store.count_papers(_check_lang(lang))
+            return self.store.papers(limit=limit, offset=offset, sort=sort, **filters)
+
+    def count(
+        self,
+        lang: str | None = None,
+        *,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        tag: str | None = None,
+        author: str | None = None,
+        q: str | None = None,
+    ) -> int:
+        """How many papers pass the filters (the same as ``papers``)."""
+        filters = _list_filters(lang, year_from, year_to, tag, author, q)
+        with self._lock:
+            return self.store.count_papers(**filters)
+
+    def pdf_path(self, ref: str | int) -> Path:
+        """The paper's first PDF file that still exists on disk (NotFound when none)."""
+        paper = self.paper(ref)
+        if not paper.files:
+            raise NotFound(f"Paper {paper.id} has no PDF: it was ingested from a record.")
+        for name in paper.files:
+            if Path(name).is_file():
+                return Path(name)
+        raise NotFound(
+            f"The PDF of paper {paper.id} is gone from disk ({paper.files[0]}); put it back, "
+            "or re-ingest the paper from another copy."
+        )
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -347,22 +394,123 @@ class Library(Maintenance, Collections):
 
     def tag(self, ref: str | int, tags: list[str], *, remove: bool = False) -> Paper:
         """Add (or remove) tags on a paper; returns the paper as it is now."""
-        clean = [t.strip() for t in tags if t.strip()]
-        if not clean or any(len(t) > 100 for t in clean):
-            raise InvalidInput("Give one or more tags of 1 to 100 characters.")
+        clean = _clean_tags(tags)
         with self._lock:
             paper = self.paper(ref)
             self.store.tag(paper.id, clean, remove=remove)
             return self.store.paper(paper.id)
 
+    def update_paper(
+        self,
+        ref: str | int,
+        fields: dict[str, Any],
+        *,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
+    ) -> Paper:
+        """Correct metadata (as ``edit``) and add or remove tags, all checked before any change.
+
+        Args:
+            fields: editable fields (title, authors, year, abstract, doi, arxiv_id, url); an
+                empty string clears a field.
+        """
+        if fields:
+            check_edit(fields)
+        added = _clean_tags(add_tags) if add_tags else []
+        removed = _clean_tags(remove_tags) if remove_tags else []
+        if not fields and not added and not removed:
+            raise InvalidInput("Nothing to change: give at least one field or tag.")
+        with self._lock:
+            paper = self.paper(ref)
+            if fields:
+                self.edit(paper.id, fields)
+            if added:
+                self.store.tag(paper.id, added)
+            if removed:
+                self.store.tag(paper.id, removed, remove=True)
+            return self.store.paper(paper.id)
+
     def remove(self, ref: str | int) -> Paper:
+        """Delete a paper; its uploaded copies in ``files_dir`` go too (the user's files stay)."""
         with self._lock:
             paper = self.paper(ref)
             ids = self.store.remove_paper(paper.id)
             for side in self.dense:
                 side.remove(ids)
             self._save_index()
+            self._discard_unused([Path(f) for f in paper.files])
             return paper
+
+    def add_upload(self, stream: BinaryIO, name: str) -> tuple[str, Paper]:
+        """Keep an uploaded PDF in ``files_dir`` and ingest it now.
+
+        Returns:
+            (status, paper): status ``ingested`` or ``updated`` for a new paper, ``duplicate``
+            or ``skipped`` when the library already had it (``paper`` is that one).
+
+        Raises:
+            TooLarge, UnsupportedMedia, InvalidInput for a bad upload; IngestError when the
+            PDF cannot be read (the kept file is then deleted).
+        """
+        path = self.keep_upload(stream, name)
+        try:
+            return self.ingest_one(path, name)
+        except IngestError:
+            self._discard_unused([path])
+            raise
+
+    def keep_upload(self, stream: BinaryIO, name: str) -> Path:
+        """Copy an uploaded PDF into ``files_dir`` (named by its content hash), size-checked."""
+        limit = self.settings.upload_max_mb << 20
+        return save_upload(stream, self.settings.files_dir, max_bytes=limit, name=name)
+
+    def ingest_one(self, path: Path, name: str) -> tuple[str, Paper]:
+        """Ingest one PDF; (status, paper) as ``add_upload``; IngestError naming ``name``."""
+        events: list[IngestEvent] = []
+        self.ingest([path], lambda e: events.append(e) if e.status in STATUSES else None)
+        last = events[-1] if events else None
+        if last is None or last.status == "failed" or last.paper_id is None:
+            why = last.detail if last is not None else "nothing was ingested"
+            why = why.replace(str(path), name).replace(path.name, name)
+            raise IngestError(f"{name!r} could not be ingested: {why}")
+        return last.status, self.paper(last.paper_id)
+
+    def _discard_unused(self, paths: list[Path]) -> None:
+        """Delete kept uploads (in ``files_dir``) that no paper records any more."""
+        with self._lock:
+            for path in paths:
+                kept = is_kept(path, self.settings.files_dir)
+                if kept and self.store.file_owner(str(path.resolve())) is None:
+                    discard(path)
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    clean = [t.strip() for t in tags if t.strip()]
+    if not clean or any(len(t) > 100 for t in clean):
+        raise InvalidInput("Give one or more tags of 1 to 100 characters.")
+    return clean
+
+
+def _list_filters(
+    lang: str | None,
+    year_from: int | None,
+    year_to: int | None,
+    tag: str | None,
+    author: str | None,
+    q: str | None,
+) -> dict[str, Any]:
+    """The filters of a paper listing, checked; empty strings mean no filter."""
+    for name, year in (("year_from", year_from), ("year_to", year_to)):
+        if year is not None and not 1000 <= year <= 3000:
+            raise InvalidInput(f"{name} must be a year such as 2024, not {year!r}.")
+    return {
+        "lang": _check_lang(lang),
+        "year_from": year_from,
+        "year_to": year_to,
+        "tag": (tag or "").strip() or None,
+        "author": (author or "").strip() or None,
+        "q": (q or "").strip() or None,
+    }
 
 
 def _check_lang(lang: str | None) -> str | None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.collections_store import CollectionsStore
 from kb.errors import InvalidInput, PaperNotFound, StoreError
 from kb.migrations import MIGRATIONS
 from kb.types import Chunk, Paper, ParsedDocument
@@ -135,7 +136,7 @@ _PAPER_COLS = (
 _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 
 
-class Store(WorksStore):
+class Store(WorksStore, CollectionsStore):
     """The SQLite database of papers, chunks, their vectors and store state."""
 
     def __init__(self, path: Path) -> None:
@@ -305,6 +306,7 @@ class Store(WorksStore):
         with self.transaction() as db:
             ids = self.chunk_ids_of(paper_id)
             _delete_fts(db, "paper_id = ?", paper_id)
+            db.execute("DELETE FROM collection_papers WHERE paper_id = ?", (paper_id,))
             if db.execute("DELETE FROM papers WHERE id = ?", (paper_id,)).rowcount == 0:
                 raise PaperNotFound(f"No paper with id {paper_id}. `kb list` shows the ids.")
             self._bump(db)
@@ -327,10 +329,21 @@ class Store(WorksStore):
         ).fetchone()
         return None if row is None else _paper(row)
 
-    def papers(self, *, limit: int = 50, offset: int = 0, lang: str | None = None) -> list[Paper]:
-        where, args = ("WHERE lang = ?", [lang]) if lang else ("", [])
+    def papers(
+        self, *, limit: int = 50, offset: int = 0, sort: str = "id", **filters: Any
+    ) -> list[Paper]:
+        """Papers that pass ``filters`` (see ``_paper_filter``), in ``sort`` order.
+
+        Args:
+            sort: ``id`` (oldest first), ``added`` (newest first), ``year`` (newest first,
+                undated last) or ``title`` (A to Z, case-insensitive).
+        """
+        where, args = _paper_filter(**filters)
+        order = _PAPER_ORDER.get(sort)
+        if order is None:
+            raise InvalidInput(f"sort must be one of {', '.join(_PAPER_ORDER)}, not {sort!r}.")
         rows = self.db.execute(
-            f"SELECT {_PAPER_COLS} FROM papers {where} ORDER BY id LIMIT ? OFFSET ?",
+            f"SELECT {_PAPER_COLS} FROM papers {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         )
         return [_paper(r) for r in rows]
@@ -342,8 +355,8 @@ class Store(WorksStore):
         rows = self.db.execute(f"SELECT {_PAPER_COLS} FROM papers WHERE id IN ({marks})", ids)
         return {int(r["id"]): _paper(r) for r in rows}
 
-    def count_papers(self, lang: str | None = None) -> int:
-        where, args = ("WHERE lang = ?", (lang,)) if lang else ("", ())
+    def count_papers(self, lang: str | None = None, **filters: Any) -> int:
+        where, args = _paper_filter(lang=lang, **filters)
         return int(self.db.execute(f"SELECT COUNT(*) FROM papers {where}", args).fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
@@ -562,6 +575,54 @@ def _put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.
     db.executemany(
         "INSERT OR REPLACE INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, ?, ?)", rows
     )
+
+
+_HAS_TAG = "EXISTS (SELECT 1 FROM paper_tags t WHERE t.paper_id = papers.id AND t.tag = ?)"
+_PAPER_ORDER = {
+    "id": "id",
+    "added": "added_at DESC, id DESC",
+    "year": "year IS NULL, year DESC, id DESC",
+    "title": "lower(title), id",
+}
+
+
+def _paper_filter(
+    *,
+    lang: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    tag: str | None = None,
+    author: str | None = None,
+    q: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its arguments for a paper listing.
+
+    Args:
+        author: a case-insensitive substring of any author name.
+        q: a case-insensitive substring of the title or of any author name.
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    any_author = "EXISTS (SELECT 1 FROM json_each(papers.authors) a WHERE instr(lower(a.value), ?))"
+    if lang:
+        where.append("lang = ?")
+        args.append(lang)
+    if year_from is not None:
+        where.append("year >= ?")
+        args.append(year_from)
+    if year_to is not None:
+        where.append("year <= ?")
+        args.append(year_to)
+    if tag:
+        where.append(_HAS_TAG)
+        args.append(tag)
+    if author:
+        where.append(any_author)
+        args.append(author.lower())
+    if q:
+        where.append(f"(instr(lower(title), ?) OR {any_author})")
+        args += [q.lower(), q.lower()]
+    return ("WHERE " + " AND ".join(where) if where else ""), args
 
 
 def _paper(row: sqlite3.Row) -> Paper:

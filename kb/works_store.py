@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.errors import InvalidInput, PaperNotFound
+from kb.errors import InvalidInput, PaperNotFound, StoreError
 from kb.types import PageReport, ParsedDocument
 
 # Fields a user may correct, with the SQLite column each is stored in.
@@ -246,6 +246,55 @@ class WorksStore:
         """(paper id, path) of recorded files; the caller checks which are gone."""
         for pid, path in self.db.execute("SELECT paper_id, path FROM paper_files ORDER BY rowid"):
             yield int(pid), str(path)
+
+    # -- bundles (kb export-bundle)
+
+    def paper_internals(self, paper_id: int) -> dict[str, Any]:
+        """What a bundle carries beyond ``Paper``: edits, work ids, signature, cited, files."""
+        row = self.db.execute(
+            "SELECT signature, cited, (SELECT fields FROM paper_edits e WHERE e.paper_id = p.id) "
+            "FROM papers p WHERE id = ?",
+            (paper_id,),
+        ).fetchone()
+        if row is None:
+            raise PaperNotFound(f"No paper with id {paper_id}. `kb list` shows the ids.")
+        wids = self.db.execute(
+            "SELECT work_id FROM paper_work_ids WHERE paper_id = ? ORDER BY work_id", (paper_id,)
+        )
+        files = self.db.execute(
+            "SELECT path, content_hash FROM paper_files WHERE paper_id = ? ORDER BY rowid",
+            (paper_id,),
+        )
+        return {
+            "signature": None if row[0] is None else bytes(row[0]),
+            "cited": json.loads(row[1] or "[]"),
+            "edits": json.loads(row[2] or "{}"),
+            "work_ids": [str(r[0]) for r in wids],
+            "files": [(str(p), str(h)) for p, h in files],
+        }
+
+    def vectors_of(self, chunk_ids: list[int], dim: int, slot: str | None = None) -> np.ndarray:
+        """The stored vectors of these chunks, in this order ([n, dim] float32)."""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
+            part = chunk_ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            if slot is None:
+                sql, args = f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part
+            else:
+                sql = (
+                    "SELECT chunk_id, vector FROM chunk_vectors "
+                    f"WHERE slot = ? AND chunk_id IN ({marks})"
+                )
+                args = [slot, *part]
+            found.update({int(i): v for i, v in self.db.execute(sql, args) if v is not None})
+        lacking = [i for i in chunk_ids if i not in found]
+        if lacking:
+            raise StoreError(
+                f"Chunks {lacking[:5]} have no {slot or 'main'} vector; run `kb doctor --repair`."
+            )
+        raw = b"".join(found[i] for i in chunk_ids)
+        return np.frombuffer(raw, dtype=np.float32).reshape(len(chunk_ids), dim)
 
 
 def _put_file(db: sqlite3.Connection, paper_id: int, path: str, content_hash: str) -> None:

@@ -79,3 +79,18 @@ def test_related_and_like(client):
     assert like["results"] == related["results"]
     assert client.get("/api/papers/999999/related").status_code == 404
     assert client.get("/api/search", params={"mode": "dense"}).status_code == 400
+
+
+def test_every_route_is_in_the_readme(client):
+    """Each documented operation has a row `METHOD /path` in README's HTTP API table."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {
+        re.sub(r"\{[^}]*\}", "{}", m) for m in re.findall(r"^\| `([A-Z]+ /[^`?]*)", readme, re.M)
+    }
+    for path, ops in client.get("/openapi.json").json()["paths"].items():
+        for method in ops:
+            route = f"{method.upper()} {re.sub(r'{[^}]*}', '{}', path)}"
+            assert route in rows, f"{route} is missing from README's HTTP API table"

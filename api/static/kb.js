@@ -1,0 +1,196 @@
+// kb web page: related work on demand, the API key, and uploads with per-file progress.
+// Vanilla JS, no build step, no external URLs. Strings come from the page (#kb-messages).
+(function () {
+  "use strict";
+  var M = JSON.parse(document.getElementById("kb-messages").textContent || "{}");
+  var KEY_STORE = "kb_api_key";
+
+  function msg(key, values) {
+    var text = M[key] || key;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(String(values[name]));
+    });
+    return text;
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // ------------------------------------------------------------ related work on search cards
+  document.querySelectorAll("details.related[data-src]").forEach(function (box) {
+    box.addEventListener("toggle", function () {
+      if (!box.open || box.dataset.loaded) return;
+      box.dataset.loaded = "1";
+      var body = box.querySelector(".related-body");
+      var fallback = body.innerHTML;
+      body.textContent = msg("card.related_loading");
+      fetch(box.dataset.src, { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) { body.innerHTML = html; })  // our own server-rendered, escaped HTML
+        .catch(function () { body.innerHTML = fallback; delete box.dataset.loaded; });
+    });
+  });
+
+  // ------------------------------------------------------------ the API key
+  function getKey() { return localStorage.getItem(KEY_STORE) || ""; }
+  function setKey(key) {
+    if (key) {
+      localStorage.setItem(KEY_STORE, key);
+      // reads accept the key as a cookie too (KB_READ_ACCESS=key); writes need the header
+      document.cookie = "kb_key=" + encodeURIComponent(key) + "; path=/; SameSite=Strict";
+    } else {
+      localStorage.removeItem(KEY_STORE);
+      document.cookie = "kb_key=; path=/; max-age=0; SameSite=Strict";
+    }
+  }
+
+  var keyInput = document.getElementById("api-key");
+  if (keyInput) keyInput.value = getKey();
+  var keyForm = document.getElementById("keyform");
+  if (keyForm) {
+    keyForm.addEventListener("submit", function (e) { e.preventDefault(); setKey(keyInput.value.trim()); });
+    document.getElementById("key-forget").addEventListener("click", function () {
+      keyInput.value = ""; setKey("");
+    });
+  }
+  var readKey = document.getElementById("readkey");
+  if (readKey) {
+    readKey.addEventListener("submit", function (e) {
+      e.preventDefault(); setKey(keyInput.value.trim()); location.reload();
+    });
+  }
+
+  // ------------------------------------------------------------ uploads
+  var zone = document.getElementById("dropzone");
+  if (!zone) return;
+  var input = document.getElementById("file-input");
+  var list = document.getElementById("uploads");
+  var maxBytes = Number(zone.dataset.maxMb || 0) * 1024 * 1024;
+  var queue = [];
+  var busy = false;
+
+  function row(file) {
+    var li = el("li", "upload");
+    li.appendChild(el("span", "name", file.name));
+    var bar = el("progress"); bar.max = 100; bar.value = 0;
+    li.appendChild(bar);
+    var status = el("span", "status", msg("upload.queued"));
+    li.appendChild(status);
+    list.appendChild(li);
+    return { li: li, bar: bar, status: status };
+  }
+
+  function finish(ui, state, text, paperId) {
+    ui.li.dataset.state = state;
+    ui.bar.value = 100;
+    ui.status.textContent = text;
+    if (paperId) {
+      var a = el("a", "open", msg("upload.open_paper"));
+      a.href = "/papers/" + paperId;
+      ui.status.appendChild(document.createTextNode(" "));
+      ui.status.appendChild(a);
+    }
+  }
+
+  function errorText(status, body) {
+    var known = { 401: "upload.err_401", 403: "upload.err_403", 413: "upload.err_413", 415: "upload.err_415" };
+    var text = known[status] ? msg(known[status]) : msg("upload.err_other", { status: status });
+    var detail = body && (body.error || body.detail);
+    if (!detail || typeof detail !== "string") return text;
+    // the server's message is English: alone in the English page, after ours in the Chinese one
+    return document.documentElement.lang === "en" ? detail : text + " " + detail;
+  }
+
+  function authHeaders() {
+    var key = getKey();
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  function poll(ui, jobId) {
+    fetch("/api/ingest-jobs/" + encodeURIComponent(jobId), { headers: authHeaders(), credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
+      .then(function (res) {
+        if (!res.ok) { finish(ui, "failed", errorText(res.status, res.body)); return; }
+        var job = res.body, file = (job.files || [])[0];
+        if (job.status === "queued" || job.status === "running" || (file && file.status === "pending")) {
+          setTimeout(function () { poll(ui, jobId); }, 400);
+          return;
+        }
+        if (!file) { finish(ui, "failed", msg("upload.status_failed") + (job.error ? ": " + job.error : "")); return; }
+        var state = file.status === "failed" ? "failed" : "ok";
+        var text = msg("upload.status_" + file.status);
+        if (file.status === "failed") text += ": " + (file.detail || job.error || "");
+        finish(ui, state, text, file.paper_id);
+      })
+      .catch(function () { setTimeout(function () { poll(ui, jobId); }, 1000); });
+  }
+
+  function send(item, done) {
+    var ui = item.ui, file = item.file;
+    if (!getKey()) { finish(ui, "failed", msg("upload.no_key")); done(); return; }
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/ingest-jobs");
+    xhr.setRequestHeader("Authorization", "Bearer " + getKey());
+    xhr.responseType = "json";
+    xhr.upload.onprogress = function (e) {
+      if (!e.lengthComputable) return;
+      var pct = Math.round((e.loaded / e.total) * 100);
+      ui.bar.value = pct;
+      ui.status.textContent = msg("upload.uploading", { pct: pct });
+    };
+    xhr.onload = function () {
+      var body = xhr.response || {};
+      if (xhr.status === 202 || xhr.status === 200 || xhr.status === 201) {
+        ui.li.dataset.state = "processing";
+        ui.status.textContent = msg("upload.processing");
+        poll(ui, body.id);
+      } else {
+        finish(ui, "failed", errorText(xhr.status, body));
+      }
+      done();
+    };
+    xhr.onerror = function () { finish(ui, "failed", msg("upload.err_network")); done(); };
+    var form = new FormData();
+    form.append("files", file, file.name);
+    xhr.send(form);
+  }
+
+  function next() {
+    if (busy || !queue.length) return;
+    busy = true;
+    send(queue.shift(), function () { busy = false; next(); });
+  }
+
+  function add(files) {
+    Array.prototype.forEach.call(files, function (file) {
+      var ui = row(file);
+      if (!/\.pdf$/i.test(file.name) && file.type !== "application/pdf") {
+        finish(ui, "failed", msg("upload.not_pdf")); return;
+      }
+      if (maxBytes && file.size > maxBytes) {
+        finish(ui, "failed", msg("upload.too_big", { mb: zone.dataset.maxMb })); return;
+      }
+      queue.push({ file: file, ui: ui });
+    });
+    next();
+  }
+
+  input.addEventListener("change", function () { add(input.files); input.value = ""; });
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("over"); });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.remove("over"); });
+  });
+  zone.addEventListener("drop", function (e) { if (e.dataTransfer) add(e.dataTransfer.files); });
+  zone.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
+  });
+  // a file dropped next to the zone must not make the browser leave the page
+  window.addEventListener("dragover", function (e) { e.preventDefault(); });
+  window.addEventListener("drop", function (e) { e.preventDefault(); });
+})();

@@ -1,0 +1,211 @@
+"""Load test of the HTTP API: concurrent searches, first idle, then while an ingest job runs.
+
+Starts `kb serve` on loopback in a subprocess (temp data dir, an API key, an import root),
+seeds it with examples/*.pdf, measures searches from several threads (mixed English and
+Chinese queries) while the server is idle, then starts an ingest job over a folder of PDFs
+(the smallest of ../shared/data/pdfs by default, copied under the import root) and measures
+the same searches until the job ends. Prints throughput, p50/p95/p99 latency, error count
+and the job's outcome.
+
+    .venv/bin/python bench/api_load.py --threads 4 --job-pdfs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_PDFS = ROOT.parent / "shared" / "data" / "pdfs"
+KEY = "bench-" + "k" * 26
+QUERIES = [
+    "reward hacking in coding agents",
+    "奖励黑客",
+    "how do we detect deceptive alignment?",
+    "越狱攻击的防御",
+    "dangerous capability evaluations biology",
+    "权力寻求与关机回避",
+    "scalable oversight debate",
+    "大模型安全风险",
+    "prompt injection in RAG applications",
+    "数据安全风险分析",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=4, help="concurrent search clients")
+    parser.add_argument("--idle-s", type=float, default=20.0, help="seconds of idle searching")
+    parser.add_argument("--job-pdfs", type=int, default=4, help="smallest shared PDFs to ingest")
+    parser.add_argument("--pdfs", type=Path, default=SHARED_PDFS, help="folder of PDFs for the job")
+    parser.add_argument("--k", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kb-api-load-") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    root = tmp / "imports"
+    job_dir = root / "batch"
+    job_dir.mkdir(parents=True)
+    pdfs = sorted(args.pdfs.glob("*.pdf"), key=lambda p: p.stat().st_size)[: args.job_pdfs]
+    for pdf in pdfs:
+        shutil.copy2(pdf, job_dir / pdf.name)
+    port = _free_port()
+    env = {**os.environ, "KB_DATA_DIR": str(tmp / "data"), "KB_API_KEYS": KEY,
+           "KB_IMPORT_ROOTS": str(root), "KB_PORT": str(port)}  # fmt: skip
+    cmd = [sys.executable, "-c", "from kb.cli import main; main()", "serve",
+           "--seed", str(ROOT / "examples")]  # fmt: skip
+    log = (tmp / "server.log").open("w")
+    started = time.perf_counter()
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        papers = _wait_ready(base, server, timeout=900)
+        print(f"server up with {papers} papers after {time.perf_counter() - started:.0f} s")
+        idle = _drive(base, args, stop_when=_after(args.idle_s))
+        _report("idle", idle)
+        with httpx.Client(base_url=base, timeout=60) as c:
+            auth = {"Authorization": f"Bearer {KEY}"}
+            job = c.post("/api/ingest-jobs", data={"folder": str(job_dir)}, headers=auth).json()
+        kib = sum(p.stat().st_size for p in pdfs) >> 10
+        print(f"job {job['id']}: {job['total']} PDFs ({kib} KiB)")
+        done: dict = {}
+        busy = _drive(base, args, stop_when=_job_finished(base, job["id"], done))
+        _report("during ingest job", busy)
+        print(
+            f"job: {done.get('status')} in {_seconds(done):.0f} s, counts {done.get('counts')}, "
+            f"error {done.get('error')}"
+        )
+        for f in done.get("files", []):
+            if f["status"] == "failed":
+                print(f"  failed: {f['name']}: {f['detail']}")
+        print(f"machine: {machine()}")
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+        text = (tmp / "server.log").read_text(errors="replace")
+        if KEY in text:
+            print("WARNING: the API key appears in the server log")
+        if server.returncode not in (0, -15):
+            print(text[-3000:])
+
+
+def _drive(base: str, args: argparse.Namespace, stop_when) -> dict:
+    """Search from ``args.threads`` threads until ``stop_when()``; latencies and errors."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=120) as c:
+            i = n
+            while not stop.is_set():
+                q = QUERIES[i % len(QUERIES)]
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    r = c.get("/api/search", params={"q": q, "k": args.k})
+                    ok = r.status_code == 200 and "results" in r.json()
+                    why = f"{r.status_code} {r.text[:200]}"
+                except httpx.HTTPError as e:
+                    ok, why = False, repr(e)
+                with lock:
+                    (latencies.append(time.perf_counter() - t0) if ok else errors.append(why))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(args.threads)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    while not stop_when():
+        time.sleep(0.2)
+    stop.set()
+    for t in threads:
+        t.join()
+    return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - t0}
+
+
+def _report(label: str, result: dict) -> None:
+    lat = sorted(result["latencies"])
+    n, secs = len(lat), result["seconds"]
+    if not lat:
+        print(f"{label}: no successful searches; errors {len(result['errors'])}")
+        return
+    q = statistics.quantiles(lat, n=100, method="inclusive") if n > 1 else [lat[0]] * 99
+    print(
+        f"{label}: {n} searches in {secs:.1f} s = {n / secs:.1f}/s; latency ms p50 "
+        f"{q[49] * 1000:.0f} p95 {q[94] * 1000:.0f} p99 {q[98] * 1000:.0f} max "
+        f"{lat[-1] * 1000:.0f}; errors {len(result['errors'])}"
+    )
+    for why in result["errors"][:5]:
+        print(f"  error: {why}")
+
+
+def _after(seconds: float):
+    deadline = time.monotonic() + seconds
+    return lambda: time.monotonic() >= deadline
+
+
+def _job_finished(base: str, job_id: str, out: dict):
+    client = httpx.Client(base_url=base, timeout=60)
+    last = [0.0]
+
+    def check() -> bool:
+        if time.monotonic() - last[0] < 1.0:
+            return False
+        last[0] = time.monotonic()
+        job = client.get(f"/api/ingest-jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            out.update(job)
+            client.close()
+            return True
+        return False
+
+    return check
+
+
+def _seconds(job: dict) -> float:
+    from datetime import datetime
+
+    if not job.get("started_at") or not job.get("finished_at"):
+        return float("nan")
+    start = datetime.fromisoformat(job["started_at"])
+    return (datetime.fromisoformat(job["finished_at"]) - start).total_seconds()
+
+
+def _wait_ready(base: str, server: subprocess.Popen, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"kb serve exited with {server.returncode}")
+        try:
+            return int(httpx.get(f"{base}/healthz", timeout=5).json()["papers"])
+        except (httpx.HTTPError, ValueError, KeyError):
+            time.sleep(1)
+    raise SystemExit("kb serve did not come up in time")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()

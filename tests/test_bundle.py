@@ -1,0 +1,377 @@
+"""Library exchange (kb export-bundle / kb import-bundle) between two libraries on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kb.bundle import export_bundle, import_bundle, select_papers
+from kb.cli import cli
+from kb.errors import IndexMismatch, InvalidInput, StoreError
+from kb.service import Library
+from kb.settings import Settings
+from kb.storage import sha256_file
+from tests.fakes import HashEmbedder
+
+RECORDS = [
+    {"key": "r1", "title": "Reward hacking in reinforcement learning agents",
+     "abstract": "Agents exploit misspecified reward functions in many environments.",
+     "authors": ["Ann Lee"], "year": 2023, "arxiv_id": "2301.00001"},
+    {"key": "r2", "title": "大型语言模型的欺骗行为评估",
+     "abstract": "我们研究模型在评估时隐藏真实目标的欺骗行为。", "authors": ["张伟", "李娜"],
+     "year": 2024},
+]  # fmt: skip
+PDF_LINES = [
+    ["Scalable oversight with debate"] + ["Debate helps humans supervise strong models."] * 30,
+    ["Oversight of superhuman systems needs debate and careful judges."] * 30,
+]
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts passage texts embedded (the reference means use a fixed, known number)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.passages = 0
+
+    def encode(self, texts: list[str], *, kind: str, progress: bool = False) -> np.ndarray:
+        if kind == "passage":
+            self.passages += len(texts)
+        return super().encode(texts, kind=kind)
+
+
+def _lib(root: Path, embedder: HashEmbedder | None = None, second=None) -> Library:
+    settings = Settings(
+        data_dir=root / "kb-data", model_dir=root / "models", second_encoder="none", workers=0
+    )
+    return Library(settings, embedder=embedder or CountingEmbedder(), second=second)
+
+
+def _feed(path: Path, records: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    return path
+
+
+@pytest.fixture
+def lib_a(tmp_path, make_pdf):
+    lib = _lib(tmp_path / "a")
+    (tmp_path / "in").mkdir()
+    pdf = make_pdf("in/debate.pdf", PDF_LINES, title="Scalable oversight with debate")
+    summary = lib.ingest([pdf, _feed(tmp_path / "feed.jsonl", RECORDS)])
+    assert len(summary.ingested) == 3, summary
+    lib.tag("r1", ["reading-group", "rl"])
+    lib.edit("r2", {"doi": "10.1000/Deception.2024"})
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def lib_b(tmp_path):
+    lib = _lib(tmp_path / "b")
+    yield lib
+    lib.close()
+
+
+def _vectors_by_text(lib: Library) -> dict[tuple[str, str], np.ndarray]:
+    """(paper key, chunk text) -> stored main vector."""
+    out = {}
+    papers = {p.id: p for p in lib.store.papers(limit=1000)}
+    for ids, vecs, _ in lib.store.iter_vectors(lib.dense[0].identity.dim):
+        chunks = lib.store.chunks_by_ids(ids.tolist())
+        for cid, vec in zip(ids.tolist(), vecs, strict=True):
+            out[(papers[chunks[cid].paper_id].key, chunks[cid].text)] = vec.copy()
+    return out
+
+
+def _index_matches_store(lib: Library) -> bool:
+    chunks = sorted(int(i) for ids in lib.store.chunk_ids_by_lang().values() for i in ids)
+    for side in lib.dense:
+        stored = sorted(
+            int(i) for ids, _, _ in lib.store.iter_vectors(side.identity.dim, slot=side.slot)
+            for i in ids
+        )  # fmt: skip
+        if not sorted(side.vectors.ids().tolist()) == stored == chunks:
+            return False
+    return True
+
+
+def test_round_trip_keeps_vectors_metadata_and_embeds_nothing(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "out" / "lab.kbundle"
+    done: list[tuple[int, int]] = []
+    exported = export_bundle(lib_a, bundle, progress=lambda d, t: done.append((d, t)))
+    assert (exported.papers, exported.pdfs) == (3, 0) and done[-1] == (3, 3)
+    with zipfile.ZipFile(bundle) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert sorted(zf.namelist()) == ["manifest.json", "papers.jsonl", "vectors/0.npy"]
+    assert manifest["format"] == "kb-bundle" and manifest["version"] == 1
+    assert manifest["encoders"] == [
+        {"slot": None, "model": "hash-test", "dim": 64, "fingerprint": "hash64"}
+    ]
+    assert manifest["counts"] == {"papers": 3, "chunks": exported.chunks, "pdfs": 0}
+
+    lib_b.prepare()  # the reference means are embedded once, on first use
+    before = lib_b.embedder.passages
+    held: list[bool] = []
+    summary = import_bundle(
+        lib_b, bundle, progress=lambda d, t: held.append(lib_b._ingest_lock.locked())
+    )
+    assert summary.line() == "imported 3, merged 0, skipped 0, failed 0"
+    assert lib_b.embedder.passages == before  # the bundle's vectors, not re-embedded
+    assert held and all(held)
+    assert _vectors_by_text(lib_b).keys() == _vectors_by_text(lib_a).keys()
+    for k, vec in _vectors_by_text(lib_a).items():
+        assert np.array_equal(_vectors_by_text(lib_b)[k], vec)
+    assert _index_matches_store(lib_b)
+
+    r1, r2 = lib_b.paper("r1"), lib_b.paper("r2")
+    assert r1.tags == ["reading-group", "rl"] and r1.authors == ["Ann Lee"]
+    assert r2.doi == lib_a.paper("r2").doi == "10.1000/Deception.2024" and r2.edited == ["doi"]
+    pdf_a = next(p for p in lib_a.papers() if p.kind == "pdf")
+    pdf_b = lib_b.paper(pdf_a.key)
+    assert lib_b.pages(pdf_b.id) == lib_a.pages(pdf_a.id) and len(lib_b.pages(pdf_b.id)) == 2
+    assert pdf_b.files == []  # no PDFs in this bundle
+    hit = lib_b.search("debate for overseeing superhuman models", k=1).results[0]
+    assert hit.paper.key == pdf_a.key and hit.snippets[0].page in (1, 2)
+    assert lib_b.search("欺骗行为", k=1, lang="zh").results[0].paper.key == "r2"
+
+
+def test_reimport_changes_nothing(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    import_bundle(lib_b, bundle)
+    generation, papers = lib_b.store.generation(), lib_b.papers()
+    again = import_bundle(lib_b, bundle)
+    assert again.line() == "imported 0, merged 0, skipped 3, failed 0"
+    assert all("already here" in d for _, _, d in again.skipped)
+    assert lib_b.store.generation() == generation and lib_b.papers() == papers
+
+
+def test_same_work_is_merged_not_duplicated(lib_a, lib_b, tmp_path, make_pdf):
+    # B has r1 under another key (same arXiv id, another version), A's PDF under another
+    # file name, and a re-saved variant of nothing else.
+    other = {**RECORDS[0], "key": "b-r1", "arxiv_id": "arXiv:2301.00001v2", "title": "RH"}
+    lib_b.ingest([_feed(tmp_path / "b.jsonl", [other])])
+    shutil.copy(tmp_path / "in" / "debate.pdf", tmp_path / "copy-in-b.pdf")
+    lib_b.ingest([tmp_path / "copy-in-b.pdf"])
+    variant = make_pdf("variant.pdf", [PDF_LINES[0], PDF_LINES[1] + ["A closing remark."]])
+    lib_a.ingest([variant])  # A: a near-identical second file... recorded on the same paper
+    assert lib_a.count() == 3
+
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle, with_pdfs=True)
+    summary = import_bundle(lib_b, bundle)
+    assert lib_b.count() == 3  # b-r1, the PDF, and r2 (new)
+    assert [k for k, _, _ in summary.imported] == ["r2"]
+    merged = {k: d for k, _, d in summary.merged}
+    assert "same DOI / arXiv id as" in merged["r1"] and "reading-group" in merged["r1"]
+    assert lib_b.paper("b-r1").tags == ["reading-group", "rl"]
+    pdf_key = next(p.key for p in lib_a.papers() if p.kind == "pdf")
+    # B already had the PDF itself; it gains the variant file only
+    assert "already here as" in merged[pdf_key] and "1 PDF" in merged[pdf_key]
+    files = lib_b.paper(pdf_key).files
+    assert len(files) == 2 and Path(files[1]).parent == lib_b.settings.files_dir
+    assert import_bundle(lib_b, bundle).line() == "imported 0, merged 0, skipped 3, failed 0"
+
+
+def test_near_identical_text_is_merged(lib_b, tmp_path, make_pdf):
+    lib_a = _lib(tmp_path / "a2")
+    lib_a.ingest([make_pdf("one.pdf", PDF_LINES)])
+    lib_b.ingest([make_pdf("two.pdf", [PDF_LINES[0], PDF_LINES[1] + ["A closing remark."]])])
+    bundle = tmp_path / "a.kbundle"
+    export_bundle(lib_a, bundle)
+    summary = import_bundle(lib_b, bundle)
+    assert lib_b.count() == 1 and len(summary.skipped) == 1
+    assert "near-identical text" in summary.skipped[0][2]
+    lib_a.close()
+
+
+def test_pdfs_round_trip(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    exported = export_bundle(lib_a, bundle, with_pdfs=True)
+    assert exported.pdfs == 1
+    summary = import_bundle(lib_b, bundle)
+    assert len(summary.imported) == 3
+    pdf_a = next(p for p in lib_a.papers() if p.kind == "pdf")
+    pdf_b = lib_b.paper(pdf_a.key)
+    copied = lib_b.settings.files_dir / f"{pdf_a.content_hash}.pdf"
+    assert pdf_b.files == [str(copied.resolve())] and pdf_b.source == str(copied.resolve())
+    assert sha256_file(copied) == pdf_a.content_hash
+    # the copy is a file of the paper: ingesting it is "unchanged"
+    assert lib_b.ingest([copied]).skipped == [str(copied)]
+
+
+def test_only_some_papers(lib_a, lib_b, tmp_path):
+    lib_a.create_collection("Deception")
+    lib_a.add_to_collection("Deception", "r2")
+    r2 = lib_a.paper("r2").id
+    assert select_papers(lib_a, [], "Deception") == [r2]
+    assert select_papers(lib_a, ["r2", str(r2)], "Deception") == [r2]
+    bundle = tmp_path / "one.kbundle"
+    export_bundle(lib_a, bundle, paper_ids=[r2])
+    assert import_bundle(lib_b, bundle).line() == "imported 1, merged 0, skipped 0, failed 0"
+    assert [p.key for p in lib_b.papers()] == ["r2"]
+    with pytest.raises(InvalidInput, match="No papers with ids"):
+        export_bundle(lib_a, bundle, paper_ids=[999])
+
+
+@pytest.mark.parametrize(
+    "embedder", [HashEmbedder(dim=32, name="other"), HashEmbedder(dim=64, name="hash-v2")]
+)
+def test_other_model_is_refused(lib_a, tmp_path, embedder):
+    if embedder.name == "hash-v2":
+        embedder.fingerprint = "hash64-retrained"
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    lib_b = _lib(tmp_path / "b", embedder=embedder)
+    with pytest.raises(IndexMismatch) as err:
+        import_bundle(lib_b, bundle)
+    message = str(err.value)
+    assert "'hash-test'" in message and repr(embedder.name) in message and "kb reindex" in message
+    assert lib_b.count() == 0
+    lib_b.close()
+
+
+def test_second_encoder_missing_in_bundle_is_embedded_here(lib_a, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    lib_b = _lib(tmp_path / "b", second=HashEmbedder(dim=48, name="second"))
+    summary = import_bundle(lib_b, bundle)
+    assert len(summary.imported) == 3
+    assert any("no second vectors: they were embedded here" in n for n in summary.notes)
+    assert _index_matches_store(lib_b) and len(lib_b.dense) == 2
+    # and the other way: the bundle's extra encoder is ignored by a library without it
+    bundle2 = tmp_path / "two.kbundle"
+    export_bundle(lib_b, bundle2)
+    with zipfile.ZipFile(bundle2) as zf:
+        assert len(json.loads(zf.read("manifest.json"))["encoders"]) == 2
+    lib_c = _lib(tmp_path / "c")
+    summary = import_bundle(lib_c, bundle2)
+    assert len(summary.imported) == 3 and any("ignored" in n for n in summary.notes)
+    lib_b.close()
+    lib_c.close()
+
+
+def _rewrite(src: Path, dest: Path, change) -> Path:
+    """Copy a bundle, passing each (name, bytes) through ``change`` (None drops it)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        for info in zin.infolist():
+            out = change(info.filename, zin.read(info))
+            if out is not None:
+                zout.writestr(info.filename, out)
+    return dest
+
+
+def test_damaged_bundles_are_refused_cleanly(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    data = bundle.read_bytes()
+    truncated = tmp_path / "truncated.kbundle"
+    truncated.write_bytes(data[: len(data) // 2])
+    flipped = tmp_path / "flipped.kbundle"
+    with zipfile.ZipFile(bundle) as zf:
+        info = zf.getinfo("vectors/0.npy")
+        at = info.header_offset + 30 + len(info.filename) + 200  # inside the stored data
+    flipped.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :])
+    not_zip = tmp_path / "notes.kbundle"
+    not_zip.write_text("hello")
+
+    def bad_line(name: str, body: bytes) -> bytes:
+        return body.replace(b'"key": "r1"', b'"key": 7') if name == "papers.jsonl" else body
+
+    def version_99(name: str, body: bytes) -> bytes:
+        if name != "manifest.json":
+            return body
+        return json.dumps({**json.loads(body), "version": 99}).encode()
+
+    cases = {
+        truncated: "truncated",
+        flipped: "damaged",
+        not_zip: "not a kb bundle",
+        tmp_path / "missing.kbundle": "No bundle",
+        _rewrite(bundle, tmp_path / "line.kbundle", bad_line): r"papers\.jsonl:\d",
+        _rewrite(bundle, tmp_path / "v99.kbundle", version_99): "format version 99",
+        _rewrite(
+            bundle, tmp_path / "novec.kbundle", lambda n, b: None if n.endswith(".npy") else b
+        ): "vectors/0.npy is missing",
+    }
+    for path, message in cases.items():
+        with pytest.raises(InvalidInput, match=message):
+            import_bundle(lib_b, path)
+    assert lib_b.count() == 0
+    assert not list(lib_b.settings.data_dir.glob(".bundle.*"))  # work folders cleaned up
+
+
+def test_path_traversal_and_links_are_refused(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    evil = _rewrite(bundle, tmp_path / "evil.kbundle", lambda n, b: b)
+    with zipfile.ZipFile(evil, "a") as zf:
+        zf.writestr("../../escaped.pdf", b"%PDF-1.4 owned")
+    link = _rewrite(bundle, tmp_path / "link.kbundle", lambda n, b: b)
+    with zipfile.ZipFile(link, "a") as zf:
+        info = zipfile.ZipInfo(f"pdfs/{'a' * 64}.pdf")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+    for path, name in ((evil, "../../escaped.pdf"), (link, "pdfs/aaaa")):
+        with pytest.raises(InvalidInput, match="refusing") as err:
+            import_bundle(lib_b, path)
+        assert name in str(err.value)
+    assert lib_b.count() == 0 and not (tmp_path / "escaped.pdf").exists()
+
+
+def test_export_is_atomic(lib_a, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    bundle.write_bytes(b"previous bundle")
+    lib_a.store.db.execute("UPDATE chunks SET vector = NULL WHERE ord = 0")  # a damaged store
+    with pytest.raises(StoreError, match="no main vector"):
+        export_bundle(lib_a, bundle)
+    assert bundle.read_bytes() == b"previous bundle"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def _invoke(env: dict[str, str], *args: str):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    env = {"KB_DATA_DIR": str(tmp_path / "data"), "KB_SECOND_ENCODER": "none"}
+    bad = tmp_path / "bad.kbundle"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    for args, message in (
+        (["import-bundle", str(tmp_path / "none.kbundle")], "No bundle at"),
+        (["import-bundle", str(bad)], "not a kb bundle or is truncated"),
+    ):
+        result = _invoke(env, *args)
+        assert result.exit_code == 1 and message in result.output
+        assert "Traceback" not in result.output
+
+
+def test_cli_round_trip_with_the_real_model(tmp_path, e5_dir):
+    base = {"KB_MODEL_DIR": str(e5_dir.parent), "KB_SECOND_ENCODER": "none", "KB_WORKERS": "0"}
+    env_a = {**base, "KB_DATA_DIR": str(tmp_path / "a")}
+    env_b = {**base, "KB_DATA_DIR": str(tmp_path / "b")}
+    assert _invoke(env_a, "ingest", "-q", str(_feed(tmp_path / "f.jsonl", RECORDS))).exit_code == 0
+    bundle = tmp_path / "lab.kbundle"
+    out = _invoke(env_a, "export-bundle", str(bundle), "-q", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["papers"] == 2
+    # The language means depend on the model only: share A's instead of embedding them again.
+    means = Path(env_a["KB_DATA_DIR"]) / "index" / "language_means.npz"
+    (tmp_path / "b" / "index").mkdir(parents=True)
+    shutil.copy(means, tmp_path / "b" / "index" / means.name)
+    first = _invoke(env_b, "import-bundle", str(bundle), "-q")
+    assert first.exit_code == 0 and "imported 2, merged 0, skipped 0, failed 0" in first.output
+    again = json.loads(_invoke(env_b, "import-bundle", str(bundle), "--json").output)
+    assert again["counts"] == {"imported": 0, "merged": 0, "skipped": 2, "failed": 0}
+    found = json.loads(_invoke(env_b, "search", "奖励黑客", "--json", "-k", "1").output)
+    assert found["results"][0]["paper"]["key"] == "r1"  # a Chinese query finds A's English paper

@@ -1,0 +1,215 @@
+"""The web page in a real headless Chromium (Playwright), over the sample papers and the real model.
+
+Needs Debian's ``chromium`` (Playwright's own browser download is not used). Screenshots in
+docs/screenshots are rewritten only when KB_SCREENSHOTS=1, so a normal run changes no file.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SHOTS = ROOT / "docs" / "screenshots"
+KEY = "web-test-key-0123456789"
+CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="needs Debian's chromium (apt install chromium) at /usr/bin/chromium"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Iterator[str]:
+    """kb serving the eight sample papers with the real model, on a free loopback port."""
+    import uvicorn
+
+    from api.app import create_app
+    from kb.service import Library
+    from kb.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("web")
+    settings = Settings(
+        data_dir=tmp / "kb-data", model_dir=tmp / "models", second_encoder="none", api_keys=KEY
+    )
+    lib = Library(settings, embedder=real_embedder)
+    assert lib.ingest(sorted(EXAMPLES.glob("*.pdf"))).ok
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings, library=lib), host="127.0.0.1", port=port, log_level="warning",
+        ws="none", lifespan="on",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    lib.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 1280, "height": 860}, locale="en-US"
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    """Save a screenshot for docs/WEB.md, only when asked (KB_SCREENSHOTS=1)."""
+    if os.environ.get("KB_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        width = page.viewport_size["width"]
+        height = min(page.evaluate("document.documentElement.scrollHeight"), 1600)
+        clip = {"x": 0, "y": 0, "width": width, "height": height}  # the top: keeps docs small
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, clip=clip)
+
+
+def search(page: Any, query: str) -> None:
+    page.goto("/")
+    page.fill("input[name=q]", query)
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector("ol.results li.card")
+
+
+def test_english_query_finds_the_chinese_paper(page: Any) -> None:
+    search(page, "reward hacking")
+    cards = page.locator("li.card")
+    langs = [cards.nth(i).get_attribute("data-lang") for i in range(cards.count())]
+    assert "zh" in langs[:3] and "en" in langs[:3], langs
+    zh_card = page.locator("li.card[data-lang=zh]").first
+    assert "奖励黑客" in zh_card.locator("h3").inner_text()
+    page_link = zh_card.locator("a.page").first
+    assert re.fullmatch(r"/api/papers/\d+/pdf#page=\d+", page_link.get_attribute("href") or "")
+    assert page.locator("li.card mark").count() > 0  # the English paper's matching words
+    zh_card.locator("details.related summary").click()
+    related = zh_card.locator(".related-body")
+    related.locator(".related-group[data-lang=en] li.mini").first.wait_for()
+    assert related.locator(".related-group[data-lang=zh]").count() == 1
+    shot(page, "search")
+
+
+def test_open_a_result_and_follow_related_work(page: Any) -> None:
+    search(page, "reward hacking")
+    zh_title = page.locator("li.card[data-lang=zh] h3 a").first
+    title = zh_title.inner_text()
+    zh_title.click()
+    page.wait_for_url(re.compile(r"/papers/\d+$"))
+    assert page.locator("h1").inner_text() == title
+    assert page.locator(".abstract").inner_text().strip()
+    pdf = page.locator("#files a.button")
+    assert re.fullmatch(r"/api/papers/\d+/pdf", pdf.get_attribute("href") or "")
+    en = page.locator("#related .related-group[data-lang=en] li.mini a")
+    zh = page.locator("#related .related-group[data-lang=zh] li.mini a")
+    assert en.count() >= 1 and zh.count() >= 1  # nearest papers in both languages
+    shot(page, "paper")
+    next_title = en.first.inner_text()
+    en.first.click()
+    page.wait_for_function("t => document.querySelector('h1').innerText === t", arg=next_title)
+    assert page.locator("#related li.mini").count() >= 2
+
+
+def _drop(page: Any, path: Path) -> None:
+    """Drop a file on the drop zone, as dragging it from the desktop does."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """([b64, name]) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, {type: "application/pdf"}));
+            return dt;
+        }""",
+        [data, path.name],
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+def test_upload_needs_a_key_then_ingests(page: Any, make_pdf: Any) -> None:
+    pdf = make_pdf(
+        "sandbagging.pdf",
+        [["Detecting Sandbagging in Frontier Model Evaluations", "Grace Hopper", "2025",
+          "Abstract. Models may strategically underperform on capability evaluations.",
+          "We propose noise-injection probes that reveal hidden capabilities."]],
+        title="Detecting Sandbagging in Frontier Model Evaluations", author="Grace Hopper",
+    )  # fmt: skip
+    page.goto("/upload")
+    rows = page.locator("#uploads li.upload")
+    page.set_input_files("#file-input", str(pdf))  # no key yet: refused before sending
+    page.wait_for_selector("#uploads li.upload:nth-child(1)[data-state=failed]")
+    assert "API key" in rows.nth(0).inner_text()
+    page.fill("#api-key", "not-the-key-0123456789")
+    page.click("#keyform button[type=submit]")
+    page.set_input_files("#file-input", str(pdf))  # a wrong key: the server says 401
+    page.wait_for_selector("#uploads li.upload:nth-child(2)[data-state=failed]")
+    assert "not valid" in rows.nth(1).inner_text()
+    page.fill("#api-key", KEY)
+    page.click("#keyform button[type=submit]")
+    _drop(page, pdf)
+    page.wait_for_selector("#uploads li.upload:nth-child(3)[data-state=ok]", timeout=60_000)
+    done = rows.nth(2)
+    assert "Ingested" in done.inner_text()
+    assert page.locator("#uploads progress").nth(2).get_attribute("value") == "100"
+    assert page.evaluate("localStorage.getItem('kb_api_key')") == KEY
+    shot(page, "upload")
+    done.locator("a.open").click()
+    page.wait_for_url(re.compile(r"/papers/\d+$"))
+    assert "Sandbagging" in page.locator("h1").inner_text()
+
+
+def test_chinese_interface(browser: Any, base_url: str, page: Any) -> None:
+    context = browser.new_context(
+        base_url=base_url, locale="zh-CN", viewport={"width": 1280, "height": 860}
+    )
+    zh_page = context.new_page()
+    zh_page.goto("/")  # Accept-Language: zh-CN picks Chinese
+    assert zh_page.locator("html").get_attribute("lang") == "zh-CN"
+    assert zh_page.locator("button[type=submit]").inner_text() == "检索"
+    context.close()
+    search(page, "奖励黑客")
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.click("#lang-toggle")  # the toggle keeps the query and the results
+    page.wait_for_selector("html[lang=zh-CN]")
+    assert page.locator("input[name=q]").input_value() == "奖励黑客"
+    assert page.locator("li.card").count() >= 2 and "相关研究" in page.inner_text("main")
+    shot(page, "search-zh")
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone
+    shot(page, "search-zh-narrow")

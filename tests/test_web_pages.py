@@ -1,0 +1,231 @@
+"""The web page's HTML through FastAPI's test client (fake embedder: pages, not the model)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.i18n import EN, ZH, pick_lang
+from api.web import SNIPPET_CHARS, marked, trim
+from kb.types import Snippet
+
+API = Path(__file__).resolve().parents[1] / "api"
+RECORDS = [
+    {"key": "a", "title": "Jailbreak <script>alert(1)</script> attacks on chatbots",
+     "abstract": "Jailbreak attacks make aligned chatbots misbehave.", "year": 2024,
+     "authors": ["Ada Lovelace", "Alan Turing"], "doi": "10.5555/jb"},
+    {"key": "b", "title": "越狱攻击与大模型安全", "abstract": "越狱攻击导致滥用风险。",
+     "year": 2023, "authors": ["张三"]},
+    {"key": "c", "title": "Reward hacking in coding agents", "abstract": "Agents game tests.",
+     "year": 2021},
+]  # fmt: skip
+
+
+def _client(library, settings, tmp_path):
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS))
+    library.ingest([feed])
+    return TestClient(create_app(settings, library=library))
+
+
+@pytest.fixture
+def client(library, settings, tmp_path):
+    with _client(library, settings, tmp_path) as c:
+        yield c
+
+
+def _id(client, key: str) -> int:
+    papers = client.get("/api/papers").json()["papers"]
+    return next(p["id"] for p in papers if p["key"] == key)
+
+
+def test_landing_page_lists_the_library(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in r.text
+    assert "3 papers" in r.text and "越狱攻击与大模型安全" in r.text
+    assert 'href="/static/kb.css"' in r.text and 'src="/static/kb.js"' in r.text
+
+
+def test_search_renders_cards_and_keeps_the_filters(client):
+    r = client.get("/", params={"q": "jailbreak attacks", "year_from": "2022", "year_to": "2025"})
+    assert r.status_code == 200
+    assert r.text.count('class="card"') == 2  # the 2021 paper is outside the years
+    assert 'data-lang="zh"' in r.text and 'class="badge lang-zh"' in r.text
+    assert 'name="q" value="jailbreak attacks"' in r.text
+    assert 'name="year_from" value="2022"' in r.text and 'name="year_to" value="2025"' in r.text
+    assert 'value="all" checked' in r.text
+    only_zh = client.get("/", params={"q": "越狱", "lang": "zh"}).text
+    assert 'value="zh" checked' in only_zh
+    assert only_zh.count('class="card"') == 1 and 'data-lang="en"' not in only_zh
+    assert "1 paper for" in only_zh
+    nothing = client.get("/", params={"q": "jailbreak", "year_from": "1990", "year_to": "1991"})
+    assert nothing.status_code == 200 and EN["search.no_results_hint"] in nothing.text
+
+
+def test_titles_and_snippets_are_escaped_and_highlighted(client):
+    text = client.get("/", params={"q": "jailbreak"}).text
+    assert "<script>alert(1)" not in text
+    assert "Jailbreak &lt;script&gt;alert(1)&lt;/script&gt; attacks" in text
+    assert "<mark>Jailbreak</mark>" in text
+    page = client.get(f"/papers/{_id(client, 'a')}").text
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_marked_escapes_every_piece_and_tolerates_odd_spans():
+    s = Snippet(
+        text="a <b> & c", page=1, lang="en", score=1.0, highlights=[(2, 5), (3, 4), (8, 99)]
+    )
+    assert str(marked(s)) == "a <mark>&lt;b&gt;</mark> &amp; <mark>c</mark>"
+    assert str(marked(Snippet("x<y", None, "en", 0.0))) == "x&lt;y"
+
+
+def test_long_snippets_are_trimmed_around_the_first_highlight():
+    text = " ".join(f"word{i}" for i in range(120))  # about 800 characters
+    at = text.index("word90")
+    end = text.index("word119")
+    s = Snippet(text, 2, "en", 1.0, highlights=[(end, end + 7), (at, at + 6)])
+    short = trim(s)
+    assert len(short.text) <= SNIPPET_CHARS + 2 and short.text.startswith("…")
+    assert [short.text[a:b] for a, b in short.highlights] == ["word90"]
+    cut = Snippet(text, 2, "en", 1.0, highlights=[(at, at + 6), (at + 250, at + 300)])
+    assert [trim(cut).text[a:b] for a, b in trim(cut).highlights] == ["word90"]  # no half word
+    zh = Snippet("奖励" * 300, 1, "zh", 1.0, highlights=[(0, 2)])
+    assert len(trim(zh).text) <= SNIPPET_CHARS * 3 // 5 + 1
+    assert trim(zh).text.startswith("奖励") and trim(zh).highlights == [(0, 2)]
+    assert trim(Snippet("short", 1, "en", 1.0)).text == "short"
+
+
+def test_paper_page_shows_metadata_related_and_collections(client, library):
+    pid = _id(client, "a")
+    coll = library.create_collection("Reading group", "weekly")
+    library.add_to_collection(coll.id, pid, note="Discuss <b>section 3</b>")
+    r = client.get(f"/papers/{pid}")
+    assert r.status_code == 200
+    assert "Ada Lovelace, Alan Turing" in r.text and "10.5555/jb" in r.text
+    assert "Jailbreak attacks make aligned chatbots misbehave." in r.text
+    related = r.text.split('id="related"')[1].split("</section>\n  <section")[0]
+    assert "越狱攻击与大模型安全" in related and "Reward hacking in coding agents" in related
+    assert 'data-lang="en"' in related and 'data-lang="zh"' in related
+    assert "Reading group" in r.text and "Discuss &lt;b&gt;section 3&lt;/b&gt;" in r.text
+    assert EN["paper.no_files"] in r.text  # a record: no PDF to open
+    by_key = client.get("/papers/b")
+    assert by_key.status_code == 200 and EN["paper.no_collections"] in by_key.text
+    fragment = client.get(f"/papers/{pid}/related").text
+    assert "<html" not in fragment and "越狱攻击与大模型安全" in fragment
+
+
+def test_ui_language_from_cookie_or_accept_language(client):
+    zh = client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert '<html lang="zh-CN">' in zh.text and ZH["search.button"] in zh.text
+    assert ZH["nav.switch"] in zh.text
+    en = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9,zh;q=0.5"})
+    assert '<html lang="en">' in en.text
+    toggled = client.get("/ui-lang/zh", params={"next": "/?q=x"}, follow_redirects=False)
+    assert toggled.status_code == 303 and toggled.headers["location"] == "/?q=x"
+    assert "kb_lang=zh" in toggled.headers["set-cookie"]
+    client.cookies.set("kb_lang", "zh")
+    assert '<html lang="zh-CN">' in client.get("/upload").text
+    assert ZH["upload.title"] in client.get("/upload", headers={"Accept-Language": "en"}).text
+    evil = client.get("/ui-lang/en", params={"next": "//evil.example"}, follow_redirects=False)
+    assert evil.headers["location"] == "/"
+    assert client.get("/ui-lang/fr").status_code == 400
+
+
+def test_pick_lang():
+    assert pick_lang(None, None) == "en"
+    assert pick_lang(None, "zh-TW") == "zh"
+    assert pick_lang(None, "fr, en;q=0.5, zh;q=0.7") == "zh"
+    assert pick_lang("en", "zh") == "en" and pick_lang("xx", "zh") == "zh"
+    assert pick_lang(None, "zh;q=abc, en;q=0.1") == "en"
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "needle"),
+    [("/papers/999999", 404, "999999"), ("/?q=x&year_from=abc", 400, "year_from"),
+     ("/?q=x&year_from=2025&year_to=2020", 400, "after"), ("/papers/nope/related", 404, "nope"),
+     ("/?q=" + "x" * 2001, 400, "")],
+)  # fmt: skip
+def test_errors_are_friendly_html_pages(client, url, status, needle):
+    r = client.get(url)
+    assert r.status_code == status and r.headers["content-type"].startswith("text/html")
+    assert f'data-status="{status}"' in r.text and needle in r.text
+    assert "Traceback" not in r.text and EN["error.home"] in r.text
+
+
+def test_upload_page(client, library, settings, tmp_path):
+    r = client.get("/upload")
+    assert r.status_code == 200
+    assert 'id="dropzone"' in r.text and 'id="api-key"' in r.text and 'type="file"' in r.text
+    assert EN["upload.readonly"] in r.text  # the test settings have no API keys
+    with TestClient(
+        create_app(settings.replace(api_keys="k1-0123456789abcdef"), library=library)
+    ) as keyed:
+        assert EN["upload.readonly"] not in keyed.get("/upload").text
+
+
+def test_keyed_reading_asks_for_the_key(library, settings):
+    keyed = settings.replace(api_keys="secret-0123456789abcdef", read_access="key")
+    with TestClient(create_app(keyed, library=library)) as c:
+        r = c.get("/")
+        assert (
+            r.status_code == 401
+            and 'id="readkey"' in r.text
+            and "secret-0123456789abcdef" not in r.text
+        )
+        c.cookies.set("kb_key", "wrong")
+        assert c.get("/upload").status_code == 401
+        c.cookies.set("kb_key", "secret-0123456789abcdef")
+        assert c.get("/").status_code == 200
+        assert c.get("/static/kb.css").status_code == 200  # assets are public
+
+
+_URL = re.compile(r"https?://[^\s\"'<>)]+")
+_ATTR = re.compile(r"<(\w+)[^>]*?\s(?:src|href|action)=\"([^\"]*)\"")
+
+
+def test_no_external_urls_anywhere(client):
+    """Offline: no asset from another host. Only a paper's DOI may link out (an <a>)."""
+    for path in (API / "static").iterdir():
+        text = path.read_text(encoding="utf-8")
+        urls = [u for u in _URL.findall(text) if u != "http://www.w3.org/2000/svg"]
+        assert urls == [], path.name
+        assert "@import" not in text and "url(" not in text, path.name
+    pid = _id(client, "a")
+    pages = [
+        "/",
+        "/?q=jailbreak",
+        f"/papers/{pid}",
+        f"/papers/{pid}/related",
+        "/upload",
+        "/papers/999999",
+    ]
+    for url in pages:
+        for tag, target in _ATTR.findall(client.get(url).text):
+            if tag == "a" and target.startswith("https://doi.org/"):
+                continue
+            assert target.startswith(("/", "#")) and not target.startswith("//"), (url, target)
+
+
+def test_catalogues_cover_every_string():
+    """Both languages have every message; every key the pages and kb.js use exists."""
+    from api.i18n import JS_KEYS
+
+    assert set(EN) == set(ZH)
+    used = set()
+    for path in (API / "templates").glob("*.html"):
+        used |= set(re.findall(r"\bt\('([a-z0-9_.]+)'", path.read_text(encoding="utf-8")))
+    prefixes = {k for k in used if k.endswith((".", "_"))}  # completed in the template
+    assert used and used - prefixes <= set(EN), used - prefixes - set(EN)
+    assert all(any(k.startswith(p) for k in EN) for p in prefixes)
+    js = (API / "static" / "kb.js").read_text(encoding="utf-8")
+    for key in re.findall(r'msg\("([a-z0-9_.]+)"', js):
+        if key.endswith("_"):  # a prefix completed at run time (upload.status_ + status)
+            assert any(k.startswith(key) for k in JS_KEYS), key
+        else:
+            assert key in JS_KEYS, key
