@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import routes, routes_collections, routes_jobs, routes_papers, web
-from api.auth import ReadAccess
+from api.auth import ReadAccess, bearer_key, write_refusal
 from api.schemas import ErrorPublic
 from kb.errors import KBError
 from kb.jobs import JobRunner
@@ -56,7 +56,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         "/api/papers": upload_max + MULTIPART_SLACK,
         "/api/ingest-jobs": upload_max * JOB_UPLOAD_FACTOR + MULTIPART_SLACK,
     }
-    app.add_middleware(BodyLimit, limits=limits, mb=settings.upload_max_mb)
+    app.add_middleware(BodyLimit, limits=limits, settings=settings)
     if settings.cors_list:
         app.add_middleware(
             CORSMiddleware,
@@ -119,17 +119,29 @@ def _install_errors(app: FastAPI, settings: Settings) -> None:
 
 
 class BodyLimit:
-    """Refuse (413) a request body over its path's limit: by Content-Length before reading
-    anything, else counted while it streams in (uploads are spooled to disk as they come)."""
+    """Guard the upload routes before their body is read.
 
-    def __init__(self, app: ASGIApp, limits: dict[str, int], mb: int) -> None:
-        self.app, self.limits, self.mb = app, limits, mb
+    A write without a valid key is refused (401/403) before one byte of the upload is read.
+    A body over its path's limit is refused (413): by Content-Length before reading anything,
+    else counted while it streams in (uploads are spooled to disk as they come).
+    """
+
+    def __init__(self, app: ASGIApp, limits: dict[str, int], settings: Settings) -> None:
+        self.app, self.limits, self.settings = app, limits, settings
+        self.mb = settings.upload_max_mb
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limits.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if limit is None:
+        if limit is None or scope.get("method") != "POST":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        refusal = write_refusal(self.settings, bearer_key(auth))
+        if refusal is not None:
+            response = JSONResponse(
+                {"error": str(refusal), "status": refusal.status}, status_code=refusal.status
+            )
+            return await response(scope, receive, send)
         try:
             declared = int(headers.get(b"content-length", b"-1"))
         except ValueError:

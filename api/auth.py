@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kb.errors import Forbidden, Unauthorized
+from kb.errors import Forbidden, KBError, Unauthorized
 from kb.settings import Settings
 
 KEY_COOKIE = "kb_key"  # set by the web page's key form; accepted for reads only (no CSRF risk)
@@ -29,15 +29,29 @@ def key_matches(given: str, settings: Settings) -> bool:
     return found
 
 
+def write_refusal(settings: Settings, key: str | None) -> KBError | None:
+    """Why a write with this Bearer ``key`` (None: no header) is refused, or None if allowed."""
+    if not settings.keys:
+        return Forbidden("This kb is read-only: the server has no API keys (set KB_API_KEYS).")
+    if key is None:
+        return Unauthorized("Writing needs an API key: send 'Authorization: Bearer KEY'.")
+    if not key_matches(key, settings):
+        return Unauthorized("The API key is not valid.")
+    return None
+
+
+def bearer_key(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer KEY`` header value, else None."""
+    scheme, _, key = (header or "").partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
 def require_write(request: Request, credentials: BearerDep) -> None:
     """Dependency of every route that changes the library."""
     settings: Settings = request.state.settings
-    if not settings.keys:
-        raise Forbidden("This kb is read-only: the server has no API keys (set KB_API_KEYS).")
-    if credentials is None:
-        raise Unauthorized("Writing needs an API key: send 'Authorization: Bearer KEY'.")
-    if not key_matches(credentials.credentials, settings):
-        raise Unauthorized("The API key is not valid.")
+    refusal = write_refusal(settings, None if credentials is None else credentials.credentials)
+    if refusal is not None:
+        raise refusal
 
 
 def require_read(request: Request, credentials: BearerDep) -> None:

@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--job-pdfs", type=int, default=4, help="smallest shared PDFs to ingest")
     parser.add_argument("--pdfs", type=Path, default=SHARED_PDFS, help="folder of PDFs for the job")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--job-timeout-s", type=float, default=600.0, help="give up on the job after this long"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kb-api-load-") as tmp:
         run(args, Path(tmp))
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         kib = sum(p.stat().st_size for p in pdfs) >> 10
         print(f"job {job['id']}: {job['total']} PDFs ({kib} KiB)")
         done: dict = {}
-        busy = _drive(base, args, stop_when=_job_finished(base, job["id"], done))
+        finished = _job_finished(base, job["id"], done, args.job_timeout_s)
+        busy = _drive(base, args, stop_when=finished)
         _report("during ingest job", busy)
         print(
             f"job: {done.get('status')} in {_seconds(done):.0f} s, counts {done.get('counts')}, "
@@ -162,11 +166,16 @@ def _after(seconds: float):
     return lambda: time.monotonic() >= deadline
 
 
-def _job_finished(base: str, job_id: str, out: dict):
+def _job_finished(base: str, job_id: str, out: dict, timeout_s: float):
     client = httpx.Client(base_url=base, timeout=60)
     last = [0.0]
+    deadline = time.monotonic() + timeout_s
 
     def check() -> bool:
+        if time.monotonic() > deadline:
+            out.update(status="unfinished", error=f"still running after {timeout_s:.0f} s")
+            client.close()
+            return True
         if time.monotonic() - last[0] < 1.0:
             return False
         last[0] = time.monotonic()

@@ -45,9 +45,7 @@ class DenseIndex:
         self._vectors: VectorIndex | None = None
         self._means: LanguageMeans | None = None
         self._stats: tuple[int, LanguageStats] | None = None
-        self._encode_lock = threading.Lock()  # one model call at a time
-        self._turn = threading.Condition()  # passages wait while queries are waiting
-        self._queries = 0  # queries waiting for (or using) the model
+        self._model_turn = FairLock()  # one model call at a time, in arrival order
 
     @property
     def identity(self) -> ModelIdentity:
@@ -91,18 +89,17 @@ class DenseIndex:
         return self.means.center(vectors, langs, "passage")
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        """Passage vectors, a few texts at a time; a waiting query goes before the next few.
+        """Passage vectors, a few texts per model call.
 
-        A server embeds an ingest job's passages while it answers searches: each query waits
-        at most for one slice of PASSAGE_SLICE texts (about a second on 2 cores), never for
-        a whole batch, and never for a run of slices (queries have priority).
+        A server embeds an ingest job's passages while it answers searches. The model is
+        taken in turn (first come, first served) one call at a time, so a query waits at most
+        for one slice of PASSAGE_SLICE texts (about a second on 2 cores), and a stream of
+        queries cannot starve the ingest either.
         """
         step = max(min(int(getattr(self.embedder, "batch_size", PASSAGE_SLICE)), PASSAGE_SLICE), 1)
         parts = []
         for start in range(0, len(texts), step):
-            with self._turn:
-                self._turn.wait_for(lambda: self._queries == 0)
-            with self._encode_lock:
+            with self._model_turn:
                 parts.append(self.embedder.encode(texts[start : start + step], kind="passage"))
         if not parts:
             return self.embedder.encode([], kind="passage")
@@ -110,15 +107,8 @@ class DenseIndex:
 
     def embed_query(self, text: str, lang: str) -> np.ndarray:
         """The query's centred, normalised vector for this encoder."""
-        with self._turn:
-            self._queries += 1
-        try:
-            with self._encode_lock:  # a tokenizer must not be used by two threads at once
-                vec = self.embedder.encode([text], kind="query")
-        finally:
-            with self._turn:
-                self._queries -= 1
-                self._turn.notify_all()
+        with self._model_turn:  # a tokenizer must not be used by two threads at once
+            vec = self.embedder.encode([text], kind="query")
         return self.means.center(vec, [lang], "query")[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
@@ -163,3 +153,23 @@ class DenseIndex:
         check_identity(self.store, self.identity, self.state_key)
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
         self.save()
+
+
+class FairLock:
+    """A lock granted in arrival order (a ticket lock): no waiter is overtaken forever."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()

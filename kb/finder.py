@@ -74,6 +74,8 @@ def run_search(
     filtered: bool = False,
     fusion: str = "rrf",
     group: bool = True,
+    qvecs: list[np.ndarray] | None = None,
+    started: float | None = None,
 ) -> SearchResponse:
     """Search in ``mode``; ``like`` (one vector per encoder) replaces the query embedding.
 
@@ -81,8 +83,10 @@ def run_search(
         filtered: ``ids_by_lang`` was narrowed by filters (not every chunk is allowed).
         fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
         group: show a paper's translations with it rather than as separate hits.
+        qvecs: the query already embedded by every encoder (``embed_query``).
+        started: ``time.perf_counter()`` when the search began (for ``took_ms``).
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     if mode not in SEARCH_MODES:
         raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
     ctx = SearchContext(store=store, ids_by_lang=ids_by_lang)
@@ -93,7 +97,7 @@ def run_search(
     scores: dict[int, float] = {}
     queries: list[EncoderQuery] = []
     if mode in ("dense", "hybrid"):
-        qvecs = like or [d.embed_query(text, qlang) for d in dense]
+        qvecs = like or qvecs or [d.embed_query(text, qlang) for d in dense]
         queries = [EncoderQuery(d.vectors, d.stats(), q) for d, q in zip(dense, qvecs, strict=True)]
         scores = dense_scores(queries, ctx, langs, candidates)
     if mode == "keyword":

@@ -153,6 +153,25 @@ def test_upload_size_counted_while_streaming(keyed, lib):
         assert r.status_code == 413 and r.json()["status"] == 413
 
 
+def test_upload_without_key_is_refused_before_the_body_is_read(keyed, lib):
+    read = []
+
+    def body():
+        yield b"--b\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\n\r\n"
+        for _ in range(3):
+            read.append(1)
+            yield b"%PDF-" + b"0" * (1 << 16)
+        yield b"\r\n--b--\r\n"
+
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    with TestClient(create_app(keyed, library=lib)) as c:
+        for path in ("/api/papers", "/api/ingest-jobs"):
+            read.clear()
+            r = c.post(path, content=body(), headers=headers)
+            assert r.status_code == 401 and "API key" in r.json()["error"]
+            assert len(read) < 3  # refused on the headers, not after the upload
+
+
 def test_pdf_missing_cases(client, lib, tmp_path, pdf_bytes):
     ids = _records(lib, tmp_path)
     record = client.get(f"/api/papers/{ids['a']}/pdf")
