@@ -145,6 +145,8 @@ def export(
     ] = None,
     k: Annotated[int, Query(ge=1, le=100, description="Papers of the search q")] = 10,
     lang: Annotated[Literal["en", "zh", "any", "all"] | None, Query()] = None,
+    year_from: Annotated[int | None, Query(ge=1000, le=3000, description="Search filter")] = None,
+    year_to: Annotated[int | None, Query(ge=1000, le=3000, description="Search filter")] = None,
 ) -> Response:
     """A collection (with its notes), a search's papers, or the whole library (neither given)."""
     if collection is not None and q is not None:
@@ -153,7 +155,8 @@ def export(
         found = lib.collection(collection)
         text, name = lib.export_collection(found.id, fmt), f"kb-{_slug(found.name, found.id)}"
     elif q is not None:
-        papers = [hit.paper for hit in lib.search(q, k=k, lang=lang).results]
+        found_papers = lib.search(q, k=k, lang=lang, year_from=year_from, year_to=year_to)
+        papers = [hit.paper for hit in found_papers.results]
         text, name = lib.export(papers, fmt), "kb-search"
     else:
         text, name = lib.export(lib.all_papers(), fmt), "kb-library"

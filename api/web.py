@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -37,12 +38,16 @@ MAX_K = 50
 RELATED_K = 8
 SNIPPET_CHARS = 260
 EXAMPLES = ("reward hacking", "越狱攻击", "shutdown avoidance", "可扩展监督")
+FORMATS = (("bibtex", "BibTeX"), ("ris", "RIS"), ("csl-json", "CSL-JSON"))  # of /api/export
 
 
 def install(app: FastAPI) -> None:
     """Add the HTML pages and their static assets to ``app``."""
+    from api import web_collections  # it builds on this module's helpers
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
+    app.include_router(web_collections.router)
 
 
 # ---------------------------------------------------------------- rendering and errors
@@ -193,6 +198,12 @@ def parse_k(raw: str | None) -> int:
         return SEARCH_K
 
 
+def export_links(**params: object) -> list[tuple[str, str]]:
+    """(label, URL) of ``/api/export`` in each format, with ``params`` (empty ones left out)."""
+    kept = {k: v for k, v in params.items() if v is not None and v != ""}
+    return [(label, "/api/export?" + urlencode({"format": f, **kept})) for f, label in FORMATS]
+
+
 def translations_of(lib: Library, paper: Paper) -> list[Paper]:
     found = []
     for tid in paper.translations:
@@ -231,6 +242,9 @@ def search_page(
         context["result"] = found
         context["cards"] = [hit_card(h) for h in found.results]
         context["more_k"] = n * 2 if len(found.results) >= n and n < MAX_K else None
+        # the same search as the page's, so the file holds the papers shown
+        filters = {"lang": lang, "year_from": y_from, "year_to": y_to}
+        context["exports"] = export_links(q=form["q"], k=n, **filters)
     else:
         context["stats"] = lib.stats()
         context["recent"] = [paper_card(p) for p in lib.papers(limit=8)]
@@ -247,6 +261,8 @@ def paper_page(request: Request, paper_id: str) -> Response:
         "translations": [paper_card(p) for p in translations_of(lib, paper)],
         "related": related_groups(related_hits(lib, paper)),
         "memberships": lib.memberships(paper.id),
+        "all_collections": lib.collections(),
+        "writable": bool(request.state.settings.keys),
     }
     return render(request, "paper.html", context)
 

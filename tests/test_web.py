@@ -141,11 +141,105 @@ def test_open_a_result_and_follow_related_work(page: Any) -> None:
     en = page.locator("#related .related-group[data-lang=en] li.mini a")
     zh = page.locator("#related .related-group[data-lang=zh] li.mini a")
     assert en.count() >= 1 and zh.count() >= 1  # nearest papers in both languages
-    shot(page, "paper")
     next_title = en.first.inner_text()
     en.first.click()
     page.wait_for_function("t => document.querySelector('h1').innerText === t", arg=next_title)
     assert page.locator("#related li.mini").count() >= 2
+
+
+def _papers_by_title(page: Any) -> dict[str, int]:
+    listing = page.request.get("/api/papers", params={"limit": 100}).json()["papers"]
+    return {p["title"]: p["id"] for p in listing}
+
+
+def test_collections_from_the_browser(page: Any) -> None:
+    """Create a collection, add a paper with a note, edit it, export it, remove a paper."""
+    page.goto("/collections")
+    assert page.locator("#keybox").get_attribute("open") is not None  # no key yet: shown
+    page.fill("#coll-name", "Reading group: reward hacking")
+    page.click("#create-collection button[type=submit]")
+    assert "API key" in page.locator("#create-collection .msg").inner_text()
+    page.fill("#api-key", KEY)
+    page.click("#keyform button[type=submit]")
+    page.fill("#coll-desc", "Week 1: reward hacking in RLHF and in coding agents, EN and 中文.")
+    page.click("#create-collection button[type=submit]")
+    page.wait_for_url(re.compile(r"/collections/\d+$"))
+    shelf_url = page.url
+    assert page.locator("h1").inner_text() == "Reading group: reward hacking"
+    page.goto("/collections")  # the same name again (case aside): 409, said in words
+    page.fill("#coll-name", "reading group: REWARD hacking")
+    page.click("#create-collection button[type=submit]")
+    page.wait_for_selector("#create-collection .msg[data-state=failed]")
+    assert "already exists" in page.locator("#create-collection .msg").inner_text()
+
+    search(page, "reward hacking")  # add the Chinese paper from its page, with a note
+    zh_title = page.locator("li.card[data-lang=zh] h3 a").first
+    title = zh_title.inner_text()
+    zh_title.click()
+    page.wait_for_url(re.compile(r"/papers/\d+$"))
+    page.click("#add-box summary")
+    page.select_option("#add-collection", label="Reading group: reward hacking")
+    note = "第 3 节的奖励模型过度优化曲线：与英文论文的编码智能体结果对照。"
+    page.fill("#add-note", note)
+    page.click("#add-form button[type=submit]")
+    member = page.locator("#collections .memberships li")
+    member.first.wait_for()
+    assert note in member.inner_text()
+    shot(page, "paper")
+    member.locator("a.coll").click()  # the membership links to the collection page
+    page.wait_for_url(shelf_url)
+    item = page.locator("li.item").filter(has_text=title)
+    assert item.locator(".note").inner_text() == note
+
+    # a second paper through the API, then edit its note on the page
+    ids = _papers_by_title(page)
+    en_title = next(t for t in ids if t.startswith("Passing the Tests"))
+    shelf_id = shelf_url.rsplit("/", 1)[1]
+    auth = {"Authorization": f"Bearer {KEY}"}
+    put = page.request.put(f"/api/collections/{shelf_id}/papers/{ids[en_title]}", headers=auth)
+    assert put.ok
+    page.reload()
+    en_item = page.locator("li.item").filter(has_text=en_title)
+    en_item.locator("details.edit-note summary").click()
+    en_item.locator("textarea").fill("Start here: the test-tampering examples in section 4.")
+    en_item.locator("button[type=submit]").click()
+    en_item.locator(".msg[data-state=ok]").wait_for()
+    assert "section 4" in en_item.locator(".note").inner_text()
+    shot(page, "collection")
+
+    with page.expect_download() as download:  # the BibTeX link downloads the collection
+        page.locator(".collection > .exports a", has_text="BibTeX").click()
+    assert download.value.suggested_filename.endswith(".bib")
+    bib = Path(download.value.path()).read_text(encoding="utf-8")
+    assert bib.count("@misc{") == 2 and title in bib and "section 4" in bib
+
+    other = page.request.post(
+        "/api/collections", headers=auth,
+        data={"name": "Oversight and evaluations", "description": "Debate, sandbagging, uplift."},
+    ).json()  # fmt: skip
+    for t in ids:
+        if t.startswith(("Debate", "Measuring Uplift", "以算力")):
+            page.request.put(f"/api/collections/{other['id']}/papers/{ids[t]}", headers=auth)
+    page.goto("/collections")
+    assert page.locator("li.coll-card").count() == 2
+    shot(page, "collections")
+
+    page.goto(shelf_url)  # remove a paper: asked first, then gone (the paper stays)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("li.item").filter(has_text=en_title).locator("button.remove").click()
+    page.wait_for_function("() => document.querySelectorAll('li.item').length === 1")
+    assert page.request.get(f"/api/papers/{ids[en_title]}").ok
+
+
+def test_search_results_export(page: Any) -> None:
+    search(page, "越狱攻击")
+    link = page.locator("#export-results a", has_text="RIS")
+    assert "q=%E8%B6%8A%E7%8B%B1%E6%94%BB%E5%87%BB" in (link.get_attribute("href") or "")
+    with page.expect_download() as download:
+        link.click()
+    ris = Path(download.value.path()).read_text(encoding="utf-8")
+    first = page.locator("li.card h3 a").first.inner_text()
+    assert f"TI  - {first}" in ris and ris.count("ER  -") == page.locator("li.card").count()
 
 
 def _drop(page: Any, path: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -189,7 +191,7 @@ _URL = re.compile(r"https?://[^\s\"'<>)]+")
 _ATTR = re.compile(r"<(\w+)[^>]*?\s(?:src|href|action)=\"([^\"]*)\"")
 
 
-def test_no_external_urls_anywhere(client):
+def test_no_external_urls_anywhere(client, library):
     """Offline: no asset from another host. Only a paper's DOI may link out (an <a>)."""
     for path in (API / "static").iterdir():
         text = path.read_text(encoding="utf-8")
@@ -204,6 +206,8 @@ def test_no_external_urls_anywhere(client):
         f"/papers/{pid}/related",
         "/upload",
         "/papers/999999",
+        "/collections",
+        f"/collections/{library.create_collection('Shelf').id}",
     ]
     for url in pages:
         for tag, target in _ATTR.findall(client.get(url).text):
@@ -229,3 +233,95 @@ def test_catalogues_cover_every_string():
             assert any(k.startswith(key) for k in JS_KEYS), key
         else:
             assert key in JS_KEYS, key
+
+
+def _links(html: str, section: str) -> dict[str, dict[str, list[str]]]:
+    """The export links (label -> query) inside the element with id/class ``section``."""
+    part = html.split(section, 1)[1].split("</p>", 1)[0]
+    found = re.findall(r'<a href="(/api/export\?[^"]*)" data-format="([^"]+)"', part)
+    return {label: parse_qs(urlsplit(unescape(url)).query) for url, label in found}
+
+
+def test_search_results_link_their_export(client):
+    params = {"q": "jailbreak attacks", "lang": "en", "year_from": "2022", "k": "5"}
+    r = client.get("/", params=params)
+    links = _links(r.text, 'id="export-results"')
+    assert set(links) == {"BibTeX", "RIS", "CSL-JSON"}
+    assert links["RIS"] == {
+        "format": ["ris"], "q": ["jailbreak attacks"], "k": ["5"], "lang": ["en"],
+        "year_from": ["2022"],
+    }  # fmt: skip
+    bib = client.get("/api/export", params={k: v[0] for k, v in links["BibTeX"].items()})
+    assert bib.status_code == 200 and "attachment" in bib.headers["content-disposition"]
+    assert bib.text.count("@misc{") == 1 and "Jailbreak" in bib.text  # only the 2024 EN paper
+    # a filter the page applies is applied by the export too (years)
+    old = client.get("/api/export", params={"q": "jailbreak", "year_to": "2023", "k": 5}).text
+    assert "Jailbreak" not in old and "@misc{" in old
+
+
+def test_collections_pages(client, library):
+    pid, zh = _id(client, "a"), _id(client, "b")
+    evil = library.create_collection("<script>alert('c')</script> list", "Read <b>first</b>")
+    library.add_to_collection(evil.id, pid, note="<script>alert('n')</script> see §3")
+    library.add_to_collection(evil.id, zh)
+    library.create_collection("Empty shelf")
+    page = client.get("/collections")
+    assert page.status_code == 200 and 'aria-current="page"' in page.text
+    assert "<script>alert(" not in page.text
+    assert "&lt;script&gt;alert(&#39;c&#39;)&lt;/script&gt; list" in page.text
+    assert "Read &lt;b&gt;first&lt;/b&gt;" in page.text and "2 papers" in page.text
+    assert f'href="/collections/{evil.id}"' in page.text and "Empty shelf" in page.text
+    assert 'id="create-collection"' in page.text and 'id="api-key"' in page.text
+    assert _links(page.text, 'id="export-library"')["CSL-JSON"] == {"format": ["csl-json"]}
+    one = client.get(f"/collections/{evil.id}")
+    assert one.status_code == 200 and "<script>alert(" not in one.text
+    assert "&lt;script&gt;alert(&#39;n&#39;)&lt;/script&gt; see §3" in one.text
+    assert f'href="/papers/{pid}"' in one.text and f'href="/papers/{zh}"' in one.text
+    assert 'class="badge lang-zh"' in one.text and "Ada Lovelace, Alan Turing" in one.text
+    assert one.text.count('class="card item"') == 2 and EN["paper.no_note"] in one.text
+    links = _links(one.text, 'class="exports"')
+    assert links["BibTeX"] == {"format": ["bibtex"], "collection": [str(evil.id)]}
+    ris = client.get("/api/export", params={"format": "ris", "collection": evil.id})
+    assert "N1  - <script>alert('n')</script> see §3" in ris.text  # the note, as data
+    assert client.get("/collections/Empty shelf").text.count(EN["coll.empty"]) == 1  # by name
+    zh_page = client.get("/collections", headers={"Accept-Language": "zh"})
+    assert ZH["coll.new"] in zh_page.text and "2 篇论文" in zh_page.text
+
+
+def test_paper_page_offers_the_collections(client, library):
+    pid = _id(client, "c")
+    assert EN["paper.add_none"] in client.get(f"/papers/{pid}").text
+    shelf = library.create_collection("Agents & tests")
+    library.create_collection("Other")
+    library.add_to_collection(shelf.id, pid, note="Week 2")
+    page = client.get(f"/papers/{pid}").text
+    assert f'<a class="coll" href="/collections/{shelf.id}">Agents &amp; tests</a>' in page
+    assert "Week 2" in page and 'id="add-form"' in page
+    assert f'<option value="{shelf.id}">Agents &amp; tests {EN["paper.in_collection"]}' in page
+    assert re.search(r'<option value="\d+">Other</option>', page)
+    assert EN["upload.readonly"] in page  # the test server has no keys: writes would be 403
+
+
+def test_unknown_collection_is_a_friendly_404(client):
+    for url in ("/collections/999999", "/collections/no-such-list"):
+        r = client.get(url)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert 'data-status="404"' in r.text and EN["error.home"] in r.text
+        assert "No collection" in r.text and "Traceback" not in r.text
+
+
+def test_collection_writes_answer_what_the_page_explains(client, library, settings):
+    """The statuses kb.js turns into messages: 403 without keys, 401, 409 on a taken name."""
+    body = {"name": "Reading group"}
+    assert client.post("/api/collections", json=body).status_code == 403
+    keyed = settings.replace(api_keys="k1-0123456789abcdef")
+    with TestClient(create_app(keyed, library=library)) as c:
+        assert c.post("/api/collections", json=body).status_code == 401
+        auth = {"Authorization": "Bearer k1-0123456789abcdef"}
+        made = c.post("/api/collections", json=body, headers=auth)
+        assert made.status_code == 201
+        taken = c.post("/api/collections", json={"name": "reading GROUP"}, headers=auth)
+        assert taken.status_code == 409 and "already exists" in taken.json()["error"]
+        assert EN["upload.readonly"] not in c.get(f"/collections/{made.json()['id']}").text
+    for status in (401, 403, 404, 409):
+        assert f"write.err_{status}" in EN and f"write.err_{status}" in ZH

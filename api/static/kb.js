@@ -1,4 +1,5 @@
-// kb web page: related work on demand, the API key, and uploads with per-file progress.
+// kb web page: related work on demand, the API key, collections and notes (through the JSON
+// API), and uploads with per-file progress.
 // Vanilla JS, no build step, no external URLs. Strings come from the page (#kb-messages).
 (function () {
   "use strict";
@@ -50,17 +51,115 @@
 
   var keyInput = document.getElementById("api-key");
   if (keyInput) keyInput.value = getKey();
+  var keyBox = document.getElementById("keybox");
+  var keyState = document.getElementById("key-state");
+  function showKeyState() {
+    if (keyState) keyState.textContent = msg(getKey() ? "key.state_set" : "key.state_unset");
+  }
+  showKeyState();
+  if (keyBox && !getKey()) keyBox.open = true;
   var keyForm = document.getElementById("keyform");
   if (keyForm) {
-    keyForm.addEventListener("submit", function (e) { e.preventDefault(); setKey(keyInput.value.trim()); });
+    keyForm.addEventListener("submit", function (e) {
+      e.preventDefault(); setKey(keyInput.value.trim()); showKeyState();
+    });
     document.getElementById("key-forget").addEventListener("click", function () {
-      keyInput.value = ""; setKey("");
+      keyInput.value = ""; setKey(""); showKeyState();
     });
   }
   var readKey = document.getElementById("readkey");
   if (readKey) {
     readKey.addEventListener("submit", function (e) {
       e.preventDefault(); setKey(keyInput.value.trim()); location.reload();
+    });
+  }
+
+  // An error answer in words: ours for the status ("upload.err_401", "write.err_409", ...) and
+  // the server's message, which is English: alone in the English page, after ours in Chinese.
+  function errorText(prefix, status, body) {
+    var text = M[prefix + status] ? msg(prefix + status) : msg(prefix + "other", { status: status });
+    var detail = body && (body.error || body.detail);
+    if (!detail || typeof detail !== "string") return text;
+    return document.documentElement.lang === "en" ? detail : text + " " + detail;
+  }
+
+  function authHeaders() {
+    var key = getKey();
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  // ------------------------------------------------------------ collections and notes
+  function say(out, state, text) { out.dataset.state = state; out.textContent = text; }
+
+  // A write to the JSON API with the key; onOk(body) on success, a clear message otherwise.
+  function write(method, url, body, out, onOk) {
+    if (!getKey()) {
+      say(out, "failed", msg("write.no_key"));
+      if (keyBox) { keyBox.open = true; keyInput.focus(); }
+      return;
+    }
+    var headers = authHeaders();
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    say(out, "busy", msg("write.working"));
+    fetch(url, { method: method, headers: headers, credentials: "same-origin",
+                 body: body === undefined ? undefined : JSON.stringify(body) })
+      .then(function (r) {
+        return r.text().then(function (text) {
+          var parsed = {};
+          try { parsed = text ? JSON.parse(text) : {}; } catch (e) { parsed = {}; }
+          if (r.ok) onOk(parsed); else say(out, "failed", errorText("write.err_", r.status, parsed));
+        });
+      })
+      .catch(function () { say(out, "failed", msg("write.err_network")); });
+  }
+
+  var create = document.getElementById("create-collection");
+  if (create) {
+    create.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var body = { name: document.getElementById("coll-name").value.trim(),
+                   description: document.getElementById("coll-desc").value.trim() };
+      write("POST", "/api/collections", body, create.querySelector(".msg"), function (made) {
+        location.href = "/collections/" + made.id;
+      });
+    });
+  }
+
+  var addForm = document.getElementById("add-form");
+  if (addForm) {
+    addForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var cid = document.getElementById("add-collection").value;
+      var note = document.getElementById("add-note").value.trim();
+      var url = "/api/collections/" + encodeURIComponent(cid) + "/papers/" + addForm.dataset.paper;
+      // no note given: keep the note the paper may already have there
+      write("PUT", url, note ? { note: note } : {}, addForm.querySelector(".msg"), function () {
+        location.reload();
+      });
+    });
+  }
+
+  var shelf = document.querySelector("article.collection[data-collection]");
+  if (shelf) {
+    shelf.querySelectorAll("li.item[data-paper]").forEach(function (li) {
+      var url = "/api/collections/" + shelf.dataset.collection + "/papers/" + li.dataset.paper;
+      var out = li.querySelector(".msg");
+      var form = li.querySelector("form.note-form");
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var note = form.querySelector("textarea").value.trim();
+        write("PUT", url, { note: note }, out, function () {
+          li.querySelector(".note").textContent = note;
+          li.querySelector(".note").hidden = !note;
+          li.querySelector(".no-note").hidden = !!note;
+          li.querySelector("details.edit-note").open = false;
+          say(out, "ok", msg("write.saved"));
+        });
+      });
+      li.querySelector("button.remove").addEventListener("click", function () {
+        if (!window.confirm(msg("write.confirm_remove"))) return;
+        write("DELETE", url, undefined, out, function () { location.reload(); });
+      });
     });
   }
 
@@ -96,25 +195,11 @@
     }
   }
 
-  function errorText(status, body) {
-    var known = { 401: "upload.err_401", 403: "upload.err_403", 413: "upload.err_413", 415: "upload.err_415" };
-    var text = known[status] ? msg(known[status]) : msg("upload.err_other", { status: status });
-    var detail = body && (body.error || body.detail);
-    if (!detail || typeof detail !== "string") return text;
-    // the server's message is English: alone in the English page, after ours in the Chinese one
-    return document.documentElement.lang === "en" ? detail : text + " " + detail;
-  }
-
-  function authHeaders() {
-    var key = getKey();
-    return key ? { Authorization: "Bearer " + key } : {};
-  }
-
   function poll(ui, jobId) {
     fetch("/api/ingest-jobs/" + encodeURIComponent(jobId), { headers: authHeaders(), credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
       .then(function (res) {
-        if (!res.ok) { finish(ui, "failed", errorText(res.status, res.body)); return; }
+        if (!res.ok) { finish(ui, "failed", errorText("upload.err_", res.status, res.body)); return; }
         var job = res.body, file = (job.files || [])[0];
         if (job.status === "queued" || job.status === "running" || (file && file.status === "pending")) {
           setTimeout(function () { poll(ui, jobId); }, 400);
@@ -149,7 +234,7 @@
         ui.status.textContent = msg("upload.processing");
         poll(ui, body.id);
       } else {
-        finish(ui, "failed", errorText(xhr.status, body));
+        finish(ui, "failed", errorText("upload.err_", xhr.status, body));
       }
       done();
     };
