@@ -35,8 +35,9 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         try:
             yield {"library": lib, "settings": settings, "jobs": jobs}
         finally:
-            jobs.stop()  # the running job finishes; queued ones are marked failed
-            if library is None:
+            # the running job stops at its next file; queued ones are marked failed
+            stopped = jobs.stop()
+            if library is None and stopped:  # else its thread still uses the store
                 lib.close()
 
     app = FastAPI(

@@ -17,7 +17,8 @@ status the API answers with. The CLI turns any ``KBError`` into one line on stde
     ├── IngestError              422  one input file could not be ingested
     ├── IndexMismatch            409  the index was built by another model
     ├── StoreError               500  the store on disk is damaged or unwritable
-    └── ModelError               503  the embedding model cannot be prepared or loaded
+    ├── ModelError               503  the embedding model cannot be prepared or loaded
+    └── Cancelled                503  work stopped because the server is shutting down
 """
 
 from __future__ import annotations
@@ -89,4 +90,8 @@ class StoreError(KBError):
 
 
 class ModelError(KBError):
+    status = 503
+
+
+class Cancelled(KBError):
     status = 503

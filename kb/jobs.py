@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ingest.documents import iter_inputs
-from kb.errors import Forbidden, InvalidInput, KBError, NotFound
+from kb.errors import Cancelled, Forbidden, InvalidInput, KBError, NotFound
 from kb.pipeline import STATUSES, IngestEvent
 
 if TYPE_CHECKING:
     from kb.service import Library
 
 KEEP_JOBS = 100
+STOP_WAIT_S = 30.0  # how long shutdown waits for the running job to reach its next file
 JOB_STATUSES = ("queued", "running", "done", "failed")
 FILE_STATUSES = ("pending", *STATUSES)
 
@@ -93,18 +94,26 @@ class JobRunner:
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="kb-ingest-jobs", daemon=True)
         self._stopping = False
+        self._cancel = threading.Event()  # set by stop(): the running job ends at its next file
 
     def start(self) -> JobRunner:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Finish the running job, fail the queued ones, and end the worker thread."""
+    def stop(self, timeout: float | None = STOP_WAIT_S) -> bool:
+        """Stop the running job at its next file, fail the queued ones, end the worker thread.
+
+        What the running job stored stays; its other files are marked failed, to be ingested
+        again. Returns False when the worker is still busy after ``timeout`` seconds (a file
+        still parsing or embedding); it is a daemon thread and ends with the process.
+        """
         with self._lock:
             self._stopping = True
+        self._cancel.set()
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def submit(self, files: list[JobFile]) -> dict[str, Any]:
         """Queue a job over ``files`` (entries with no path are kept as they are)."""
@@ -150,7 +159,7 @@ class JobRunner:
                 job.status, job.error, job.finished_at = status, error, _now()
                 for f in job.files:
                     if f.status == "pending" and status == "failed":
-                        f.status, f.detail = "failed", "not ingested: the job failed"
+                        f.status, f.detail = "failed", f"not ingested: {error}"
 
     def _run(self, job: Job) -> None:
         by_name: dict[str, list[JobFile]] = {}
@@ -160,14 +169,15 @@ class JobRunner:
         paths = [Path(name) for name in by_name]
 
         def listen(event: IngestEvent) -> None:
-            if event.status not in STATUSES:
-                return
-            with self._lock:
-                for f in by_name.get(event.name, []):
-                    f.status, f.paper_id = event.status, event.paper_id
-                    # name the file as the client knows it, not by its kept path
-                    detail = event.detail.replace(event.name, f.name)
-                    f.detail = detail.replace(Path(event.name).name, f.name) or None
+            if event.status in STATUSES:
+                with self._lock:
+                    for f in by_name.get(event.name, []):
+                        f.status, f.paper_id = event.status, event.paper_id
+                        # name the file as the client knows it, not by its kept path
+                        detail = event.detail.replace(event.name, f.name)
+                        f.detail = detail.replace(Path(event.name).name, f.name) or None
+            if self._cancel.is_set():  # unwinds the ingest; what is stored stays
+                raise Cancelled("The server stopped during this job; ingest these files again.")
 
         if paths:
             self.library.ingest(paths, listen)

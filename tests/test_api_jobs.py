@@ -185,3 +185,23 @@ def test_runner_keeps_the_last_jobs(library):
     ids = [runner.submit([JobFile("f", None, "failed", detail="x")])["id"] for _ in range(5)]
     assert [j["id"] for j in runner.jobs()] == ids[:1:-1]
     assert runner.get(ids[0]) is None
+
+
+def test_stopping_the_server_ends_a_running_job_at_its_next_file(keyed, make_pdf):
+    slow = SlowEmbedder(delay=0.5)
+    lib = Library(keyed, embedder=slow)
+    pdfs = [_pdf(make_pdf, "a.pdf", "Deceptive alignment", "slowmark")]
+    pdfs += [_pdf(make_pdf, f"{n}.pdf", f"Paper {n} on audits", n) for n in ("b", "c", "d")]
+    runner = JobRunner(lib).start()
+    job = runner.submit([JobFile(p.name, p) for p in pdfs])
+    assert slow.embedding.wait(30), "the job never started embedding"
+    started = time.perf_counter()
+    assert runner.stop(timeout=20) is True
+    assert time.perf_counter() - started < 10  # not after the whole job
+    found = runner.get(job["id"])
+    assert found["status"] == "failed" and "stopped" in found["error"]
+    statuses = [f["status"] for f in found["files"]]
+    assert "failed" in statuses and "pending" not in statuses
+    stored = lib.count()
+    assert stored == statuses.count("ingested") < len(pdfs)  # what was stored, stays
+    lib.close()
