@@ -4,6 +4,7 @@ Application layer over ``kb.bundle_io`` (the archive format). Two groups pool th
 without sharing a server: one runs ``kb export-bundle``, the other ``kb import-bundle``
 (``kb.bundle_import``). The vectors travel as stored, so the importing side embeds nothing
 when both use the same encoders (checked by weight fingerprint; other weights are refused).
+The collections (reading lists) of the exported papers travel too, with their notes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import numpy as np
 
 from index.dense import DenseIndex
 from kb.bundle_import import ImportSummary, import_bundle
-from kb.bundle_io import FORMAT, FORMAT_VERSION, BundleEncoder, BundlePaper, BundleWriter
+from kb.bundle_io import (
+    FORMAT,
+    FORMAT_VERSION,
+    BundleCollection,
+    BundleEncoder,
+    BundleItem,
+    BundlePaper,
+    BundleWriter,
+)
 from kb.errors import InvalidInput, StoreError
 from kb.storage import atomic_path
 from kb.types import Paper, PaperMeta
@@ -42,6 +51,7 @@ class ExportSummary:
     chunks: int
     pdfs: int
     encoders: list[str]
+    collections: int = 0
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +67,7 @@ def export_bundle(
     *,
     with_pdfs: bool = False,
     paper_ids: list[int] | None = None,
+    collection: int | str | None = None,
     progress: Progress | None = None,
 ) -> ExportSummary:
     """Write the library (or the papers ``paper_ids``) to the bundle ``dest``, atomically.
@@ -64,6 +75,9 @@ def export_bundle(
     Args:
         with_pdfs: also carry each paper's PDF files (those still on disk and unchanged).
         paper_ids: only these papers (default: all).
+        collection: carry only this collection (id or name); default: every collection
+            (with ``paper_ids``: every one that holds one of them), each with only the
+            bundle's papers.
     """
     if dest.is_dir():
         raise InvalidInput(f"{dest} is a folder; give the bundle's file name, e.g. lab.kbundle.")
@@ -73,12 +87,13 @@ def export_bundle(
             lib.prepare()  # the encoders, checked against the store; fills missing vectors
             sides = lib.dense
             papers = _papers(lib, paper_ids)
+            lists = _collections(lib, papers, collection, whole=paper_ids is None)
         encoders = [_encoder(side) for side in sides]
         n_chunks = sum(p.n_chunks for p in papers)
         notes: list[str] = []
         try:
             writer = _write(
-                lib, dest, papers, sides, encoders, n_chunks, with_pdfs, notes, progress
+                lib, dest, papers, lists, sides, encoders, n_chunks, with_pdfs, notes, progress
             )
         except OSError as e:
             raise StoreError(
@@ -86,13 +101,14 @@ def export_bundle(
             ) from e
     pdfs = len(writer.pdfs)
     names = [e.model if e.slot is None else f"{e.slot}: {e.model}" for e in encoders]
-    return ExportSummary(str(dest), len(papers), n_chunks, pdfs, names, notes)
+    return ExportSummary(str(dest), len(papers), n_chunks, pdfs, names, len(lists), notes)
 
 
 def _write(
     lib: Library,
     dest: Path,
     papers: list[Paper],
+    lists: list[BundleCollection],
     sides: list[DenseIndex],
     encoders: list[BundleEncoder],
     n_chunks: int,
@@ -115,7 +131,13 @@ def _write(
                 writer.add_paper(entry, vectors)
                 if progress:
                     progress(done, len(papers))
-            writer.finish(_manifest(lib, encoders, len(papers), n_chunks, len(writer.pdfs)))
+            counts = {
+                "papers": len(papers),
+                "chunks": n_chunks,
+                "pdfs": len(writer.pdfs),
+                "collections": len(lists),
+            }
+            writer.finish(_manifest(lib, encoders, counts), lists)
         finally:
             writer.close()
     return writer
@@ -144,6 +166,27 @@ def _papers(lib: Library, ids: list[int] | None) -> list[Paper]:
         if missing:
             raise InvalidInput(f"No papers with ids {missing[:10]}. `kb list` shows the ids.")
         out += [found[i] for i in ids[start : start + _PAGE]]
+    return out
+
+
+def _collections(
+    lib: Library, papers: list[Paper], ref: int | str | None, *, whole: bool
+) -> list[BundleCollection]:
+    """The collections to carry (held: the library's lock), with only the bundle's papers.
+
+    Args:
+        ref: only this collection; else every one, or (``whole`` False: a selection of
+            papers) every one that holds one of the papers.
+    """
+    found = [lib.collection(ref)] if ref is not None else lib.collections()
+    keys = {p.id: p.key for p in papers}
+    out = []
+    for c in found:
+        items = [
+            BundleItem(keys[i.paper.id], i.note, i.added_at) for i in c.items if i.paper.id in keys
+        ]
+        if items or whole or ref is not None:
+            out.append(BundleCollection(c.name, c.description, c.created_at, items))
     return out
 
 
@@ -216,9 +259,7 @@ def _add_pdfs(writer: BundleWriter, files: list[tuple[str, str]], notes: list[st
     return hashes
 
 
-def _manifest(
-    lib: Library, encoders: list[BundleEncoder], papers: int, chunks: int, pdfs: int
-) -> dict[str, Any]:
+def _manifest(lib: Library, encoders: list[BundleEncoder], counts: dict[str, int]) -> dict[str, Any]:
     s = lib.settings
     try:
         version = importlib.metadata.version("kb")
@@ -231,5 +272,5 @@ def _manifest(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "encoders": [e.__dict__ for e in encoders],
         "chunking": {"max_tokens": s.chunk_tokens, "overlap": s.chunk_overlap},
-        "counts": {"papers": papers, "chunks": chunks, "pdfs": pdfs},
+        "counts": counts,
     }

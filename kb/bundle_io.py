@@ -8,10 +8,14 @@ Storage layer for ``kb.bundle`` (export and import). Members, and nothing else:
                          reports, chunks, and the first row of its chunks in the vector files
     vectors/N.npy        float32 [chunks, dim]: the raw stored vectors of encoder N of the
                          manifest, one row per chunk, in the order of papers.jsonl
+    collections.json     (version 2) the collections (reading lists) of the bundle's papers:
+                         ``BundleCollection`` objects, their items by paper key, with notes
     pdfs/SHA256.pdf      with ``--with-pdfs``: the papers' PDF files, named by content hash
 
+Version 1 bundles (no collections) are still read.
+
 A bundle is read only after every member's CRC is checked, every name is one of the above
-(no absolute paths, ``..`` or links) and every paper line parses, so a damaged or hostile
+(no absolute paths, ``..`` or links), every paper line and every collection parses, so a damaged or hostile
 archive is refused before anything is written. Member names are never used as paths.
 """
 
@@ -24,21 +28,28 @@ import shutil
 import stat
 import zipfile
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from kb.collections import MAX_NAME, MAX_TEXT
 from kb.errors import InvalidInput
 from kb.storage import atomic_path
 
 FORMAT = "kb-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: collections.json
+READS = (1, 2)  # the format versions this kb imports
 MANIFEST = "manifest.json"
 PAPERS = "papers.jsonl"
-_MEMBER_RE = re.compile(r"manifest\.json|papers\.jsonl|vectors/\d{1,3}\.npy|pdfs/[0-9a-f]{64}\.pdf")
+COLLECTIONS = "collections.json"
+_MEMBER_RE = re.compile(
+    r"manifest\.json|papers\.jsonl|collections\.json|vectors/\d{1,3}\.npy|pdfs/[0-9a-f]{64}\.pdf"
+)
 _MAX_MANIFEST = 1 << 20
+_MAX_COLLECTIONS = 1 << 28
 _NPY_HEADER_MAX = 1 << 16
 
 
@@ -164,6 +175,68 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass
+class BundleItem:
+    """A paper in a bundle collection: its bundle key, the group's note, when it was added."""
+
+    key: str
+    note: str = ""
+    added_at: str = ""
+
+
+@dataclass
+class BundleCollection:
+    """One collection (reading list) as a bundle carries it, in ``collections.json``."""
+
+    name: str
+    description: str = ""
+    created_at: str = ""
+    items: list[BundleItem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str, keys: AbstractSet[str]) -> BundleCollection:
+        """Parse and check one collection; ``keys`` are the bundle's paper keys."""
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{where} is not an object.")
+        try:
+            raw_items = data.get("items", [])
+            if not isinstance(raw_items, list):
+                raise TypeError("items must be a list")
+            items = [BundleItem(**i) for i in raw_items]
+            found = cls(**{**data, "items": items})
+        except TypeError as e:
+            raise InvalidInput(f"{where} is not a valid collection ({e}).") from e
+        problem = found._problem(keys)
+        if problem:
+            raise InvalidInput(f"{where} ({found.name!r}): {problem}.")
+        return found
+
+    def _problem(self, keys: AbstractSet[str]) -> str | None:
+        texts = (self.name, self.description, self.created_at)
+        texts += tuple(v for i in self.items for v in (i.key, i.note, i.added_at))
+        if not all(isinstance(v, str) for v in texts):
+            return "name, description, created_at and every key, note, added_at must be strings"
+        name = " ".join(self.name.split())
+        if not 0 < len(name) <= MAX_NAME or name.isdigit():
+            return f"its name must have 1 to {MAX_NAME} characters, not only digits"
+        notes = [self.description] + [i.note for i in self.items]
+        if any(len(t.strip()) > MAX_TEXT for t in notes):
+            return f"a description or note is over {MAX_TEXT} characters"
+        if len({i.key for i in self.items}) != len(self.items):
+            return "it lists a paper twice"
+        if unknown := [i.key for i in self.items if i.key not in keys]:
+            return f"it lists papers the bundle does not hold ({unknown[:3]})"
+        return None
+
+
+def fold_name(name: str) -> str:
+    """A collection name as kb compares them: spaces collapsed, ASCII case ignored."""
+    return "".join(c.lower() if c.isascii() else c for c in " ".join(name.split()))
+
+
 # ---------------------------------------------------------------- writing
 
 
@@ -205,12 +278,14 @@ class BundleWriter:
             self._zip.writestr(pdf_member(content_hash), data, zipfile.ZIP_STORED)
             self.pdfs.add(content_hash)
 
-    def finish(self, manifest: dict[str, Any]) -> None:
-        """Add the papers, the vectors and the manifest, and close the archive."""
+    def finish(self, manifest: dict[str, Any], collections: list[BundleCollection]) -> None:
+        """Add the papers, collections, vectors and the manifest, and close the archive."""
         if self.rows != self.n_chunks:
             raise InvalidInput("The library changed during the export; run it again.")
         self._papers.close()
         self._zip.write(self.work / PAPERS, PAPERS, zipfile.ZIP_DEFLATED)
+        body = json.dumps([c.to_dict() for c in collections], ensure_ascii=False)
+        self._zip.writestr(COLLECTIONS, body, zipfile.ZIP_DEFLATED)
         for n, arr in enumerate(self._vectors):
             arr.flush()
             self._zip.write(self.work / f"{n}.npy", vectors_member(n), zipfile.ZIP_STORED)
@@ -250,7 +325,8 @@ class BundleReader:
             self.manifest = self._read_manifest()
             self.encoders = _encoders(self.manifest, path.name)
             self.n_chunks = int(self.manifest["counts"]["chunks"])
-            self._check_papers()
+            keys = self._check_papers()
+            self.collections = self._read_collections(keys)
             self.vectors = [self._unpack_vectors(n, e, work) for n, e in enumerate(self.encoders)]
         except BaseException:
             self._zip.close()
@@ -299,20 +375,25 @@ class BundleReader:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise InvalidInput(f"{self.path.name!r} is not a kb bundle (no format {FORMAT!r}).")
         version = manifest.get("version")
-        if version != FORMAT_VERSION:
+        if version not in READS:
             raise InvalidInput(
                 f"The bundle {self.path.name!r} has format version {version!r}; this kb reads "
-                f"version {FORMAT_VERSION}. Upgrade kb (or ask for a bundle from this version)."
+                f"versions {', '.join(map(str, READS))}. Upgrade kb (or ask for a bundle from "
+                "this version)."
             )
         counts = manifest.get("counts")
         if not isinstance(counts, dict) or not isinstance(counts.get("chunks"), int):
             raise self._damaged("its manifest has no chunk count")
         return manifest
 
-    def _check_papers(self) -> None:
-        """Parse every line once, so a bad line is found before anything is imported."""
-        rows = 0
+    def _check_papers(self) -> set[str]:
+        """Parse every line once, so a bad line is found before anything is imported.
+
+        Returns the papers' keys.
+        """
+        rows, keys = 0, set()
         for paper in self.papers():
+            keys.add(paper.key)
             if paper.row != rows:
                 raise self._damaged(f"paper {paper.key!r} starts at row {paper.row}, not {rows}")
             rows += len(paper.chunks)
@@ -321,6 +402,31 @@ class BundleReader:
                     raise self._damaged(f"paper {paper.key!r} lists a PDF it does not hold")
         if rows != self.n_chunks:
             raise self._damaged(f"its papers have {rows} chunks, its manifest {self.n_chunks}")
+        return keys
+
+    def _read_collections(self, keys: set[str]) -> list[BundleCollection]:
+        """The bundle's collections, all checked (version 1 bundles have none)."""
+        info = self._zip.NameToInfo.get(COLLECTIONS)
+        if info is None:
+            if self.manifest["version"] == 1:
+                return []
+            raise self._damaged(f"it has no {COLLECTIONS}")
+        if info.file_size > _MAX_COLLECTIONS:
+            raise self._damaged(f"{COLLECTIONS} is too large")
+        try:
+            data = json.loads(self._zip.read(info))
+        except ValueError as e:
+            raise self._damaged(f"{COLLECTIONS} is not JSON ({e})") from e
+        if not isinstance(data, list):
+            raise self._damaged(f"{COLLECTIONS} is not a list of collections")
+        found = [
+            BundleCollection.from_dict(c, f"{COLLECTIONS}: collection {n}", keys)
+            for n, c in enumerate(data, 1)
+        ]
+        names = [fold_name(c.name) for c in found]
+        if len(set(names)) != len(names):
+            raise self._damaged(f"{COLLECTIONS} names a collection twice")
+        return found
 
     def papers(self) -> Iterator[BundlePaper]:
         with self._zip.open(PAPERS) as fh:

@@ -27,7 +27,9 @@ import numpy as np
 
 from kb.collections_store import CollectionsStore
 from kb.errors import InvalidInput, PaperNotFound, StoreError
+from kb.keyword_store import KeywordStore
 from kb.migrations import MIGRATIONS
+from kb.paper_filters import PAPER_ORDER, paper_filter
 from kb.types import Chunk, Paper, ParsedDocument
 from kb.works_store import WorksStore, apply_edits
 
@@ -136,7 +138,7 @@ _PAPER_COLS = (
 _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 
 
-class Store(WorksStore, CollectionsStore):
+class Store(WorksStore, CollectionsStore, KeywordStore):
     """The SQLite database of papers, chunks, their vectors and store state."""
 
     def __init__(self, path: Path) -> None:
@@ -338,10 +340,10 @@ class Store(WorksStore, CollectionsStore):
             sort: ``id`` (oldest first), ``added`` (newest first), ``year`` (newest first,
                 undated last) or ``title`` (A to Z, case-insensitive).
         """
-        where, args = _paper_filter(**filters)
-        order = _PAPER_ORDER.get(sort)
+        where, args = paper_filter(**filters)
+        order = PAPER_ORDER.get(sort)
         if order is None:
-            raise InvalidInput(f"sort must be one of {', '.join(_PAPER_ORDER)}, not {sort!r}.")
+            raise InvalidInput(f"sort must be one of {', '.join(PAPER_ORDER)}, not {sort!r}.")
         rows = self.db.execute(
             f"SELECT {_PAPER_COLS} FROM papers {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],
@@ -356,7 +358,7 @@ class Store(WorksStore, CollectionsStore):
         return {int(r["id"]): _paper(r) for r in rows}
 
     def count_papers(self, lang: str | None = None, **filters: Any) -> int:
-        where, args = _paper_filter(lang=lang, **filters)
+        where, args = paper_filter(lang=lang, **filters)
         return int(self.db.execute(f"SELECT COUNT(*) FROM papers {where}", args).fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
@@ -398,27 +400,8 @@ class Store(WorksStore, CollectionsStore):
             author: a case-insensitive substring of any author name (Chinese names work as is).
             tag: papers carrying exactly this tag.
         """
-        where, args = [], []
-        if year_from is not None:
-            where.append("p.year >= ?")
-            args.append(year_from)
-        if year_to is not None:
-            where.append("p.year <= ?")
-            args.append(year_to)
-        if author:
-            where.append(
-                "EXISTS (SELECT 1 FROM json_each(p.authors) a "
-                "WHERE instr(lower(a.value), lower(?)) > 0)"
-            )
-            args.append(author)
-        if tag:
-            where.append(
-                "EXISTS (SELECT 1 FROM paper_tags t WHERE t.paper_id = p.id AND t.tag = ?)"
-            )
-            args.append(tag)
-        sql = "SELECT c.id, c.lang FROM chunks c JOIN papers p ON p.id = c.paper_id"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, args = paper_filter(year_from=year_from, year_to=year_to, tag=tag, author=author)
+        sql = f"SELECT c.id, c.lang FROM chunks c JOIN papers ON papers.id = c.paper_id {where}"
         out: dict[str, list[int]] = {}
         for cid, lang in self.db.execute(sql + " ORDER BY c.id", args):
             out.setdefault(str(lang), []).append(int(cid))
@@ -492,60 +475,6 @@ class Store(WorksStore, CollectionsStore):
 
     # -- keyword index (FTS5); these writes leave ``generation`` alone: it tracks vectors
 
-    def keyword_search(
-        self, match: str, *, limit: int, chunk_ids_lang: str | None = None
-    ) -> list[tuple[int, float]]:
-        """(chunk id, score) of the chunks matching an FTS5 expression, best first.
-
-        Args:
-            match: an FTS5 MATCH expression, as ``index.keywords.fts_query`` builds it.
-            chunk_ids_lang: keep only chunks in this language; None keeps all.
-        """
-        join, where, args = "", "", [match]
-        if chunk_ids_lang:
-            join, where = "JOIN chunks c ON c.id = chunk_fts.rowid", "AND c.lang = ?"
-            args.append(chunk_ids_lang)
-        sql = (
-            f"SELECT chunk_fts.rowid, -bm25(chunk_fts) FROM chunk_fts {join} "
-            f"WHERE chunk_fts MATCH ? {where} ORDER BY bm25(chunk_fts) LIMIT ?"
-        )
-        try:
-            rows = self.db.execute(sql, [*args, max(limit, 0)]).fetchall()
-        except sqlite3.OperationalError as e:
-            if e.sqlite_errorcode != sqlite3.SQLITE_ERROR:  # busy, I/O, corrupt: not the query
-                raise StoreError(f"Keyword search failed in {self.path}: {e}.") from e
-            raise InvalidInput(
-                f"The keyword query {match!r} is not valid FTS5 syntax ({e}). "
-                "Quote each term, as index.keywords.fts_query does."
-            ) from e
-        return [(int(cid), float(score)) for cid, score in rows]
-
-    def set_keyword_texts(self, rows: list[tuple[int, str]]) -> int:
-        """Insert or replace the keyword tokens of existing chunks in one transaction.
-
-        Ids of chunks that no longer exist are skipped; returns how many rows were written.
-        """
-        with self.transaction() as db:
-            cur = db.executemany(
-                "INSERT OR REPLACE INTO chunk_fts (rowid, tokens) "
-                "SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)",
-                rows,
-            )
-            return max(cur.rowcount, 0)
-
-    def fts_missing_chunk_ids(self, batch: int = 256, *, after: int = 0) -> list[tuple[int, str]]:
-        """(chunk id, chunk text) of up to ``batch`` chunks with no keyword row, ids > ``after``.
-
-        Backfill loops until this is empty, passing the last id seen as ``after``, then
-        clears the ``fts_pending`` state set by the migration.
-        """
-        rows = self.db.execute(
-            "SELECT c.id, c.text FROM chunks c WHERE c.id > ? AND NOT EXISTS "
-            "(SELECT 1 FROM chunk_fts f WHERE f.rowid = c.id) ORDER BY c.id LIMIT ?",
-            (after, batch),
-        ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
-
 
 def _insert_chunks(
     db: sqlite3.Connection, paper_id: int, doc: ParsedDocument, vectors: np.ndarray
@@ -575,54 +504,6 @@ def _put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.
     db.executemany(
         "INSERT OR REPLACE INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, ?, ?)", rows
     )
-
-
-_HAS_TAG = "EXISTS (SELECT 1 FROM paper_tags t WHERE t.paper_id = papers.id AND t.tag = ?)"
-_PAPER_ORDER = {
-    "id": "id",
-    "added": "added_at DESC, id DESC",
-    "year": "year IS NULL, year DESC, id DESC",
-    "title": "lower(title), id",
-}
-
-
-def _paper_filter(
-    *,
-    lang: str | None = None,
-    year_from: int | None = None,
-    year_to: int | None = None,
-    tag: str | None = None,
-    author: str | None = None,
-    q: str | None = None,
-) -> tuple[str, list[Any]]:
-    """The WHERE clause (or "") and its arguments for a paper listing.
-
-    Args:
-        author: a case-insensitive substring of any author name.
-        q: a case-insensitive substring of the title or of any author name.
-    """
-    where: list[str] = []
-    args: list[Any] = []
-    any_author = "EXISTS (SELECT 1 FROM json_each(papers.authors) a WHERE instr(lower(a.value), ?))"
-    if lang:
-        where.append("lang = ?")
-        args.append(lang)
-    if year_from is not None:
-        where.append("year >= ?")
-        args.append(year_from)
-    if year_to is not None:
-        where.append("year <= ?")
-        args.append(year_to)
-    if tag:
-        where.append(_HAS_TAG)
-        args.append(tag)
-    if author:
-        where.append(any_author)
-        args.append(author.lower())
-    if q:
-        where.append(f"(instr(lower(title), ?) OR {any_author})")
-        args += [q.lower(), q.lower()]
-    return ("WHERE " + " AND ".join(where) if where else ""), args
 
 
 def _paper(row: sqlite3.Row) -> Paper:
