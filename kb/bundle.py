@@ -259,7 +259,9 @@ def _add_pdfs(writer: BundleWriter, files: list[tuple[str, str]], notes: list[st
     return hashes
 
 
-def _manifest(lib: Library, encoders: list[BundleEncoder], counts: dict[str, int]) -> dict[str, Any]:
+def _manifest(
+    lib: Library, encoders: list[BundleEncoder], counts: dict[str, int]
+) -> dict[str, Any]:
     s = lib.settings
     try:
         version = importlib.metadata.version("kb")

@@ -10,6 +10,11 @@ newly ingested file:
 
 A paper found here gains the bundle's tags and PDFs; it is reported ``merged`` when that
 changed something and ``skipped`` when not, so importing a bundle twice changes nothing.
+
+Then the bundle's collections (reading lists): one whose name (ignoring case) is new here is
+created; one that has a namesake here is merged into it: its papers (mapped to the papers
+here, also those found already here) are added, and a bundle note only fills an empty note
+here (a note here is never overwritten; the same holds for the description).
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ import numpy as np
 
 from index.dense import DenseIndex
 from ingest.dedup import best_match
-from kb.bundle_io import BundleEncoder, BundlePaper, BundleReader
+from kb.bundle_io import BundleCollection, BundleEncoder, BundlePaper, BundleReader
 from kb.encoders import passage_text
-from kb.errors import IndexMismatch, InvalidInput, KBError
+from kb.errors import CollectionNotFound, IndexMismatch, InvalidInput, KBError
 from kb.maintenance import check_edit
 from kb.storage import sha256_file
 from kb.types import ChunkDraft, PageReport, PaperMeta, ParsedDocument
@@ -49,10 +54,23 @@ class ImportSummary:
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # collections: (name, collection id here, detail); failed: (name, error)
+    collections_created: list[tuple[str, int, str]] = field(default_factory=list)
+    collections_merged: list[tuple[str, int, str]] = field(default_factory=list)
+    collections_unchanged: list[tuple[str, int, str]] = field(default_factory=list)
+    collections_failed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.collections_failed
+
+    def collections_line(self) -> str:
+        line = (
+            f"collections: created {len(self.collections_created)}, "
+            f"merged {len(self.collections_merged)}, "
+            f"unchanged {len(self.collections_unchanged)}"
+        )
+        return line + (f", failed {n}" if (n := len(self.collections_failed)) else "")
 
     def line(self) -> str:
         return (
@@ -63,6 +81,22 @@ class ImportSummary:
     def to_dict(self) -> dict[str, Any]:
         def rows(items: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
             return [{"key": k, "paper_id": i, "detail": d} for k, i, d in items]
+
+        def lists(items: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+            return [{"name": n, "collection_id": i, "detail": d} for n, i, d in items]
+
+        collections = {
+            "counts": {
+                "created": len(self.collections_created),
+                "merged": len(self.collections_merged),
+                "unchanged": len(self.collections_unchanged),
+                "failed": len(self.collections_failed),
+            },
+            "created": lists(self.collections_created),
+            "merged": lists(self.collections_merged),
+            "unchanged": lists(self.collections_unchanged),
+            "failed": [{"name": n, "error": e} for n, e in self.collections_failed],
+        }
 
         return {
             "counts": {
@@ -75,6 +109,7 @@ class ImportSummary:
             "merged": rows(self.merged),
             "skipped": rows(self.skipped),
             "failed": [{"key": k, "error": e} for k, e in self.failed],
+            "collections": collections,
             "notes": list(self.notes),
         }
 
@@ -124,7 +159,51 @@ def _import(lib: Library, reader: BundleReader, progress: Progress | None) -> Im
             lib._save_index()
     if summary.imported:
         lib.link_translations()
+    here = {k: pid for k, pid, _ in summary.imported + summary.merged + summary.skipped}
+    for found in reader.collections:
+        try:
+            _place_collection(lib, found, here, summary)
+        except KBError as e:
+            summary.collections_failed.append((found.name, str(e)))
     return summary
+
+
+def _place_collection(
+    lib: Library, theirs: BundleCollection, here: dict[str, int], summary: ImportSummary
+) -> None:
+    """Create the bundle collection ``theirs``, or merge it into its namesake here.
+
+    Args:
+        here: bundle paper key -> paper id here (papers that failed are not in it).
+    """
+    name = " ".join(theirs.name.split())
+    items = [(here[i.key], i.note.strip()) for i in theirs.items if i.key in here]
+    if lost := len(theirs.items) - len(items):
+        summary.notes.append(f"collection {name!r}: {lost} paper(s) that failed were left out")
+    with lib._lock:  # one collection at a time, as a whole
+        try:
+            mine = lib.collection(name)
+        except CollectionNotFound:
+            made = lib.create_collection(name, theirs.description)
+            for pid, note in items:
+                lib.add_to_collection(made.id, pid, note)
+            summary.collections_created.append((made.name, made.id, f"{len(items)} papers"))
+            return
+        notes = {i.paper.id: i.note for i in mine.items}
+        added = filled = 0
+        for pid, note in items:
+            if pid in notes and (notes[pid] or not note):
+                continue  # a note here stays; an empty bundle note adds nothing
+            added, filled = added + (pid not in notes), filled + (pid in notes)
+            lib.add_to_collection(mine.id, pid, note)
+            notes[pid] = note
+        changes = [f"added {added} papers"] * bool(added)
+        changes += [f"filled {filled} notes"] * bool(filled)
+        if theirs.description.strip() and not mine.description:
+            lib.update_collection(mine.id, description=theirs.description)
+            changes.append("filled its description")
+    row = (mine.name, mine.id, "; ".join(changes) or "nothing new")
+    (summary.collections_merged if changes else summary.collections_unchanged).append(row)
 
 
 def _plan_encoders(

@@ -15,8 +15,9 @@ Storage layer for ``kb.bundle`` (export and import). Members, and nothing else:
 Version 1 bundles (no collections) are still read.
 
 A bundle is read only after every member's CRC is checked, every name is one of the above
-(no absolute paths, ``..`` or links), every paper line and every collection parses, so a damaged or hostile
-archive is refused before anything is written. Member names are never used as paths.
+(no absolute paths, ``..`` or links), and every paper line and every collection parses, so a
+damaged or hostile archive is refused before anything is written. Member names are never used
+as paths.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def _progress_bar(desc: str, quiet: bool) -> tuple[Callable[[int, int], None], C
 @click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--with-pdfs", is_flag=True, help="Also carry the papers' PDF files.")
 @click.option("--ids", help="Only these papers: ids or keys, comma-separated.")
-@click.option("--collection", help="Only the papers of this collection (id or name).")
+@click.option("--collection", help="Only this collection (id or name): its papers, its notes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_context
@@ -47,8 +47,9 @@ def export_bundle(
 ) -> None:
     """Write the library's papers, chunks and vectors (and PDFs) to one bundle file.
 
-    Another kb that uses the same model imports it with `kb import-bundle`, without
-    re-embedding anything.
+    The collections of those papers travel too, with their notes (`--collection`: only
+    that one). Another kb that uses the same model imports it with `kb import-bundle`,
+    without re-embedding anything.
 
     Example: kb export-bundle lab.kbundle --with-pdfs
     """
@@ -62,7 +63,14 @@ def export_bundle(
         chosen = select_papers(lib, refs, collection)
     progress, close = _progress_bar("export", quiet or as_json)
     try:
-        summary = export(lib, dest, with_pdfs=with_pdfs, paper_ids=chosen, progress=progress)
+        summary = export(
+            lib,
+            dest,
+            with_pdfs=with_pdfs,
+            paper_ids=chosen,
+            collection=collection,
+            progress=progress,
+        )
     finally:
         close()
     if as_json:
@@ -71,8 +79,8 @@ def export_bundle(
     for note in summary.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(
-        f"wrote {dest}: {summary.papers} papers, {summary.chunks} chunks, {summary.pdfs} PDFs "
-        f"({'; '.join(summary.encoders)})"
+        f"wrote {dest}: {summary.papers} papers, {summary.chunks} chunks, {summary.pdfs} PDFs, "
+        f"{summary.collections} collections ({'; '.join(summary.encoders)})"
     )
 
 
@@ -87,11 +95,12 @@ def import_bundle(ctx: click.Context, bundle: Path, quiet: bool, as_json: bool) 
 
     Papers already here are skipped, the same work under another file (same DOI / arXiv id,
     or near-identical text) gains the bundle's tags and PDFs, the rest are added with their
-    vectors as they are. The bundle must come from a kb with the same model.
+    vectors as they are. The bundle must come from a kb with the same model. Its collections
+    are created, or merged into the one here of the same name (a note here is kept).
 
     Example: kb import-bundle lab.kbundle
 
-    Exit status: 0 when no paper failed, 1 otherwise.
+    Exit status: 0 when no paper or collection failed, 1 otherwise.
     """
     from kb.bundle import import_bundle as run_import
 
@@ -107,6 +116,9 @@ def import_bundle(ctx: click.Context, bundle: Path, quiet: bool, as_json: bool) 
             click.echo(f"note: {note}", err=True)
         for key, why in summary.failed:
             click.echo(f"failed: {key}: {why}", err=True)
+        for name, why in summary.collections_failed:
+            click.echo(f"failed: collection {name!r}: {why}", err=True)
+        click.echo(summary.collections_line())
         click.echo(summary.line())
     if not summary.ok:
         ctx.exit(1)

@@ -109,12 +109,17 @@ def test_round_trip_keeps_vectors_metadata_and_embeds_nothing(lib_a, lib_b, tmp_
     assert (exported.papers, exported.pdfs) == (3, 0) and done[-1] == (3, 3)
     with zipfile.ZipFile(bundle) as zf:
         manifest = json.loads(zf.read("manifest.json"))
-        assert sorted(zf.namelist()) == ["manifest.json", "papers.jsonl", "vectors/0.npy"]
-    assert manifest["format"] == "kb-bundle" and manifest["version"] == 1
+        assert sorted(zf.namelist()) == [
+            "collections.json", "manifest.json", "papers.jsonl", "vectors/0.npy"
+        ]  # fmt: skip
+        assert json.loads(zf.read("collections.json")) == []
+    assert manifest["format"] == "kb-bundle" and manifest["version"] == 2
     assert manifest["encoders"] == [
         {"slot": None, "model": "hash-test", "dim": 64, "fingerprint": "hash64"}
     ]
-    assert manifest["counts"] == {"papers": 3, "chunks": exported.chunks, "pdfs": 0}
+    assert manifest["counts"] == {
+        "papers": 3, "chunks": exported.chunks, "pdfs": 0, "collections": 0
+    }  # fmt: skip
 
     lib_b.prepare()  # the reference means are embedded once, on first use
     before = lib_b.embedder.passages
@@ -336,6 +341,167 @@ def test_export_is_atomic(lib_a, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+# ---------------------------------------------------------------- collections
+
+
+def _notes(lib: Library, ref: str) -> dict[str, str]:
+    """Paper key -> note, in the collection's order."""
+    return {i.paper.key: i.note for i in lib.collection(ref).items}
+
+
+def _reading_group(lib: Library) -> str:
+    """Give ``lib`` (lib_a) a collection of all three papers with notes; the PDF's key."""
+    pdf_key = next(p.key for p in lib.papers() if p.kind == "pdf")
+    lib.create_collection("Reading group", "周三读书会：对齐与监督")
+    lib.add_to_collection("Reading group", "r1", "Read section 3 first")
+    lib.add_to_collection("Reading group", "r2", "重点：第二节的欺骗评估方法")
+    lib.add_to_collection("Reading group", pdf_key, "Compare with the debate paper")
+    lib.create_collection("Deception", "")
+    lib.add_to_collection("Deception", "r2", "")
+    return pdf_key
+
+
+def test_collections_round_trip_with_notes(lib_a, lib_b, tmp_path):
+    pdf_key = _reading_group(lib_a)
+    lib_a.create_collection("Empty for now")
+    bundle = tmp_path / "lab.kbundle"
+    assert export_bundle(lib_a, bundle).collections == 3
+    with zipfile.ZipFile(bundle) as zf:
+        carried = {c["name"]: c for c in json.loads(zf.read("collections.json"))}
+    group = carried["Reading group"]
+    assert group["description"] == "周三读书会：对齐与监督" and group["created_at"]
+    assert [(i["key"], i["note"]) for i in group["items"]] == [
+        ("r1", "Read section 3 first"),
+        ("r2", "重点：第二节的欺骗评估方法"),
+        (pdf_key, "Compare with the debate paper"),
+    ]
+    assert all(i["added_at"] for i in group["items"])
+
+    summary = import_bundle(lib_b, bundle)
+    assert summary.collections_line() == "collections: created 3, merged 0, unchanged 0"
+    assert summary.to_dict()["collections"]["counts"] == {
+        "created": 3, "merged": 0, "unchanged": 0, "failed": 0
+    }  # fmt: skip
+    assert [c.name for c in lib_b.collections()] == ["Deception", "Empty for now", "Reading group"]
+    assert _notes(lib_b, "reading group") == _notes(lib_a, "Reading group")
+    assert lib_b.collection("Reading group").description == "周三读书会：对齐与监督"
+    assert _notes(lib_b, "Deception") == {"r2": ""}
+    assert lib_b.collection("Empty for now").items == []
+    assert [m.name for m in lib_b.memberships("r2")] == ["Deception", "Reading group"]
+
+    before = lib_b.collections()
+    again = import_bundle(lib_b, bundle)  # re-importing changes nothing
+    assert again.collections_line() == "collections: created 0, merged 0, unchanged 3"
+    assert lib_b.collections() == before
+
+
+def test_collection_merges_into_its_namesake_keeping_local_notes(lib_a, lib_b, tmp_path):
+    pdf_key = _reading_group(lib_a)
+    # B holds r1 under another key (same arXiv id) and A's PDF, in its own READING GROUP
+    other = {**RECORDS[0], "key": "b-r1", "arxiv_id": "arXiv:2301.00001v2", "title": "RH"}
+    lib_b.ingest([_feed(tmp_path / "b.jsonl", [other])])
+    shutil.copy(tmp_path / "in" / "debate.pdf", tmp_path / "copy-in-b.pdf")
+    lib_b.ingest([tmp_path / "copy-in-b.pdf"])
+    lib_b.create_collection("READING GROUP", "")
+    lib_b.add_to_collection("READING GROUP", "b-r1", "我们的笔记：先读附录")
+    lib_b.add_to_collection("READING GROUP", pdf_key, "")
+
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    summary = import_bundle(lib_b, bundle)
+    assert summary.line() == "imported 1, merged 1, skipped 1, failed 0"
+    assert summary.collections_line() == "collections: created 1, merged 1, unchanged 0"
+    (name, cid, detail), = summary.collections_merged  # fmt: skip
+    assert name == "READING GROUP" and "added 1 papers" in detail and "filled 1 notes" in detail
+    assert [c.name for c in lib_b.collections()] == ["Deception", "READING GROUP"]
+    assert _notes(lib_b, "reading group") == {
+        "b-r1": "我们的笔记：先读附录",  # the local note stays
+        pdf_key: "Compare with the debate paper",  # an empty local note is filled
+        "r2": "重点：第二节的欺骗评估方法",  # a new paper, with its note
+    }
+    assert lib_b.collection(cid).description == "周三读书会：对齐与监督"  # was empty here
+
+    before = lib_b.collections()
+    again = import_bundle(lib_b, bundle)
+    assert again.collections_line() == "collections: created 0, merged 0, unchanged 2"
+    assert lib_b.collections() == before  # not even updated_at moved
+
+
+def test_a_selection_carries_only_its_collections(lib_a, lib_b, tmp_path):
+    pdf_key = _reading_group(lib_a)
+    bundle = tmp_path / "one.kbundle"
+    export_bundle(lib_a, bundle, paper_ids=[lib_a.paper("r1").id])
+    assert import_bundle(lib_b, bundle).collections_line().startswith("collections: created 1,")
+    assert [c.name for c in lib_b.collections()] == ["Reading group"]  # Deception lacks r1
+    assert _notes(lib_b, "Reading group") == {"r1": "Read section 3 first"}
+
+    only = tmp_path / "deception.kbundle"
+    ids = select_papers(lib_a, [pdf_key], "Deception")
+    assert export_bundle(lib_a, only, paper_ids=ids, collection="deception").collections == 1
+    with zipfile.ZipFile(only) as zf:
+        (carried,) = json.loads(zf.read("collections.json"))
+    assert carried["name"] == "Deception" and [i["key"] for i in carried["items"]] == ["r2"]
+
+
+def test_old_bundle_without_collections_still_imports(lib_a, lib_b, tmp_path):
+    _reading_group(lib_a)
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+
+    def as_version_1(name: str, body: bytes) -> bytes | None:
+        if name == "collections.json":
+            return None
+        if name == "manifest.json":
+            manifest = json.loads(body)
+            del manifest["counts"]["collections"]
+            return json.dumps({**manifest, "version": 1}).encode()
+        return body
+
+    old = _rewrite(bundle, tmp_path / "v1.kbundle", as_version_1)
+    summary = import_bundle(lib_b, old)
+    assert summary.line() == "imported 3, merged 0, skipped 0, failed 0" and summary.ok
+    assert summary.collections_line() == "collections: created 0, merged 0, unchanged 0"
+    assert lib_b.collections() == [] and lib_b.count() == 3
+    # a version 2 bundle that lost its collections is damaged, not an old one
+    lost = _rewrite(
+        bundle, tmp_path / "lost.kbundle", lambda n, b: None if n == "collections.json" else b
+    )
+    with pytest.raises(InvalidInput, match="damaged: it has no collections.json"):
+        import_bundle(lib_b, lost)
+
+
+@pytest.mark.parametrize(
+    ("collections", "message"),
+    [
+        (b"not json", "collections.json is not JSON"),
+        (b'{"name": "x"}', "not a list of collections"),
+        (b'["x"]', "collection 1 is not an object"),
+        (b'[{"name": 7}]', "must be strings"),
+        (b'[{"name": "ok", "items": "r1"}]', "items must be a list"),
+        (b'[{"name": "ok", "colour": "red"}]', "not a valid collection"),
+        (b'[{"name": "ok", "items": [{"key": "r1", "rank": 1}]}]', "not a valid collection"),
+        (b'[{"name": "   "}]', "1 to 200 characters"),
+        (b'[{"name": "2024"}]', "not only digits"),
+        (b'[{"name": "ok", "items": [{"key": "nope"}]}]', "does not hold"),
+        (b'[{"name": "ok", "items": [{"key": "r1"}, {"key": "r1"}]}]', "a paper twice"),
+        (b'[{"name": "Ok"}, {"name": "oK"}]', "names a collection twice"),
+        ('[{"name": "ok", "description": "%s"}]' % ("长" * 5001), "over 5000 characters"),
+    ],
+)
+def test_bad_collections_are_refused_before_anything_is_written(
+    lib_a, lib_b, tmp_path, collections, message
+):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    body = collections if isinstance(collections, bytes) else collections.encode()
+    bad = _rewrite(
+        bundle, tmp_path / "bad.kbundle", lambda n, b: body if n == "collections.json" else b
+    )
+    with pytest.raises(InvalidInput, match=message):
+        import_bundle(lib_b, bad)
+    assert lib_b.count() == 0 and lib_b.collections() == []
+
+
 # ---------------------------------------------------------------- the commands
 
 
@@ -354,6 +520,36 @@ def test_cli_errors_are_one_line(tmp_path):
         result = _invoke(env, *args)
         assert result.exit_code == 1 and message in result.output
         assert "Traceback" not in result.output
+
+
+def test_cli_collection_option_and_summary(lib_a, tmp_path, monkeypatch):
+    """--collection carries only that collection; the import says what it did with it."""
+    _reading_group(lib_a)
+    lib_a.close()  # the commands open the stores themselves (with the fake embedder)
+    monkeypatch.setattr(
+        "kb.service.Library",
+        lambda settings: Library(settings, embedder=CountingEmbedder()),
+    )
+    env_a = {"KB_DATA_DIR": str(tmp_path / "a" / "kb-data"), "KB_SECOND_ENCODER": "none"}
+    env_b = {"KB_DATA_DIR": str(tmp_path / "b" / "kb-data"), "KB_SECOND_ENCODER": "none"}
+    bundle = tmp_path / "deception.kbundle"
+    out = _invoke(env_a, "export-bundle", str(bundle), "--collection", "Deception", "-q")
+    assert out.exit_code == 0 and "1 papers" in out.output and "1 collections" in out.output
+    first = _invoke(env_b, "import-bundle", str(bundle), "-q")
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[-2:] == [
+        "collections: created 1, merged 0, unchanged 0",
+        "imported 1, merged 0, skipped 0, failed 0",
+    ]
+    again = json.loads(_invoke(env_b, "import-bundle", str(bundle), "--json").output)
+    assert again["collections"]["counts"] == {
+        "created": 0, "merged": 0, "unchanged": 1, "failed": 0
+    }  # fmt: skip
+    assert again["collections"]["unchanged"][0]["name"] == "Deception"
+    shown = json.loads(_invoke(env_b, "collection", "list", "--json").output)
+    assert [(c["name"], [i["paper"]["key"] for i in c["items"]]) for c in shown] == [
+        ("Deception", ["r2"])
+    ]
 
 
 def test_cli_round_trip_with_the_real_model(tmp_path, e5_dir):
