@@ -22,15 +22,8 @@ import numpy as np
 
 from index.dense import DenseIndex
 from kb.bundle_import import ImportSummary, import_bundle
-from kb.bundle_io import (
-    FORMAT,
-    FORMAT_VERSION,
-    BundleCollection,
-    BundleEncoder,
-    BundleItem,
-    BundlePaper,
-    BundleWriter,
-)
+from kb.bundle_io import FORMAT, FORMAT_VERSION, BundleWriter
+from kb.bundle_records import BundleCollection, BundleEncoder, BundleItem, BundlePaper
 from kb.errors import InvalidInput, StoreError
 from kb.storage import atomic_path
 from kb.types import Paper, PaperMeta

@@ -31,7 +31,8 @@ import numpy as np
 
 from index.dense import DenseIndex
 from ingest.dedup import best_match
-from kb.bundle_io import BundleCollection, BundleEncoder, BundlePaper, BundleReader
+from kb.bundle_io import BundleReader
+from kb.bundle_records import BundleCollection, BundleEncoder, BundlePaper
 from kb.encoders import passage_text
 from kb.errors import CollectionNotFound, IndexMismatch, InvalidInput, KBError
 from kb.maintenance import check_edit
