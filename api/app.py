@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import routes, routes_collections, routes_jobs, routes_papers, web
 from api.auth import ReadAccess, bearer_key, write_refusal
+from api.docs import install_docs
 from api.schemas import ErrorPublic
 from kb.errors import KBError
 from kb.jobs import JobRunner
@@ -45,6 +46,8 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         summary="Bilingual (English/Chinese) search over AI-safety papers",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs with local assets (no CDN offline)
+        redoc_url=None,
         responses={
             400: {"model": ErrorPublic},
             404: {"model": ErrorPublic},
@@ -80,6 +83,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     )
     app.include_router(routes_collections.router, dependencies=read, responses=_auth_errors())
     web.install(app)
+    install_docs(app)
     return app
 
 

@@ -94,3 +94,17 @@ def test_every_route_is_in_the_readme(client):
         for method in ops:
             route = f"{method.upper()} {re.sub(r'{[^}]*}', '{}', path)}"
             assert route in rows, f"{route} is missing from README's HTTP API table"
+
+
+def test_api_docs_work_offline(client):
+    """/docs and /redoc load their scripts and styles from the app, never from a CDN."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        refs = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+        assert refs, page
+        assert not [r for r in refs if r.startswith(("http:", "https:", "//"))], (page, refs)
+        for ref in refs:
+            if ref.startswith("/") and not ref.startswith("/openapi"):
+                assert client.get(ref).status_code == 200, ref
