@@ -5,10 +5,13 @@ SQLite is the source of truth. What is checked:
   has (orphan vectors), chunk ids it lacks;
 - chunks without a vector (per encoder), papers without chunks, keyword rows without a chunk
   and chunks without a keyword row;
-- recorded PDF files that are gone from disk (reported only: the paper is still searchable).
+- recorded PDF files that are gone from disk (reported only: the paper is still searchable);
+- uploads kept in ``files_dir`` that no paper records, older than an hour (from an ingest job
+  stopped with its server, or a failed upload).
 
 Repair rebuilds each index from SQLite, embeds chunks that lack vectors, rebuilds missing
-keyword rows, deletes orphan keyword rows and removes papers that have no chunks.
+keyword rows, deletes orphan keyword rows and unused uploads, and removes papers that have
+no chunks.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.vectors import VectorIndex
+from kb.uploads import discard, unused_uploads
 
 if TYPE_CHECKING:
     from kb.service import Library
+
+UNUSED_UPLOAD_AGE_S = 3600.0  # younger uploads may still be waiting in a server's ingest job
 
 
 @dataclass
@@ -76,12 +82,19 @@ def diagnose(lib: Library, *, repair: bool = False) -> DoctorReport:
         report.findings.append(
             Finding(f"chunks without {slot} vector", len(lacking), _sample([r[0] for r in lacking]))
         )
-    gone = [path for _, path in store.missing_files() if not Path(path).exists()]
+    recorded = [path for _, path in store.missing_files()]
+    gone = [path for path in recorded if not Path(path).exists()]
     report.findings.append(
         Finding("files gone from disk", len(gone), _sample(gone), repairable=False)
     )
+    unused = unused_uploads(lib.settings.files_dir, set(recorded), older_than_s=UNUSED_UPLOAD_AGE_S)
+    report.findings.append(
+        Finding("uploads no paper uses", len(unused), _sample([p.name for p in unused]))
+    )
     if repair and not report.healthy:
         lib.repair(problems)
+        for path in unused:  # a job's upload that never became a paper (server stopped)
+            discard(path)
         for finding in report.findings:
             if finding.repairable and finding.count:
                 finding.repaired = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,3 +83,23 @@ def is_kept(path: Path, files_dir: Path) -> bool:
         return path.resolve().parent == files_dir.resolve()
     except OSError:
         return False
+
+
+def unused_uploads(files_dir: Path, used: set[str], *, older_than_s: float) -> list[Path]:
+    """Kept uploads no paper records, and leftover partial uploads, older than the given age.
+
+    The age keeps a live server's fresh uploads (waiting in a queued ingest job) safe.
+    """
+    if not files_dir.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    found = []
+    for path in sorted(files_dir.iterdir()):
+        kept = path.suffix == ".pdf" or path.name.startswith(".upload-")
+        try:
+            old = path.is_file() and path.stat().st_mtime < cutoff
+        except OSError:
+            continue
+        if kept and old and str(path.resolve()) not in used:
+            found.append(path)
+    return found

@@ -173,6 +173,29 @@ def test_doctor_finds_and_repairs_damage(library: Library, make_pdf: MakePdf) ->
     again.close()
 
 
+def test_doctor_removes_old_uploads_no_paper_uses(library: Library, make_pdf: MakePdf) -> None:
+    """A job's upload left behind when its server stopped is found, and removed on repair,
+    once it is an hour old; a paper's upload and a fresh upload stay."""
+    import io
+    import os
+
+    files = library.settings.files_dir
+    used = make_pdf("used.pdf", [["Corrigibility", "shutdown problems"]]).read_bytes()
+    status, paper = library.add_upload(io.BytesIO(used), "used.pdf")
+    assert status == "ingested"
+    orphan = library.keep_upload(io.BytesIO(b"%PDF-1.4 never ingested"), "orphan.pdf")
+    fresh = library.keep_upload(io.BytesIO(b"%PDF-1.4 still queued"), "fresh.pdf")
+    hour_ago = time.time() - 7200
+    for path in [*files.glob("*.pdf")]:
+        if path != fresh:
+            os.utime(path, (hour_ago, hour_ago))
+    found = {f.check: f for f in library.doctor().findings}["uploads no paper uses"]
+    assert found.count == 1 and orphan.name in found.detail
+    assert library.doctor(repair=True).healthy
+    assert not orphan.exists() and fresh.exists()
+    assert Path(library.paper(paper.id).files[0]).exists()
+
+
 def test_watch_ingests_dropped_and_changed_files_until_stopped(
     library: Library, make_pdf: MakePdf, tmp_path: Path
 ) -> None:
