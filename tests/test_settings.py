@@ -50,3 +50,25 @@ def test_every_setting_has_help_and_is_documented():
         assert f.metadata["help"]
     for env, _default, _help in describe():
         assert env in text, f"{env} is not documented in README.md"
+
+
+def test_kb_config_never_prints_api_keys():
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    key = "secret-key-" + "z" * 16
+    env = {"KB_API_KEYS": f"{key},other-key-{'y' * 12}", "KB_SECOND_ENCODER": "none"}
+    out = CliRunner().invoke(cli, ["config"], env=env).output
+    assert key not in out and "2 key(s) set, not shown" in out
+    as_json = CliRunner().invoke(cli, ["config", "--json"], env=env).output
+    assert key not in as_json
+
+
+def test_api_settings_are_checked():
+    with pytest.raises(ConfigError, match="KB_READ_ACCESS=key needs"):
+        Settings(read_access="key").validated()
+    with pytest.raises(ConfigError, match="at least 16"):
+        Settings(api_keys="short").validated()
+    s = Settings(api_keys="k" * 16 + ", " + "j" * 16, cors_origins="https://a.org, *")
+    assert s.validated().keys == ("k" * 16, "j" * 16) and s.cors_list == ("https://a.org", "*")
