@@ -84,7 +84,7 @@ EN: dict[str, str] = {
     "paper.add_create": "Create one",
     "paper.in_collection": "(already in it)",
     "upload.title": "Upload PDFs",
-    "upload.intro": "Drop PDFs here to add them to the library (up to {mb} MB each). "
+    "upload.intro": "Drop PDFs here to add them to the library (up to {mb} MiB each). "
     "Each file is read, split into passages and indexed in the background.",
     "upload.readonly": "This kb is read-only: the server has no API keys (KB_API_KEYS).",
     "upload.key": "API key",
@@ -105,7 +105,7 @@ EN: dict[str, str] = {
     "upload.status_pending": "Waiting",
     "upload.open_paper": "Open paper",
     "upload.not_pdf": "Not a PDF file.",
-    "upload.too_big": "Larger than {mb} MB.",
+    "upload.too_big": "Larger than {mb} MiB.",
     "upload.no_key": "Enter an API key first.",
     "upload.err_401": "The API key is missing or not valid.",
     "upload.err_403": "Uploads are not allowed on this server.",
@@ -242,7 +242,7 @@ ZH: dict[str, str] = {
     "paper.add_create": "新建一个",
     "paper.in_collection": "（已在其中）",
     "upload.title": "上传 PDF",
-    "upload.intro": "将 PDF 拖到此处即可加入文库（每个文件不超过 {mb} MB）。"
+    "upload.intro": "将 PDF 拖到此处即可加入文库（每个文件不超过 {mb} MiB）。"
     "每个文件会在后台读取、切分为段落并建立索引。",
     "upload.readonly": "此 kb 为只读：服务器未配置 API 密钥（KB_API_KEYS）。",
     "upload.key": "API 密钥",
@@ -263,7 +263,7 @@ ZH: dict[str, str] = {
     "upload.status_pending": "等待中",
     "upload.open_paper": "打开论文",
     "upload.not_pdf": "不是 PDF 文件。",
-    "upload.too_big": "超过 {mb} MB。",
+    "upload.too_big": "超过 {mb} MiB。",
     "upload.no_key": "请先输入 API 密钥。",
     "upload.err_401": "API 密钥缺失或无效。",
     "upload.err_403": "此服务器不允许上传。",
