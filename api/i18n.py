@@ -149,8 +149,11 @@ EN: dict[str, str] = {
     "coll.edit_note": "Edit note",
     "coll.save_note": "Save note",
     "coll.remove": "Remove from collection",
-    "coll.edit_hint": "Editing notes and removing papers needs the API key. Add papers from "
-    "their pages.",
+    "coll.edit": "Rename or edit the description",
+    "coll.save": "Save changes",
+    "coll.delete": "Delete collection",
+    "coll.edit_hint": "Renaming or deleting the collection, editing notes and removing papers "
+    "need the API key. Add papers from their pages.",
     "key.hint_write": "Needed to change collections and notes; kept in this browser only.",
     "key.state_set": "(saved in this browser)",
     "key.state_unset": "(not set)",
@@ -159,6 +162,9 @@ EN: dict[str, str] = {
     "write.saved": "Saved.",
     "write.confirm_remove": "Remove this paper from the collection? Its note here is deleted; "
     "the paper stays in the library.",
+    "write.confirm_delete": "Delete the collection “{name}”? Its notes are deleted; "
+    "the papers stay in the library.",
+    "write.name_empty": "Give the collection a name.",
     "write.err_400": "That is not valid.",
     "write.err_401": "The API key is missing or not valid.",
     "write.err_403": "This kb is read-only: the server has no API keys.",
@@ -306,7 +312,11 @@ ZH: dict[str, str] = {
     "coll.edit_note": "编辑笔记",
     "coll.save_note": "保存笔记",
     "coll.remove": "移出合集",
-    "coll.edit_hint": "编辑笔记和移出论文需要 API 密钥。请在论文页面将论文加入合集。",
+    "coll.edit": "重命名或编辑说明",
+    "coll.save": "保存修改",
+    "coll.delete": "删除合集",
+    "coll.edit_hint": "重命名或删除合集、编辑笔记和移出论文需要 API 密钥。"
+    "请在论文页面将论文加入合集。",
     "key.hint_write": "修改合集和笔记需要密钥；只保存在本浏览器中。",
     "key.state_set": "（已保存在本浏览器）",
     "key.state_unset": "（未设置）",
@@ -314,6 +324,8 @@ ZH: dict[str, str] = {
     "write.working": "正在保存…",
     "write.saved": "已保存。",
     "write.confirm_remove": "将这篇论文移出合集？它在此合集中的笔记会被删除；论文仍保留在文库中。",
+    "write.confirm_delete": "删除合集“{name}”？其中的笔记会被删除；论文仍保留在文库中。",
+    "write.name_empty": "请为合集填写名称。",
     "write.err_400": "输入无效。",
     "write.err_401": "API 密钥缺失或无效。",
     "write.err_403": "此 kb 为只读：服务器未配置 API 密钥。",

@@ -1,7 +1,8 @@
 """The collection pages of the web page: shared reading lists with notes, and export links.
 
-Pages only read (one Library call each); creating a collection, editing a note and removing a
-paper are done by ``kb.js`` through the JSON API with the API key, as uploads are.
+Pages only read (one Library call each); creating, renaming and deleting a collection, editing
+a note and removing a paper are done by ``kb.js`` through the JSON API with the API key, as
+uploads are.
 """
 
 from __future__ import annotations

@@ -119,8 +119,13 @@ class DenseIndex:
     def remove(self, ids: list[int]) -> None:
         self.vectors.remove(ids)
 
-    def save(self) -> None:
-        self.vectors.save(self.folder, self.identity, self.store.generation(), self.extra)
+    def save(self, generation: int | None = None) -> None:
+        """Write the index, stamped with the store generation it mirrors (default: the one
+        this process follows, ``Store.mirrored_generation``); a stale stamp makes the next
+        loader rebuild from SQLite."""
+        if generation is None:
+            generation = self.store.mirrored_generation()
+        self.vectors.save(self.folder, self.identity, generation, self.extra)
 
     def stats(self) -> LanguageStats:
         """Per-language score statistics of the indexed chunks.
@@ -143,16 +148,18 @@ class DenseIndex:
     def rebuild(self) -> None:
         """Rebuild the FAISS index from the vectors in SQLite and save it."""
         self._stats = None
+        generation = self.store.generation()
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
-        self.save()
+        self.save(generation)
 
     def reset(self) -> None:
         """Forget the store's recorded model and rebuild from the (re-embedded) vectors."""
         self._stats = None
         self.store.clear_state(self.state_key)
         check_identity(self.store, self.identity, self.state_key)
+        generation = self.store.generation()
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
-        self.save()
+        self.save(generation)
 
 
 class FairLock:

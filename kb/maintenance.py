@@ -80,8 +80,11 @@ class Maintenance(_Base):
             self.store.set_vectors(ids, main.embed_passages(texts))
         self._dense = self.dense_unloaded()
         self._backfill()  # second-encoder vectors and keyword rows that are missing
+        generation = self.store.generation()
         for side in self._dense:
             side.rebuild()
+        if self.store.generation() == generation:
+            self.store.mark_mirrored(generation)
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-embed every chunk with the current encoders and rebuild the indexes."""

@@ -73,10 +73,13 @@ class Library(Maintenance, Collections, Curation):
     def dense(self) -> list[DenseIndex]:
         """The encoders of dense search: the main model, then the second encoder if enabled."""
         if self._dense is None:
+            generation = self.store.generation()
             sides = self.dense_unloaded()
             self._dense = sides
             for side in sides:
                 _ = side.vectors  # refuses a store built by another model, before any work
+            if self.store.generation() == generation:  # else a later prepare() reloads
+                self.store.mark_mirrored(generation)
             self._backfill()
         return self._dense
 
@@ -96,8 +99,14 @@ class Library(Maintenance, Collections, Curation):
         return [side.slot for side in self.dense_unloaded() if side.slot is not None]
 
     def prepare(self) -> None:
-        """Load the models and open (or rebuild) the indexes, so the first request is fast."""
+        """Load the models and open (or rebuild) the indexes, so the first request is fast.
+
+        Indexes are reloaded when another process (a `kb ingest` beside `kb serve`) changed
+        the store since they were loaded.
+        """
         with self._lock:
+            if self._dense is not None and self.store.changed_elsewhere():
+                self._dense, self._ids_cache = None, None
             for side in self.dense:
                 _ = side.means
 
@@ -271,6 +280,7 @@ class Library(Maintenance, Collections, Curation):
         filters = Filters(_check_lang(lang), year_from, year_to, author or None, tag or None)
         filters = filters.check()
         started, mode = time.perf_counter(), mode or s.search_mode
+        self.prepare()  # models loaded; indexes reloaded if another process changed the store
         qvecs = self._embed_query(text) if mode in ("dense", "hybrid") else None
         with self._lock:
             return run_search(
@@ -291,7 +301,6 @@ class Library(Maintenance, Collections, Curation):
     def _embed_query(self, text: str) -> list[np.ndarray]:
         """The query's vector per encoder, embedded outside the library's lock: a search
         waiting for the model (busy with an ingest job's passages) holds up no other."""
-        self.prepare()  # under the lock: models loaded, indexes open, means known
         qlang = detect_lang(text)
         return [side.embed_query(text, qlang) for side in self.dense]
 
@@ -300,6 +309,7 @@ class Library(Maintenance, Collections, Curation):
         k = self.settings.search_k if k is None else k
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
+        self.prepare()
         with self._lock:
             paper = self.paper(ref)
             ids = np.asarray(self.store.chunk_ids_of(paper.id), dtype=np.int64)

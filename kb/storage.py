@@ -143,6 +143,7 @@ class Store(WorksStore, CollectionsStore, KeywordStore):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._mirrored: int | None = None  # see mark_mirrored
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -190,7 +191,27 @@ class Store(WorksStore, CollectionsStore, KeywordStore):
         return int(row[0])
 
     def _bump(self, db: sqlite3.Connection) -> None:
+        before = int(db.execute("SELECT value FROM state WHERE name = 'generation'").fetchone()[0])
         db.execute("UPDATE state SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'")
+        if self._mirrored == before:  # nobody else wrote since: this process still sees it all
+            self._mirrored = before + 1
+
+    # Several processes may share a store (`kb serve` and a `kb ingest`); each keeps its FAISS
+    # indexes in memory. The generation this process's indexes mirror is followed through its
+    # own writes; a write by another process leaves it behind, so the indexes are reloaded
+    # (``changed_elsewhere``) and never saved as if they mirrored the other process's chunks.
+
+    def mark_mirrored(self, generation: int) -> None:
+        """This process's indexes now mirror the store at ``generation``."""
+        self._mirrored = generation
+
+    def mirrored_generation(self) -> int:
+        """The generation this process's indexes mirror (-1: unknown)."""
+        return -1 if self._mirrored is None else self._mirrored
+
+    def changed_elsewhere(self) -> bool:
+        """True when another process changed the chunks since this one's indexes were loaded."""
+        return self._mirrored is not None and self.generation() != self._mirrored
 
     def get_state(self, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()

@@ -204,3 +204,41 @@ def test_keyword_rows_are_backfilled_for_an_older_store(settings):
     assert [h.paper.key for h in hits] == ["k1"]
     assert lib.search("avoidance", mode="keyword").results  # the title is indexed too
     lib.close()
+
+
+def test_a_second_process_writing_the_store_is_seen_and_never_hidden(settings, tmp_path):
+    """`kb serve` (lib a) and a `kb ingest` (lib b) on one store: a reloads b's papers, and
+    a's later save is never taken as mirroring b's chunks (the next start indexes them)."""
+    import json
+
+    from kb.service import Library
+    from tests.fakes import HashEmbedder
+
+    def feed(name: str, key: str, title: str):
+        path = tmp_path / name
+        path.write_text(json.dumps({"key": key, "title": title, "abstract": title + "."}))
+        return path
+
+    a = Library(settings, embedder=HashEmbedder())
+    a.ingest([feed("1.jsonl", "one", "Reward hacking in coding agents")])
+    assert a.search("reward hacking", mode="dense").results
+    b = Library(settings, embedder=HashEmbedder())  # another process, same store
+    b.ingest([feed("2.jsonl", "two", "Sandbagging on dangerous capability evaluations")])
+    b.close()
+    found = a.search("sandbagging dangerous capability evaluations", mode="dense", k=1)
+    assert found.results[0].paper.key == "two"  # a reloaded its indexes
+    c = Library(settings, embedder=HashEmbedder())  # opened while a is still open
+    a.ingest([feed("3.jsonl", "three", "Deceptive alignment and trigger backdoors")])
+    c.ingest([feed("4.jsonl", "four", "Compute thresholds in AI governance")])
+    a.remove("three")  # a writes after c did: a's saved indexes must not claim c's paper
+    a.close()
+    c.close()
+    fresh = Library(settings, embedder=HashEmbedder())
+    stale = {f.check: f.count for f in fresh.doctor().findings}["index hash-test"]
+    assert stale  # a's last save is marked as not mirroring the store...
+    fresh.prepare()  # ...so the next start rebuilds it from SQLite
+    assert fresh.doctor().healthy, fresh.doctor().to_dict()
+    top = fresh.search("compute thresholds governance", mode="dense", k=1).results[0]
+    assert top.paper.key == "four"
+    assert {p.key for p in fresh.papers()} == {"one", "two", "four"}
+    fresh.close()

@@ -153,7 +153,7 @@ def _papers_by_title(page: Any) -> dict[str, int]:
 
 
 def test_collections_from_the_browser(page: Any) -> None:
-    """Create a collection, add a paper with a note, edit it, export it, remove a paper."""
+    """Create a collection, add a paper, edit its note, export, remove a paper, rename, delete."""
     page.goto("/collections")
     assert page.locator("#keybox").get_attribute("open") is not None  # no key yet: shown
     page.fill("#coll-name", "Reading group: reward hacking")
@@ -229,6 +229,26 @@ def test_collections_from_the_browser(page: Any) -> None:
     page.locator("li.item").filter(has_text=en_title).locator("button.remove").click()
     page.wait_for_function("() => document.querySelectorAll('li.item').length === 1")
     assert page.request.get(f"/api/papers/{ids[en_title]}").ok
+
+    # rename: a taken name is refused in words (409), a free one is saved; then delete it
+    page.click("details.edit-collection summary")
+    page.fill("#edit-name", "oversight and EVALUATIONS")
+    page.click("#collection-form button[type=submit]")
+    page.wait_for_selector("#collection-msg[data-state=failed]")
+    assert "already exists" in page.locator("#collection-msg").inner_text()
+    page.fill("#edit-name", "Reward hacking, week 1")
+    page.fill("#edit-desc", "")
+    page.click("#collection-form button[type=submit]")
+    page.wait_for_selector("#collection-msg[data-state=ok]")
+    assert page.locator("h1").inner_text() == "Reward hacking, week 1"
+    assert page.title().startswith("Reward hacking, week 1") and page.locator(".desc").is_hidden()
+    assert page.request.get(f"/api/collections/{shelf_id}").json()["description"] == ""
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-collection")
+    page.wait_for_url(re.compile(r"/collections$"))
+    assert page.locator("li.coll-card").count() == 1
+    assert "Reward hacking, week 1" not in page.inner_text("main")
+    assert page.request.get(f"/api/collections/{shelf_id}").status == 404
 
 
 def test_search_results_export(page: Any) -> None:

@@ -284,6 +284,13 @@ def test_collections_pages(client, library):
     ris = client.get("/api/export", params={"format": "ris", "collection": evil.id})
     assert "N1  - <script>alert('n')</script> see §3" in ris.text  # the note, as data
     assert client.get("/collections/Empty shelf").text.count(EN["coll.empty"]) == 1  # by name
+    # rename / describe / delete: the form is filled with the current values, escaped
+    assert 'id="collection-form"' in one.text and 'id="delete-collection"' in one.text
+    assert EN["coll.edit"] in one.text and EN["coll.delete"] in one.text
+    assert 'value="&lt;script&gt;alert(&#39;c&#39;)&lt;/script&gt; list"' in one.text
+    assert ">Read &lt;b&gt;first&lt;/b&gt;</textarea>" in one.text
+    empty = client.get("/collections/Empty shelf").text
+    assert '<p class="desc" hidden></p>' in empty and 'value="Empty shelf"' in empty
     zh_page = client.get("/collections", headers={"Accept-Language": "zh"})
     assert ZH["coll.new"] in zh_page.text and "2 篇论文" in zh_page.text
 
@@ -325,3 +332,37 @@ def test_collection_writes_answer_what_the_page_explains(client, library, settin
         assert EN["upload.readonly"] not in c.get(f"/collections/{made.json()['id']}").text
     for status in (401, 403, 404, 409):
         assert f"write.err_{status}" in EN and f"write.err_{status}" in ZH
+
+
+def test_rename_and_delete_answer_what_the_page_explains(client, library, settings):
+    """PATCH/DELETE /api/collections/{id} as the collection page's form and button send them."""
+    shelf = library.create_collection("Week 1", "old")
+    library.create_collection("Week 2")
+    pid = _id(client, "a")
+    library.add_to_collection(shelf.id, pid, note="keep me")
+    url = f"/api/collections/{shelf.id}"
+    assert client.patch(url, json={"name": "x"}).status_code == 403  # no keys: read-only
+    assert client.delete(url).status_code == 403
+    keyed = settings.replace(api_keys="k1-0123456789abcdef")
+    auth = {"Authorization": "Bearer k1-0123456789abcdef"}
+    with TestClient(create_app(keyed, library=library)) as c:
+        assert c.patch(url, json={"name": "x"}).status_code == 401
+        assert c.delete(url).status_code == 401
+        taken = c.patch(url, json={"name": "WEEK 2", "description": ""}, headers=auth)
+        assert taken.status_code == 409 and "already exists" in taken.json()["error"]
+        # the form always sends both fields: the unchanged name is not "taken" by itself
+        same = c.patch(url, json={"name": "Week 1", "description": "<i>new</i>"}, headers=auth)
+        assert same.status_code == 200 and same.json()["description"] == "<i>new</i>"
+        renamed = c.patch(url, json={"name": "Week 1 & 2", "description": ""}, headers=auth)
+        assert renamed.status_code == 200 and renamed.json()["name"] == "Week 1 & 2"
+        page = c.get(f"/collections/{shelf.id}").text
+        assert "<h1>Week 1 &amp; 2</h1>" in page and '<p class="desc" hidden></p>' in page
+        assert "keep me" in page  # renaming keeps the papers and notes
+        assert c.delete(url, headers=auth).status_code == 204
+        assert c.delete(url, headers=auth).status_code == 404
+        assert c.patch(url, json={"name": "y"}, headers=auth).status_code == 404
+        listing = c.get("/collections").text
+        assert "Week 1 &amp; 2" not in listing and "Week 2" in listing
+        assert c.get(f"/collections/{shelf.id}").status_code == 404
+        assert c.get(f"/api/papers/{pid}").status_code == 200  # the paper stays
+    assert "{name}" in EN["write.confirm_delete"] and "{name}" in ZH["write.confirm_delete"]

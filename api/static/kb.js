@@ -140,6 +140,33 @@
   }
 
   var shelf = document.querySelector("article.collection[data-collection]");
+  var collForm = document.getElementById("collection-form");
+  if (shelf && collForm) {
+    // rename / describe the collection (PATCH), and delete it (DELETE, asked first)
+    var collUrl = "/api/collections/" + shelf.dataset.collection;
+    var collOut = document.getElementById("collection-msg");
+    var heading = shelf.querySelector("h1");
+    collForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var body = { name: document.getElementById("edit-name").value.trim(),
+                   description: document.getElementById("edit-desc").value.trim() };
+      if (!body.name) { say(collOut, "failed", msg("write.name_empty")); return; }
+      write("PATCH", collUrl, body, collOut, function (saved) {
+        var old = heading.textContent;
+        heading.textContent = saved.name;
+        document.title = document.title.replace(old, saved.name);
+        var desc = shelf.querySelector("p.desc");
+        desc.textContent = saved.description;
+        desc.hidden = !saved.description;
+        shelf.querySelector("details.edit-collection").open = false;
+        say(collOut, "ok", msg("write.saved"));
+      });
+    });
+    document.getElementById("delete-collection").addEventListener("click", function () {
+      if (!window.confirm(msg("write.confirm_delete", { name: heading.textContent }))) return;
+      write("DELETE", collUrl, undefined, collOut, function () { location.href = "/collections"; });
+    });
+  }
   if (shelf) {
     shelf.querySelectorAll("li.item[data-paper]").forEach(function (li) {
       var url = "/api/collections/" + shelf.dataset.collection + "/papers/" + li.dataset.paper;
