@@ -36,7 +36,8 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         try:
             yield {"library": lib, "settings": settings, "jobs": jobs}
         finally:
-            # the running job stops at its next file; queued ones are marked failed
+            # the running job stops at its next file; it and the queued ones stay queued
+            # in the store, and the next start resumes them
             stopped = jobs.stop()
             if library is None and stopped:  # else its thread still uses the store
                 lib.close()

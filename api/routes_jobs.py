@@ -63,5 +63,5 @@ def list_jobs(runner: RunnerDep) -> JobList:
 def get_job(runner: RunnerDep, job_id: JobId) -> JobPublic:
     job = runner.get(job_id)
     if job is None:
-        raise NotFound(f"No ingest job {job_id!r} (jobs are kept in memory, the last 100).")
+        raise NotFound(f"No ingest job {job_id!r} (the last 100 jobs are kept).")
     return JobPublic.model_validate(job)

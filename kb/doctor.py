@@ -6,8 +6,8 @@ SQLite is the source of truth. What is checked:
 - chunks without a vector (per encoder), papers without chunks, keyword rows without a chunk
   and chunks without a keyword row;
 - recorded PDF files that are gone from disk (reported only: the paper is still searchable);
-- uploads kept in ``files_dir`` that no paper records, older than an hour (from an ingest job
-  stopped with its server, or a failed upload).
+- uploads kept in ``files_dir`` that no paper records, older than an hour (a failed upload);
+  those an unfinished ingest job still awaits are kept (the server's next start ingests them).
 
 Repair rebuilds each index from SQLite, embeds chunks that lack vectors, rebuilds missing
 keyword rows, deletes orphan keyword rows and unused uploads, and removes papers that have
@@ -87,7 +87,8 @@ def diagnose(lib: Library, *, repair: bool = False) -> DoctorReport:
     report.findings.append(
         Finding("files gone from disk", len(gone), _sample(gone), repairable=False)
     )
-    unused = unused_uploads(lib.settings.files_dir, set(recorded), older_than_s=UNUSED_UPLOAD_AGE_S)
+    used = set(recorded) | {str(Path(p).resolve()) for p in store.awaited_job_paths()}
+    unused = unused_uploads(lib.settings.files_dir, used, older_than_s=UNUSED_UPLOAD_AGE_S)
     report.findings.append(
         Finding("uploads no paper uses", len(unused), _sample([p.name for p in unused]))
     )

@@ -162,6 +162,35 @@ def m006_collections(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_ingest_jobs(db: sqlite3.Connection) -> None:
+    """The server's ingest jobs and their files, so that a restart resumes unfinished ones."""
+    _script(
+        db,
+        """
+        CREATE TABLE ingest_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            error TEXT
+        );
+        CREATE INDEX ingest_jobs_status ON ingest_jobs(status);
+        CREATE TABLE ingest_job_files (
+            job_id TEXT NOT NULL REFERENCES ingest_jobs(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            path TEXT,
+            status TEXT NOT NULL,
+            paper_id INTEGER,
+            detail TEXT,
+            PRIMARY KEY (job_id, ord)
+        )
+        """,
+    )
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -169,4 +198,5 @@ MIGRATIONS = [
     m004_paper_tags,
     m005_works,
     m006_collections,
+    m007_ingest_jobs,
 ]

@@ -27,6 +27,7 @@ import numpy as np
 
 from kb.collections_store import CollectionsStore
 from kb.errors import InvalidInput, PaperNotFound, StoreError
+from kb.jobs_store import JobsStore
 from kb.keyword_store import KeywordStore
 from kb.migrations import MIGRATIONS
 from kb.paper_filters import PAPER_ORDER, paper_filter
@@ -138,7 +139,7 @@ _PAPER_COLS = (
 _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 
 
-class Store(WorksStore, CollectionsStore, KeywordStore):
+class Store(WorksStore, CollectionsStore, KeywordStore, JobsStore):
     """The SQLite database of papers, chunks, their vectors and store state."""
 
     def __init__(self, path: Path) -> None:

@@ -4,6 +4,7 @@ and searches answered while a job runs (fake embedders)."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from kb.doctor import diagnose
 from kb.errors import ModelError
 from kb.jobs import JobFile, JobRunner
 from kb.service import Library
@@ -162,6 +164,16 @@ def test_search_answers_while_a_job_runs(keyed, make_pdf, tmp_path):
     lib.close()
 
 
+def _finish(runner: JobRunner, job_id: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = runner.get(job_id)
+        if job is not None and job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish: {runner.get(job_id)}")
+
+
 def test_runner_marks_a_job_failed_as_a_whole(library, tmp_path):
     def broken(paths, listener=None, **_):
         raise ModelError("The model cannot be loaded.")
@@ -169,22 +181,83 @@ def test_runner_marks_a_job_failed_as_a_whole(library, tmp_path):
     library.ingest = broken
     runner = JobRunner(library).start()
     job = runner.submit([JobFile("x.pdf", tmp_path / "x.pdf")])
-    deadline = time.monotonic() + 10
-    while runner.get(job["id"])["status"] not in ("done", "failed") and time.monotonic() < deadline:
-        time.sleep(0.01)
+    found = _finish(runner, job["id"], timeout=10)
     runner.stop()
-    found = runner.get(job["id"])
     assert found["status"] == "failed" and found["error"] == "The model cannot be loaded."
     assert found["files"][0]["status"] == "failed"
-    late = runner.submit([JobFile("y.pdf", tmp_path / "y.pdf")])
-    assert late["status"] == "failed" and "stopping" in late["error"]
+    assert "model cannot be loaded" in found["files"][0]["detail"]
+    late = runner.submit([JobFile("y.pdf", tmp_path / "y.pdf")])  # kept for the next start
+    assert late["status"] == "queued" and late["error"] is None
+    assert runner.get(late["id"])["status"] == "queued"
 
 
-def test_runner_keeps_the_last_jobs(library):
-    runner = JobRunner(library, keep=3)  # not started: jobs stay queued
-    ids = [runner.submit([JobFile("f", None, "failed", detail="x")])["id"] for _ in range(5)]
+def test_a_job_survives_a_restart(keyed, make_pdf):
+    lib = Library(keyed, embedder=HashEmbedder())
+    runner = JobRunner(lib).start()
+    pdf = _pdf(make_pdf, "a.pdf", "Red teaming language models")
+    refused = JobFile("notes.txt", None, "failed", detail="not a PDF")
+    done = _finish(runner, runner.submit([JobFile("a.pdf", pdf), refused])["id"])
+    assert runner.stop() is True
+    lib.close()
+    lib = Library(keyed, embedder=HashEmbedder())
+    with TestClient(create_app(keyed, library=lib)) as c:
+        r = c.get(f"/api/ingest-jobs/{done['id']}")
+        assert r.status_code == 200 and r.json() == done
+        assert done["counts"] == {"ingested": 1, "failed": 1} and done["files"][0]["paper_id"]
+        assert c.get("/api/ingest-jobs").json()["jobs"] == [done]
+    lib.close()
+
+
+def test_a_job_queued_at_stop_runs_on_the_next_start(keyed, make_pdf, tmp_path):
+    lib = Library(keyed, embedder=HashEmbedder())
+    runner = JobRunner(lib)  # never started: its jobs stay queued
+    pdfs = [_pdf(make_pdf, f"{n}.pdf", f"Paper {n} on audits", n) for n in ("a", "b", "c")]
+    first = runner.submit([JobFile(p.name, p) for p in pdfs[:2]])
+    gone = tmp_path / "gone.pdf"
+    pdfs[2].rename(gone)
+    second = runner.submit([JobFile("c.pdf", gone)])
+    assert runner.stop() is True
+    gone.unlink()  # a kept file removed while the server was down
+    lib.close()
+    lib = Library(keyed, embedder=HashEmbedder())
+    assert lib.count() == 0
+    runner = JobRunner(lib).start()
+    job = _finish(runner, first["id"])
+    assert job["status"] == "done" and job["counts"] == {"ingested": 2}
+    assert job["created_at"] == first["created_at"] and job["started_at"]
+    assert lib.count() == 2
+    missing = _finish(runner, second["id"])
+    assert missing["status"] == "done" and missing["files"][0]["status"] == "failed"
+    assert (
+        "no longer at" in missing["files"][0]["detail"]
+        and "send it again" in (missing["files"][0]["detail"])
+    )
+    runner.stop()
+    lib.close()
+
+
+def test_runner_keeps_the_last_jobs(keyed):
+    lib = Library(keyed, embedder=HashEmbedder())
+    runner = JobRunner(lib, keep=3).start()
+    ids = []
+    for _ in range(5):
+        ids.append(runner.submit([JobFile("f", None, "failed", detail="x")])["id"])
+        _finish(runner, ids[-1])
     assert [j["id"] for j in runner.jobs()] == ids[:1:-1]
-    assert runner.get(ids[0]) is None
+    assert runner.get(ids[0]) is None and runner.get(ids[1]) is None
+    runner.stop()
+    idle = JobRunner(lib, keep=2)  # finished jobs are pruned, unfinished ones never
+    queued = [idle.submit([JobFile("f", None, "failed", detail="x")])["id"] for _ in range(3)]
+    assert [j["id"] for j in idle.jobs()] == queued[:0:-1]
+    assert idle.get(queued[0])["status"] == "queued"
+    assert idle.get(ids[2]) is None  # finished, older than the last 2 (in the store)
+    idle.stop()
+    lib.close()
+    lib = Library(keyed, embedder=HashEmbedder())
+    again = JobRunner(lib, keep=2).start()
+    assert [_finish(again, i)["status"] for i in queued] == ["done"] * 3
+    again.stop()
+    lib.close()
 
 
 def test_stopping_the_server_ends_a_running_job_at_its_next_file(keyed, make_pdf):
@@ -194,14 +267,50 @@ def test_stopping_the_server_ends_a_running_job_at_its_next_file(keyed, make_pdf
     pdfs += [_pdf(make_pdf, f"{n}.pdf", f"Paper {n} on audits", n) for n in ("b", "c", "d")]
     runner = JobRunner(lib).start()
     job = runner.submit([JobFile(p.name, p) for p in pdfs])
+    waiting = runner.submit([JobFile("e.pdf", _pdf(make_pdf, "e.pdf", "Paper e on audits", "e"))])
     assert slow.embedding.wait(30), "the job never started embedding"
     started = time.perf_counter()
     assert runner.stop(timeout=20) is True
     assert time.perf_counter() - started < 10  # not after the whole job
     found = runner.get(job["id"])
-    assert found["status"] == "failed" and "stopped" in found["error"]
+    assert found["status"] == "queued" and found["error"] is None  # resumes on the next start
     statuses = [f["status"] for f in found["files"]]
-    assert "failed" in statuses and "pending" not in statuses
+    assert statuses[0] == "ingested" and "pending" in statuses and "failed" not in statuses
     stored = lib.count()
     assert stored == statuses.count("ingested") < len(pdfs)  # what was stored, stays
+    assert runner.get(waiting["id"])["status"] == "queued"
+    lib.close()
+
+    again = SlowEmbedder(delay=0)  # records whether the first file is embedded again
+    lib = Library(keyed, embedder=again)
+    assert JobRunner(lib).get(job["id"]) == found  # as stored at shutdown
+    runner = JobRunner(lib).start()
+    resumed = _finish(runner, job["id"])
+    assert resumed["status"] == "done" and resumed["counts"] == {"ingested": 4}
+    for before, after in zip(found["files"], resumed["files"], strict=True):
+        if before["status"] != "pending":  # kept as it was, not ingested again
+            assert after == before
+    assert not again.embedding.is_set(), "a file stored before the stop was embedded again"
+    assert _finish(runner, waiting["id"])["counts"] == {"ingested": 1}
+    assert lib.count() == 5
+    runner.stop()
+    lib.close()
+
+
+def test_doctor_keeps_the_uploads_a_stopped_job_still_needs(keyed, make_pdf):
+    lib = Library(keyed, embedder=HashEmbedder())
+    runner = JobRunner(lib)  # never started: the job waits, queued, for the next start
+    pdf = _pdf(make_pdf, "a.pdf", "Red teaming language models")
+    with pdf.open("rb") as stream:
+        kept = lib.keep_upload(stream, "a.pdf")
+    job = runner.submit([JobFile("a.pdf", kept)])
+    runner.stop()
+    old = time.time() - 2 * 3600  # the server was down for two hours
+    os.utime(kept, (old, old))
+    report = diagnose(lib, repair=True)
+    unused = next(f for f in report.findings if f.check == "uploads no paper uses")
+    assert unused.count == 0 and kept.is_file()
+    runner = JobRunner(lib).start()
+    assert _finish(runner, job["id"])["counts"] == {"ingested": 1}
+    runner.stop()
     lib.close()
