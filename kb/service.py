@@ -26,6 +26,7 @@ from kb.encoders import keyword_text, passage_text, second_encoder
 from kb.errors import InvalidInput, PaperNotFound
 from kb.finder import Filters, run_search
 from kb.maintenance import Maintenance, translations_first
+from kb.paper_filters import PaperFilters, check_lang
 from kb.pipeline import STATUSES, IngestEvent, Listener, Pipeline
 from kb.settings import Settings
 from kb.storage import Store
@@ -277,7 +278,7 @@ class Library(Maintenance, Collections, Curation):
         s = self.settings
         k = s.search_k if k is None else k
         text = check_query(query, k)
-        filters = Filters(_check_lang(lang), year_from, year_to, author or None, tag or None)
+        filters = Filters(check_lang(lang), year_from, year_to, author or None, tag or None)
         filters = filters.check()
         started, mode = time.perf_counter(), mode or s.search_mode
         self.prepare()  # models loaded; indexes reloaded if another process changed the store
@@ -353,43 +354,24 @@ class Library(Maintenance, Collections, Curation):
             return self.store.pages_of(self.paper(ref).id)
 
     def papers(
-        self,
-        *,
-        limit: int = 50,
-        offset: int = 0,
-        lang: str | None = None,
-        sort: str = "id",
-        year_from: int | None = None,
-        year_to: int | None = None,
-        tag: str | None = None,
-        author: str | None = None,
-        q: str | None = None,
+        self, *, limit: int = 50, offset: int = 0, sort: str = "id", **filters: Any
     ) -> list[Paper]:
-        """A page of papers that pass the filters.
+        """A page of papers that pass the filters (``kb.paper_filters.PaperFilters``: lang,
+        year_from, year_to, tag, author, q).
 
         Args:
             sort: ``id`` (oldest first), ``added`` (newest first), ``year`` (newest first) or
                 ``title``.
-            author: a substring of an author's name; ``q``: of the title or an author's name.
         """
-        filters = _list_filters(lang, year_from, year_to, tag, author, q)
+        checked = PaperFilters(**filters).checked()
         with self._lock:
-            return self.store.papers(limit=limit, offset=offset, sort=sort, **filters)
+            return self.store.papers(limit=limit, offset=offset, sort=sort, filters=checked)
 
-    def count(
-        self,
-        lang: str | None = None,
-        *,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        tag: str | None = None,
-        author: str | None = None,
-        q: str | None = None,
-    ) -> int:
+    def count(self, lang: str | None = None, **filters: Any) -> int:
         """How many papers pass the filters (the same as ``papers``)."""
-        filters = _list_filters(lang, year_from, year_to, tag, author, q)
+        checked = PaperFilters(lang=lang, **filters).checked()
         with self._lock:
-            return self.store.count_papers(**filters)
+            return self.store.count_papers(checked)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -398,33 +380,3 @@ class Library(Maintenance, Collections, Curation):
                 "data_dir": str(self.settings.data_dir),
                 "model": self.settings.model,
             }
-
-
-def _list_filters(
-    lang: str | None,
-    year_from: int | None,
-    year_to: int | None,
-    tag: str | None,
-    author: str | None,
-    q: str | None,
-) -> dict[str, Any]:
-    """The filters of a paper listing, checked; empty strings mean no filter."""
-    for name, year in (("year_from", year_from), ("year_to", year_to)):
-        if year is not None and not 1000 <= year <= 3000:
-            raise InvalidInput(f"{name} must be a year such as 2024, not {year!r}.")
-    return {
-        "lang": _check_lang(lang),
-        "year_from": year_from,
-        "year_to": year_to,
-        "tag": (tag or "").strip() or None,
-        "author": (author or "").strip() or None,
-        "q": (q or "").strip() or None,
-    }
-
-
-def _check_lang(lang: str | None) -> str | None:
-    if lang is None or lang in ("", "all", "any"):
-        return None
-    if not (lang.isalpha() and 2 <= len(lang) <= 3 and lang.islower()):
-        raise InvalidInput(f"lang must be a language code such as 'en' or 'zh', not {lang!r}.")
-    return lang

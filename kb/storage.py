@@ -30,7 +30,7 @@ from kb.errors import InvalidInput, PaperNotFound, StoreError
 from kb.jobs_store import JobsStore
 from kb.keyword_store import KeywordStore
 from kb.migrations import MIGRATIONS
-from kb.paper_filters import PAPER_ORDER, paper_filter
+from kb.paper_filters import PAPER_ORDER, PaperFilters
 from kb.types import Chunk, Paper, ParsedDocument
 from kb.works_store import WorksStore, apply_edits
 
@@ -354,15 +354,20 @@ class Store(WorksStore, CollectionsStore, KeywordStore, JobsStore):
         return None if row is None else _paper(row)
 
     def papers(
-        self, *, limit: int = 50, offset: int = 0, sort: str = "id", **filters: Any
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        sort: str = "id",
+        filters: PaperFilters = PaperFilters(),  # noqa: B008 - frozen, so safe as a default
     ) -> list[Paper]:
-        """Papers that pass ``filters`` (see ``_paper_filter``), in ``sort`` order.
+        """Papers that pass ``filters``, in ``sort`` order.
 
         Args:
             sort: ``id`` (oldest first), ``added`` (newest first), ``year`` (newest first,
                 undated last) or ``title`` (A to Z, case-insensitive).
         """
-        where, args = paper_filter(**filters)
+        where, args = filters.where()
         order = PAPER_ORDER.get(sort)
         if order is None:
             raise InvalidInput(f"sort must be one of {', '.join(PAPER_ORDER)}, not {sort!r}.")
@@ -379,8 +384,8 @@ class Store(WorksStore, CollectionsStore, KeywordStore, JobsStore):
         rows = self.db.execute(f"SELECT {_PAPER_COLS} FROM papers WHERE id IN ({marks})", ids)
         return {int(r["id"]): _paper(r) for r in rows}
 
-    def count_papers(self, lang: str | None = None, **filters: Any) -> int:
-        where, args = paper_filter(lang=lang, **filters)
+    def count_papers(self, filters: PaperFilters = PaperFilters()) -> int:  # noqa: B008
+        where, args = filters.where()
         return int(self.db.execute(f"SELECT COUNT(*) FROM papers {where}", args).fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
@@ -422,7 +427,8 @@ class Store(WorksStore, CollectionsStore, KeywordStore, JobsStore):
             author: a case-insensitive substring of any author name (Chinese names work as is).
             tag: papers carrying exactly this tag.
         """
-        where, args = paper_filter(year_from=year_from, year_to=year_to, tag=tag, author=author)
+        narrowed = PaperFilters(year_from=year_from, year_to=year_to, tag=tag, author=author)
+        where, args = narrowed.where()
         sql = f"SELECT c.id, c.lang FROM chunks c JOIN papers ON papers.id = c.paper_id {where}"
         out: dict[str, list[int]] = {}
         for cid, lang in self.db.execute(sql + " ORDER BY c.id", args):
