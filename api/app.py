@@ -13,13 +13,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import routes, routes_collections, routes_jobs, routes_papers, web
 from api.auth import ReadAccess, bearer_key, write_refusal
 from api.docs import install_docs
+from api.routes import collections as routes_collections
+from api.routes import jobs as routes_jobs
+from api.routes import papers as routes_papers
+from api.routes import search as routes
 from api.schemas import ErrorPublic
+from api.web import pages as web
 from kb.errors import KBError
-from kb.jobs import JobRunner
-from kb.service import Library
+from kb.library.facade import Library
+from kb.library.jobs import JobRunner
 from kb.settings import Settings
 
 MULTIPART_SLACK = 1 << 16  # room for multipart headers around one uploaded file

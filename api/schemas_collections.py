@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from api.schemas import PaperSummary
-from kb.collections import MAX_NAME, MAX_TEXT
+from kb.library.collections import MAX_NAME, MAX_TEXT
 
 
 class CollectionCreate(BaseModel):

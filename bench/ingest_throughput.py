@@ -58,9 +58,9 @@ from ingest.documents import parse_pdf
 from ingest.normalize import clean_text
 from ingest.pdf import read_pdf
 from ingest.quality import GOOD_QUALITY
-from kb.encoders import second_encoder
 from kb.errors import IngestError
-from kb.service import Library
+from kb.library.encoders import second_encoder
+from kb.library.facade import Library
 from kb.settings import Settings
 
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from index.embedder import load_embedder
 from index.vectors import VectorIndex
 from kb.evaluate import ndcg_at, recall_at
 from kb.settings import Settings
-from kb.storage import Store
+from kb.store import Store
 
 HERE = Path(__file__).resolve().parent
 

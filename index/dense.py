@@ -16,7 +16,7 @@ import numpy as np
 from index.calibration import LanguageMeans, LanguageStats
 from index.embedder import Embedder
 from index.vectors import ModelIdentity, VectorIndex, check_identity
-from kb.storage import Store, read_arrays, write_arrays
+from kb.store import Store, read_arrays, write_arrays
 
 MEANS_FILE = "language_means.npz"
 PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long

@@ -21,7 +21,7 @@ from index.calibration import LanguageStats
 from index.keywords import analyze, highlight_spans
 from index.vectors import VectorIndex
 from kb.errors import InvalidInput
-from kb.storage import Store
+from kb.store import Store
 from kb.types import Chunk, Paper, SearchHit, SearchResponse, Snippet
 
 SNIPPET_CHARS = 400

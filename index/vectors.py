@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import IndexMismatch, StoreError
-from kb.storage import Store, read_faiss, read_json, write_faiss, write_json
+from kb.store import Store, read_faiss, read_json, write_faiss, write_json
 
 INDEX_FILE = "vectors.faiss"
 Transform = Callable[[np.ndarray, list[str]], np.ndarray]

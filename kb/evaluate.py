@@ -41,7 +41,7 @@ import numpy as np
 from index.embedder import Embedder
 from index.search import check_query
 from kb.errors import IngestError, InvalidInput
-from kb.service import Library
+from kb.library.facade import Library
 from kb.settings import Settings
 from kb.types import SearchResponse
 

@@ -103,7 +103,7 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def library(settings):
     """A Library over a fresh store with the fast fake embedder (ranking and storage logic)."""
-    from kb.service import Library
+    from kb.library.facade import Library
     from tests.fakes import HashEmbedder
 
     lib = Library(settings, embedder=HashEmbedder())

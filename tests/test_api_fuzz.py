@@ -15,7 +15,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from api.app import create_app
-from kb.service import Library
+from kb.library.facade import Library
 from tests.fakes import HashEmbedder
 
 KEY = "f" * 24

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb.doctor import diagnose
 from kb.errors import ModelError
-from kb.jobs import JobFile, JobRunner
-from kb.service import Library
+from kb.library.doctor import diagnose
+from kb.library.facade import Library
+from kb.library.jobs import JobFile, JobRunner
 from tests.fakes import HashEmbedder
 
 KEY = "k" * 20

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb.service import Library
+from kb.library.facade import Library
 from tests.fakes import HashEmbedder
 
 KEY = "k" * 20
@@ -126,7 +126,7 @@ def test_upload_refusals(client, keyed, pdf_bytes):
 def test_upload_size_counted_while_streaming(keyed, lib):
     """A body without Content-Length (chunked) is counted as it arrives."""
     from kb.errors import TooLarge
-    from kb.uploads import save_upload
+    from kb.store.uploads import save_upload
 
     class Stream:
         def __init__(self):

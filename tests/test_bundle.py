@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kb.bundle import export_bundle, import_bundle, select_papers
+from kb.bundle.export import export_bundle, import_bundle, select_papers
 from kb.cli import cli
 from kb.errors import IndexMismatch, InvalidInput, StoreError
-from kb.service import Library
+from kb.library.facade import Library
 from kb.settings import Settings
-from kb.storage import sha256_file
+from kb.store import sha256_file
 from tests.fakes import HashEmbedder
 
 RECORDS = [
@@ -527,7 +527,7 @@ def test_cli_collection_option_and_summary(lib_a, tmp_path, monkeypatch):
     _reading_group(lib_a)
     lib_a.close()  # the commands open the stores themselves (with the fake embedder)
     monkeypatch.setattr(
-        "kb.service.Library",
+        "kb.library.facade.Library",
         lambda settings: Library(settings, embedder=CountingEmbedder()),
     )
     env_a = {"KB_DATA_DIR": str(tmp_path / "a" / "kb-data"), "KB_SECOND_ENCODER": "none"}

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.storage import sha256_file
+from kb.store import sha256_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

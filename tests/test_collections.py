@@ -14,9 +14,9 @@ from pybtex.database import parse_string
 from api.app import create_app
 from kb.cli import cli
 from kb.errors import CollectionNotFound, Conflict, InvalidInput, NotFound
-from kb.migrations import MIGRATIONS
-from kb.service import Library
-from kb.storage import Store
+from kb.library.facade import Library
+from kb.store import Store
+from kb.store.migrations import MIGRATIONS
 from tests.fakes import HashEmbedder
 
 RECORDS = [
@@ -287,7 +287,7 @@ def test_api_routes_are_in_the_openapi_docs(client):
 @pytest.fixture
 def kb(lib, settings, monkeypatch):
     """Run `kb ...` on the fixture's store, with the fake embedder in place of the model."""
-    monkeypatch.setattr("kb.service.load_embedder", lambda s: HashEmbedder())
+    monkeypatch.setattr("kb.library.facade.load_embedder", lambda s: HashEmbedder())
     env = {"KB_DATA_DIR": str(settings.data_dir), "KB_MODEL_DIR": str(settings.model_dir),
            "KB_SECOND_ENCODER": "none"}  # fmt: skip
 

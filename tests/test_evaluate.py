@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kb.cli_eval import eval_command
+from kb.cli.evaluate import eval_command
 from kb.errors import IngestError, InvalidInput
 from kb.evaluate import evaluate, mrr_at, ndcg_at, read_qrels, recall_at
 from kb.settings import Settings

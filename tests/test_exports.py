@@ -1,4 +1,4 @@
-"""Bibliography exports (kb.exports), read back by real parsers: pybtex (BibTeX), rispy (RIS)."""
+"""Bibliography exports (kb.library.exports), read back by real parsers: pybtex, rispy."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import rispy
 from pybtex.database import parse_string
 
 from kb.errors import InvalidInput
-from kb.exports import bibtex_escape, citation_keys, export, split_name
+from kb.library.exports import bibtex_escape, citation_keys, export, split_name
 from kb.types import Paper
 
 NASTY = r"Reward {hacking} in 100% of cases & $x_1$ #3 ~ ^ \o/ {{{"

@@ -15,7 +15,7 @@ import pytest
 from index import keywords
 from index.keywords import analyze, fts_document, fts_query
 from kb.errors import InvalidInput, StoreError
-from kb.storage import MIGRATIONS, Store
+from kb.store import MIGRATIONS, Store
 from kb.types import ChunkDraft, PaperMeta, ParsedDocument
 
 ROOT = Path(__file__).resolve().parents[1]

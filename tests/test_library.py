@@ -10,7 +10,7 @@ import pytest
 
 from index.vectors import CONFIG_FILE, INDEX_FILE
 from kb.errors import IndexMismatch, InvalidInput, PaperNotFound
-from kb.service import Library
+from kb.library.facade import Library
 from tests.fakes import HashEmbedder
 
 
@@ -190,7 +190,7 @@ def test_second_encoder_is_backfilled_kept_in_sync_and_reindexed(settings, tmp_p
 
 
 def test_keyword_rows_are_backfilled_for_an_older_store(settings):
-    from kb.storage import Store
+    from kb.store import Store
     from kb.types import ChunkDraft, PaperMeta, ParsedDocument
 
     store = Store(settings.db_path)
@@ -211,7 +211,7 @@ def test_a_second_process_writing_the_store_is_seen_and_never_hidden(settings, t
     a's later save is never taken as mirroring b's chunks (the next start indexes them)."""
     import json
 
-    from kb.service import Library
+    from kb.library.facade import Library
     from tests.fakes import HashEmbedder
 
     def feed(name: str, key: str, title: str):

@@ -9,8 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.pipeline import IngestEvent
-from kb.service import Library
+from kb.library.facade import Library
+from kb.library.ingest import IngestEvent
 from tests.conftest import MakePdf
 from tests.fakes import HashEmbedder
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from index.vectors import VectorIndex
-from kb.service import Library
-from kb.watch import watch
+from kb.library.facade import Library
+from kb.library.watch import watch
 from tests.conftest import BADPDFS, MakePdf
 from tests.fakes import HashEmbedder
 
@@ -66,8 +66,8 @@ def _check_consistent(lib: Library) -> None:
 RUNNER = """
 import sys, time
 from pathlib import Path
-import kb.pipeline
-from kb.service import Library
+import kb.library.ingest
+from kb.library.facade import Library
 from kb.settings import Settings
 from tests.fakes import HashEmbedder
 
@@ -76,7 +76,7 @@ class Slow(HashEmbedder):
         time.sleep(float(sys.argv[3]))
         return super().encode(texts, **kw)
 
-kb.pipeline.EMBED_BATCH_CHUNKS = 1  # store each paper as soon as it is parsed
+kb.library.ingest.EMBED_BATCH_CHUNKS = 1  # store each paper as soon as it is parsed
 settings = Settings(data_dir=Path(sys.argv[1]), second_encoder="none", workers=1)
 lib = Library(settings, embedder=Slow())
 lib.ingest([Path(sys.argv[2])])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kb.errors import PaperNotFound
-from kb.storage import MIGRATIONS, Store, atomic_path
+from kb.store import MIGRATIONS, Store, atomic_path
 from kb.types import ChunkDraft, PaperMeta, ParsedDocument
 
 

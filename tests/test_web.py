@@ -46,7 +46,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> It
     import uvicorn
 
     from api.app import create_app
-    from kb.service import Library
+    from kb.library.facade import Library
     from kb.settings import Settings
 
     tmp = tmp_path_factory.mktemp("web")

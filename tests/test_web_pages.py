@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.i18n import EN, ZH, pick_lang
-from api.web import SNIPPET_CHARS, marked, trim
+from api.web.i18n import EN, ZH, pick_lang
+from api.web.pages import SNIPPET_CHARS, marked, trim
 from kb.types import Snippet
 
 API = Path(__file__).resolve().parents[1] / "api"
@@ -218,7 +218,7 @@ def test_no_external_urls_anywhere(client, library):
 
 def test_catalogues_cover_every_string():
     """Both languages have every message; every key the pages and kb.js use exists."""
-    from api.i18n import JS_KEYS
+    from api.web.i18n import JS_KEYS
 
     assert set(EN) == set(ZH)
     used = set()

@@ -1,0 +1,135 @@
+"""HTTP routes for papers: each a thin wrapper of one Library call."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from api.auth import WriteAccess
+from api.routes.search import LangParam, LibraryDep
+from api.schemas import ErrorPublic, PaperEdit, PaperList, PaperPublic, SearchResultPublic
+from kb.types import Paper
+
+SortParam = Literal["added", "year", "title"]
+CLEARABLE = ("abstract", "doi", "arxiv_id", "url")
+
+PaperId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A paper's id")]
+
+router = APIRouter(prefix="/api/papers", tags=["papers"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorPublic} for code in codes}
+
+
+def _public(paper: Paper) -> PaperPublic:
+    return PaperPublic.model_validate(paper.to_dict())
+
+
+@router.get("", response_model=PaperList)
+def list_papers(
+    lib: LibraryDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    lang: Annotated[LangParam | None, Query(description="Only this language")] = None,
+    year_from: Annotated[int | None, Query(ge=1000, le=3000)] = None,
+    year_to: Annotated[int | None, Query(ge=1000, le=3000)] = None,
+    tag: Annotated[str | None, Query(max_length=100, description="Exact tag")] = None,
+    author: Annotated[str | None, Query(max_length=200, description="Author substring")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Title or author substring")] = None,
+    sort: Annotated[
+        SortParam, Query(description="added (newest first), year (newest first) or title")
+    ] = "added",
+) -> PaperList:
+    filters = {"year_from": year_from, "year_to": year_to, "tag": tag, "author": author, "q": q}
+    papers = lib.papers(limit=limit, offset=offset, lang=lang, sort=sort, **filters)
+    return PaperList(
+        total=lib.count(lang, **filters),
+        limit=limit,
+        offset=offset,
+        papers=[_public(p) for p in papers],
+    )
+
+
+@router.post(
+    "",
+    response_model=PaperPublic,
+    status_code=201,
+    dependencies=[WriteAccess],
+    responses={
+        200: {"model": PaperPublic, "description": "The library already had it: that paper"},
+        **_errors(401, 403, 413, 415, 422),
+    },
+)
+def upload_paper(
+    lib: LibraryDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="One PDF, at most KB_UPLOAD_MAX_MB")],
+) -> PaperPublic:
+    """Upload one PDF and ingest it now: 201 with the new paper, 200 with an existing one."""
+    status, paper = lib.add_upload(file.file, file.filename or "upload.pdf")
+    if status in ("duplicate", "skipped"):
+        response.status_code = 200
+    return _public(paper)
+
+
+@router.get("/{paper_id}", response_model=PaperPublic)
+def get_paper(lib: LibraryDep, paper_id: PaperId) -> PaperPublic:
+    return _public(lib.paper(paper_id))
+
+
+@router.patch(
+    "/{paper_id}",
+    response_model=PaperPublic,
+    dependencies=[WriteAccess],
+    responses=_errors(401, 403, 404),
+)
+def edit_paper(lib: LibraryDep, paper_id: PaperId, body: PaperEdit) -> PaperPublic:
+    """Correct metadata (kept on re-ingest) and add or remove tags."""
+    fields = body.model_dump(exclude_unset=True, exclude={"tags_add", "tags_remove"})
+    fields = {k: ("" if v is None and k in CLEARABLE else v) for k, v in fields.items()}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    paper = lib.update_paper(paper_id, fields, add_tags=body.tags_add, remove_tags=body.tags_remove)
+    return _public(paper)
+
+
+@router.delete(
+    "/{paper_id}", status_code=204, dependencies=[WriteAccess], responses=_errors(401, 403, 404)
+)
+def delete_paper(lib: LibraryDep, paper_id: PaperId) -> Response:
+    """Delete a paper, its chunks and its uploaded copy (files outside kb stay)."""
+    lib.remove(paper_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{paper_id}/pdf",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+        **_errors(404),
+    },
+)
+def paper_pdf(lib: LibraryDep, paper_id: PaperId) -> FileResponse:
+    """The paper's PDF, shown inline: ``/api/papers/{id}/pdf#page=N`` opens at page N."""
+    path = lib.pdf_path(paper_id)
+    name = _filename(lib.paper(paper_id))
+    return FileResponse(
+        path, media_type="application/pdf", filename=name, content_disposition_type="inline"
+    )
+
+
+@router.get("/{paper_id}/related", response_model=SearchResultPublic)
+def related_papers(
+    lib: LibraryDep, paper_id: PaperId, k: Annotated[int, Query(ge=1, le=100)] = 10
+) -> SearchResultPublic:
+    return SearchResultPublic.model_validate(lib.related(paper_id, k=k).to_dict())
+
+
+def _filename(paper: Paper) -> str:
+    """A download name from the title: letters, digits (any script), '-' and '_' only."""
+    stem = re.sub(r"[^\w-]+", "_", paper.title, flags=re.UNICODE).strip("_")[:80]
+    return f"{stem or f'paper-{paper.id}'}.pdf"

@@ -1,0 +1,151 @@
+"""Shared reading lists (collections with per-paper notes) and bibliography exports.
+
+A mixin of ``kb.library.facade.Library`` (split out to keep modules small); it uses the Library's
+store and lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from kb.errors import CollectionNotFound, InvalidInput, NotFound
+from kb.library import exports
+from kb.types import Collection, Membership, Paper
+
+if TYPE_CHECKING:
+    from kb.library.facade import Library as _Base
+else:
+    _Base = object
+
+MAX_NAME = 200
+MAX_TEXT = 5000  # a description or a note
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+class Collections(_Base):
+    """Methods of the Library for collections, notes and exports."""
+
+    def create_collection(self, name: str, description: str = "") -> Collection:
+        """A new, empty collection; Conflict when the name (ignoring case) is taken."""
+        name, description = _check_name(name), _check_text(description, "description")
+        with self._lock:
+            return self.store.collection(self.store.add_collection(name, description))
+
+    def collections(self) -> list[Collection]:
+        """Every collection, by name, with its papers and notes."""
+        with self._lock:
+            return self.store.collections()
+
+    def collection(self, ref: int | str) -> Collection:
+        """A collection by id or by name (names ignore ASCII case)."""
+        with self._lock:
+            return self.store.collection(self._collection_id(ref))
+
+    def update_collection(
+        self, ref: int | str, *, name: str | None = None, description: str | None = None
+    ) -> Collection:
+        """Rename a collection and/or change its description; the others stay."""
+        if name is None and description is None:
+            raise InvalidInput("Nothing to change: give a new name or a new description.")
+        name = None if name is None else _check_name(name)
+        description = None if description is None else _check_text(description, "description")
+        with self._lock:
+            cid = self._collection_id(ref)
+            self.store.update_collection(cid, name=name, description=description)
+            return self.store.collection(cid)
+
+    def delete_collection(self, ref: int | str) -> None:
+        """Delete a collection and its notes; its papers stay in the library."""
+        with self._lock:
+            self.store.delete_collection(self._collection_id(ref))
+
+    def add_to_collection(
+        self, ref: int | str, paper_ref: int | str, note: str | None = None
+    ) -> Collection:
+        """Put a paper in a collection, or change its note there.
+
+        Args:
+            note: the group's note on the paper; None keeps the note it has (none when new),
+                "" clears it.
+        """
+        note = None if note is None else _check_text(note, "note")
+        with self._lock:
+            cid = self._collection_id(ref)
+            self.store.put_collection_paper(cid, self.paper(paper_ref).id, note)
+            return self.store.collection(cid)
+
+    def remove_from_collection(self, ref: int | str, paper_ref: int | str) -> Collection:
+        """Take a paper out of a collection (the paper stays in the library)."""
+        with self._lock:
+            cid = self._collection_id(ref)
+            paper = self.paper(paper_ref)
+            if not self.store.delete_collection_paper(cid, paper.id):
+                name = self.store.collection(cid).name
+                raise NotFound(
+                    f"Paper {paper.id} is not in the collection {name!r}. "
+                    f"`kb collection show {cid}` lists its papers."
+                )
+            return self.store.collection(cid)
+
+    def memberships(self, paper_ref: int | str) -> list[Membership]:
+        """The collections a paper is in, with its note in each."""
+        with self._lock:
+            return self.store.memberships(self.paper(paper_ref).id)
+
+    def all_papers(self) -> list[Paper]:
+        """Every paper in the library, oldest first (for a whole-library export)."""
+        with self._lock:
+            return self.store.papers(limit=self.store.count_papers())
+
+    def export(
+        self, papers: list[Paper], fmt: str, *, notes: Mapping[int, str] | None = None
+    ) -> str:
+        """Papers as ``bibtex``, ``ris`` or ``csl-json`` text.
+
+        Args:
+            notes: paper id -> note (a collection's notes) to carry in the export.
+        """
+        return exports.export(papers, fmt, notes)
+
+    def export_collection(self, ref: int | str, fmt: str) -> str:
+        """A collection's papers, with their notes, as ``fmt`` text."""
+        found = self.collection(ref)
+        notes = {i.paper.id: i.note for i in found.items}
+        return self.export([i.paper for i in found.items], fmt, notes=notes)
+
+    def _collection_id(self, ref: int | str) -> int:
+        """The id of a collection given by id or name (CollectionNotFound when neither)."""
+        if isinstance(ref, int) or str(ref).strip().isdigit():
+            cid = int(ref)
+            if 0 <= cid <= MAX_ID and self.store.has_collection(cid):
+                return cid
+            raise CollectionNotFound(
+                f"No collection with id {cid}. `kb collection list` shows them."
+            )
+        found = self.store.collection_id(str(ref).strip())
+        if found is None:
+            raise CollectionNotFound(
+                f"No collection named {str(ref)!r}. `kb collection list` shows them; "
+                "`kb collection create NAME` makes one."
+            )
+        return found
+
+
+def _check_name(name: str) -> str:
+    clean = " ".join(name.split())
+    if not clean or len(clean) > MAX_NAME:
+        raise InvalidInput(f"A collection name has 1 to {MAX_NAME} characters, not {len(clean)}.")
+    if clean.isdigit():
+        raise InvalidInput(
+            f"A collection name cannot be only digits ({clean!r} would read as an id). "
+            "Add a word, e.g. 'reading group'."
+        )
+    return clean
+
+
+def _check_text(text: str, what: str) -> str:
+    text = text.strip()
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"A {what} has at most {MAX_TEXT} characters, not {len(text)}.")
+    return text

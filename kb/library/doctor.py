@@ -1,0 +1,115 @@
+"""``kb doctor``: check SQLite against the FAISS indexes and repair what can be repaired.
+
+SQLite is the source of truth. What is checked:
+- each encoder's saved FAISS index: the store generation it mirrors, ids it has that no chunk
+  has (orphan vectors), chunk ids it lacks;
+- chunks without a vector (per encoder), papers without chunks, keyword rows without a chunk
+  and chunks without a keyword row;
+- recorded PDF files that are gone from disk (reported only: the paper is still searchable);
+- uploads kept in ``files_dir`` that no paper records, older than an hour (a failed upload);
+  those an unfinished ingest job still awaits are kept (the server's next start ingests them).
+
+Repair rebuilds each index from SQLite, embeds chunks that lack vectors, rebuilds missing
+keyword rows, deletes orphan keyword rows and unused uploads, and removes papers that have
+no chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.vectors import VectorIndex
+from kb.store.uploads import discard, unused_uploads
+
+if TYPE_CHECKING:
+    from kb.library.facade import Library
+
+UNUSED_UPLOAD_AGE_S = 3600.0  # younger uploads may still be waiting in a server's ingest job
+
+
+@dataclass
+class Finding:
+    check: str
+    count: int
+    detail: str
+    repairable: bool = True
+    repaired: bool = False
+
+
+@dataclass
+class DoctorReport:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not any(f.count for f in self.findings if f.repairable and not f.repaired)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "healthy": self.healthy,
+            "findings": [f.__dict__ for f in self.findings],
+        }
+
+
+def diagnose(lib: Library, *, repair: bool = False) -> DoctorReport:
+    """Check the library; with ``repair``, fix what can be fixed and say what was."""
+    report = DoctorReport()
+    store = lib.store
+    for side in lib.dense_unloaded():
+        name = side.embedder.name
+        saved = VectorIndex.peek(side.folder)
+        stored = _stored_ids(lib, side.slot)
+        if saved is None:
+            report.findings.append(Finding(f"index {name}", 1, "no saved index file"))
+        else:
+            generation, ids = saved
+            orphans = np.setdiff1d(ids, stored).size
+            missing = np.setdiff1d(stored, ids).size
+            stale = int(generation != store.generation())
+            detail = f"{orphans} vectors without a chunk, {missing} chunks not indexed" + (
+                f"; saved at generation {generation}, store at {store.generation()}" * stale
+            )
+            report.findings.append(Finding(f"index {name}", orphans + missing + stale, detail))
+    problems = store.integrity()
+    for check, ids in problems.items():
+        report.findings.append(Finding(check.replace("_", " "), len(ids), _sample(ids)))
+    for slot in lib.extra_slots():
+        lacking = store.chunks_without_vectors(slot, limit=1_000_000)
+        report.findings.append(
+            Finding(f"chunks without {slot} vector", len(lacking), _sample([r[0] for r in lacking]))
+        )
+    recorded = [path for _, path in store.missing_files()]
+    gone = [path for path in recorded if not Path(path).exists()]
+    report.findings.append(
+        Finding("files gone from disk", len(gone), _sample(gone), repairable=False)
+    )
+    used = set(recorded) | {str(Path(p).resolve()) for p in store.awaited_job_paths()}
+    unused = unused_uploads(lib.settings.files_dir, used, older_than_s=UNUSED_UPLOAD_AGE_S)
+    report.findings.append(
+        Finding("uploads no paper uses", len(unused), _sample([p.name for p in unused]))
+    )
+    if repair and not report.healthy:
+        lib.repair(problems)
+        for path in unused:  # a job's upload that never became a paper (server stopped)
+            discard(path)
+        for finding in report.findings:
+            if finding.repairable and finding.count:
+                finding.repaired = True
+    return report
+
+
+def _stored_ids(lib: Library, slot: str | None) -> np.ndarray:
+    dim = next(s.identity.dim for s in lib.dense_unloaded() if s.slot == slot)
+    parts = [ids for ids, _, _ in lib.store.iter_vectors(dim, slot=slot)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _sample(items: list[int] | list[str], n: int = 5) -> str:
+    if not items:
+        return ""
+    shown = ", ".join(str(i) for i in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")

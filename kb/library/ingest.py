@@ -1,0 +1,293 @@
+"""The ingest pipeline of the Library: parse in workers, recognise duplicates, embed in batches.
+
+Application layer (used by ``Library.ingest``). PDFs are parsed in worker processes
+(``ingest.workers``), each under a time and memory cap; what comes back is checked against the
+library (same file, same content elsewhere, same work by DOI / arXiv id or near-identical
+text) and the new papers are embedded together, many files per batch. Every input ends as one
+``IngestEvent``: ingested, updated (a changed file replaced its old version), duplicate (the
+file was recorded on the paper it duplicates), skipped (unchanged) or failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ingest.dedup import best_match, text_signature, work_ids
+from ingest.documents import ocr_note
+from ingest.records import read_records
+from ingest.workers import ParseJob, parse_many
+from kb.errors import IngestError
+from kb.store import sha256_file
+from kb.types import ParsedDocument
+
+if TYPE_CHECKING:
+    from kb.library.facade import Library
+
+EMBED_BATCH_CHUNKS = 256  # chunks embedded together, across files
+RECORD_BATCH = 64  # records embedded together
+OCR_TIMEOUT_FACTOR = 10  # with --ocr, a file may take this many times KB_PARSE_TIMEOUT_S
+STATUSES = ("ingested", "updated", "duplicate", "skipped", "failed")
+
+
+@dataclass
+class IngestEvent:
+    """One input's outcome (``status`` in STATUSES), or a progress marker (start, pages)."""
+
+    status: str
+    name: str
+    detail: str = ""
+    paper_id: int | None = None
+    pages: int | None = None
+    chars: int | None = None
+    lang: str | None = None
+    extractor: str | None = None
+    seconds: float | None = None
+    total: int | None = None  # "start" only: number of inputs
+    needs_ocr: list[int] | None = None  # pages without usable text
+
+    def report(self) -> dict[str, Any]:
+        """The line of ``kb ingest --report``: status, paper id, pages, chars, ..., error."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("detail", "total")}
+        out["error"] = self.detail if self.status == "failed" else None
+        out["detail"] = None if self.status == "failed" else self.detail or None
+        return out
+
+
+Listener = Callable[[IngestEvent], None]
+
+
+@dataclass
+class _Pending:
+    doc: ParsedDocument
+    replace_id: int | None
+    file_path: str | None
+    seconds: float
+    signature: np.ndarray | None
+    work_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+def describe_doc(doc: ParsedDocument) -> dict[str, Any]:
+    """Report fields of a parsed document: pages, chars, language, extractors used."""
+    if not doc.pages:
+        chars = sum(len(c.text) for c in doc.chunks)
+        return {"pages": doc.meta.n_pages, "chars": chars, "lang": doc.meta.lang}
+    used = sorted({p.extractor for p in doc.pages if p.extractor != "none"})
+    return {
+        "pages": len(doc.pages),
+        "chars": sum(p.chars for p in doc.pages),
+        "lang": doc.meta.lang,
+        "extractor": "+".join(used) or "none",
+        "needs_ocr": [p.number for p in doc.pages if p.needs_ocr],
+    }
+
+
+class Pipeline:
+    """One ingest run over a list of files, writing into ``lib``.
+
+    The library's lock is taken only around reads and writes of the store, so searches are
+    served while files are parsed and embedded.
+    """
+
+    def __init__(self, lib: Library, notify: Listener, *, ocr: bool = False) -> None:
+        self.lib, self.notify, self.ocr = lib, notify, ocr
+        self.pending: list[_Pending] = []
+        self._stored_sigs: tuple[np.ndarray, np.ndarray] | None = None  # cache, per flush
+        self.changed = False
+
+    # -- PDFs
+
+    def run_pdfs(self, pdfs: list[Path]) -> None:
+        """Parse the PDFs in workers, then place and embed each."""
+        s = self.lib.settings
+        known: dict[Path, tuple[int | None, str]] = {}
+        jobs: list[ParseJob] = []
+        for path in pdfs:
+            started = time.perf_counter()
+            with self.lib._lock:
+                checked = self._precheck(path)
+            if isinstance(checked, IngestEvent):
+                checked.seconds = round(time.perf_counter() - started, 3)
+                self._done(checked)
+            else:
+                known[path] = checked
+                jobs.append(ParseJob(path, s.chunk_tokens, s.chunk_overlap, self.ocr))
+        outcomes = parse_many(
+            jobs,
+            workers=s.workers,
+            # OCR reads about a page every 10 s on 2 cores: give scanned files room
+            timeout_s=float(s.parse_timeout_s * (OCR_TIMEOUT_FACTOR if self.ocr else 1)),
+            memory_mb=s.parse_memory_mb,
+        )
+        try:
+            for out in outcomes:
+                path = out.job.path
+                if out.doc is None:
+                    why = out.error or f"{path.name!r} could not be parsed."
+                    self._done(IngestEvent("failed", str(path), why, seconds=out.seconds))
+                    continue
+                replace_id, _ = known[path]
+                with self.lib._lock:
+                    self._place(out.doc, replace_id, str(path.resolve()), out.seconds)
+                # embed outside the lock, so searches are answered meanwhile
+                if sum(len(p.doc.chunks) for p in self.pending) >= EMBED_BATCH_CHUNKS:
+                    self.flush()
+        finally:
+            _close(outcomes)
+        self.flush()
+
+    def _precheck(self, path: Path) -> IngestEvent | tuple[int | None, str]:
+        """An event when the file needs no parsing, else (paper id it replaces, hash)."""
+        name = str(path)
+        try:
+            size_mb = path.stat().st_size / (1 << 20)
+            if size_mb > self.lib.settings.max_file_mb:
+                raise IngestError(
+                    f"{path.name!r} is {size_mb:.0f} MiB, over the "
+                    f"{self.lib.settings.max_file_mb} MiB limit. Raise KB_MAX_FILE_MB to ingest it."
+                )
+            digest = sha256_file(path)
+        except IngestError as e:
+            return IngestEvent("failed", name, str(e))
+        except OSError as e:
+            return IngestEvent("failed", name, f"Cannot read {path.name!r}: {e.strerror or e}.")
+        store, resolved = self.lib.store, str(path.resolve())
+        owner = store.file_owner(resolved)
+        if owner is not None and owner[1] == digest:
+            return IngestEvent("skipped", name, "unchanged", paper_id=owner[0])
+        same = store.paper_id_by_file_hash(digest)
+        if same is not None and (owner is None or owner[0] != same):
+            store.add_file(same, resolved, digest)
+            detail = f"same content as paper {same}; file recorded on it"
+            return IngestEvent("duplicate", name, detail, paper_id=same)
+        return (owner[0] if owner else None, digest)
+
+    def _place(
+        self, doc: ParsedDocument, replace_id: int | None, file_path: str | None, seconds: float
+    ) -> None:
+        """Record a duplicate on its paper, or queue the document for embedding."""
+        ids = tuple(sorted(work_ids(doc.meta)))
+        signature = text_signature(" ".join(c.text for c in doc.chunks))
+        if replace_id is None:
+            dup = self._duplicate_of(set(ids), signature)
+            if dup is not None:
+                paper_id, why = dup
+                if file_path is not None:
+                    self.lib.store.add_file(paper_id, file_path, doc.content_hash)
+                detail = f"same work as paper {paper_id} ({why}); file recorded on it"
+                event = IngestEvent("duplicate", doc.source, detail, paper_id=paper_id)
+                self._done(event, doc, seconds)
+                return
+        self.pending.append(_Pending(doc, replace_id, file_path, seconds, signature, ids))
+
+    def _duplicate_of(self, ids: set[str], signature: np.ndarray) -> tuple[int, str] | None:
+        """(paper id, reason) of a stored or pending paper that is the same work, if any."""
+        store = self.lib.store
+        found = store.papers_by_work_ids(ids)
+        if found:
+            return found[0], "same identifier"
+        pending = [p for p in self.pending if p.signature is not None]
+        twin = next((p for p in pending if ids & set(p.work_ids)), None)
+        reason = "same identifier"
+        if twin is None and pending:
+            match = best_match(signature, np.stack([p.signature for p in pending]))
+            if match is not None:
+                twin, reason = pending[match[0]], f"near-identical text, similarity {match[1]:.2f}"
+        if twin is not None:
+            key = twin.doc.key
+            self.flush()  # store the twin first, so the duplicate has a paper to join
+            stored = store.paper_by_key(key)
+            return (stored.id, reason) if stored is not None else None
+        if self._stored_sigs is None:
+            self._stored_sigs = store.signatures()
+        paper_ids, sigs = self._stored_sigs
+        if len(paper_ids) and sigs.shape[1] == len(signature):
+            match = best_match(signature, sigs)
+            if match is not None:
+                row, similarity = match
+                return int(paper_ids[row]), f"near-identical text, similarity {similarity:.2f}"
+        return None
+
+    # -- records
+
+    def run_records(self, path: Path) -> None:
+        """Ingest one JSONL feed: changed or new records are embedded in batches."""
+        s, store = self.lib.settings, self.lib.store
+        started = time.perf_counter()
+        try:
+            items = list(read_records(path, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap))
+        except IngestError as e:
+            items = [e]
+        except OSError as e:
+            items = [IngestError(f"Cannot read {path.name!r}: {e.strerror or e}.")]
+        for item in items:
+            if isinstance(item, IngestError):
+                self._done(IngestEvent("failed", str(path), str(item)))
+                continue
+            with self.lib._lock:
+                known = store.paper_by_key(item.key)
+            if known is not None and known.content_hash == item.content_hash:
+                self._done(IngestEvent("skipped", item.source, "unchanged", paper_id=known.id))
+                continue
+            replace_id = None if known is None else known.id
+            seconds = (time.perf_counter() - started) / max(len(items), 1)
+            ids = tuple(sorted(work_ids(item.meta)))
+            self.pending.append(_Pending(item, replace_id, None, seconds, None, ids))
+            if len(self.pending) >= RECORD_BATCH:
+                self.flush()
+        self.flush()
+        self.notify(IngestEvent("file", str(path)))  # progress: one feed done
+
+    # -- embedding and storing
+
+    def flush(self) -> None:
+        """Embed every pending document in one batch per encoder, then store each."""
+        pending, self.pending = self.pending, []
+        self._stored_sigs = None
+        empty = [p for p in pending if not p.doc.chunks]
+        for p in empty:
+            self._done(IngestEvent("failed", p.doc.source, f"{p.doc.source!r} has no text."))
+        pending = [p for p in pending if p.doc.chunks]
+        if not pending:
+            return
+        vecs = self.lib.embed_docs([p.doc for p in pending])
+        start = 0
+        for p in pending:
+            end = start + len(p.doc.chunks)
+            paper_id = self.lib.store_doc(
+                p.doc,
+                [v[start:end] for v in vecs],
+                replace_id=p.replace_id,
+                file_path=p.file_path,
+                signature=p.signature,
+                work_ids=p.work_ids,
+            )
+            start = end
+            status = "ingested" if p.replace_id is None else "updated"
+            detail = f"{len(p.doc.chunks)} chunks"
+            if p.doc.kind == "pdf" and (note := ocr_note(p.doc)):
+                detail += f"; {note}"
+            event = IngestEvent(status, p.doc.source, detail, paper_id=paper_id)
+            self._done(event, p.doc, p.seconds)
+        self.changed = True
+
+    def _done(
+        self, event: IngestEvent, doc: ParsedDocument | None = None, seconds: float | None = None
+    ) -> None:
+        if doc is not None:
+            for name, value in describe_doc(doc).items():
+                setattr(event, name, value)
+        if seconds is not None:
+            event.seconds = round(seconds, 3)
+        self.notify(event)
+
+
+def _close(outcomes: Iterator[Any]) -> None:
+    close = getattr(outcomes, "close", None)
+    if close is not None:
+        close()

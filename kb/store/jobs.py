@@ -1,0 +1,153 @@
+"""Store I/O for the server's ingest jobs, so that they outlive a restart.
+
+Part of the storage layer (``kb.store.Store`` inherits it); ``kb.library.jobs.JobRunner`` decides
+what to write and when. A job row keeps its status and times; each of its files keeps the name
+the client knows, the path of the PDF to ingest (a kept upload or a server file) and what
+ingesting it did. Jobs hold no vectors: their writes leave the store's ``generation`` alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+FINISHED = ("done", "failed")
+
+
+@dataclass(frozen=True)
+class StoredJobFile:
+    """One file of a stored job; ``path`` None: refused before the job (already failed)."""
+
+    name: str
+    path: str | None
+    status: str
+    paper_id: int | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """An ingest job as stored; ``files`` in the order the client sent them."""
+
+    id: str
+    status: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    files: tuple[StoredJobFile, ...]
+
+
+class JobsStore:
+    """Mixin of ``kb.store.Store``: needs ``self.db`` and ``transaction()``."""
+
+    db: sqlite3.Connection
+
+    if TYPE_CHECKING:
+
+        def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
+
+    def add_job(self, job: StoredJob, *, keep: int) -> None:
+        """Store a new job with its files; forget finished jobs older than the last ``keep``."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO ingest_jobs (id, status, created_at, started_at, finished_at, error) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (job.id, job.status, job.created_at, job.started_at, job.finished_at, job.error),
+            )
+            db.executemany(
+                "INSERT INTO ingest_job_files "
+                "(job_id, ord, name, path, status, paper_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (job.id, ord_, f.name, f.path, f.status, f.paper_id, f.detail)
+                    for ord_, f in enumerate(job.files)
+                ],
+            )
+            db.execute(
+                "DELETE FROM ingest_jobs WHERE status IN (?, ?) AND seq NOT IN "
+                "(SELECT seq FROM ingest_jobs ORDER BY seq DESC LIMIT ?)",
+                (*FINISHED, keep),
+            )
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        started_at: str | None,
+        finished_at: str | None,
+        error: str | None,
+        files: dict[int, StoredJobFile] | None = None,
+    ) -> None:
+        """Set a job's status and times, and the outcome of the files given (by position)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE ingest_jobs SET status = ?, started_at = ?, finished_at = ?, error = ? "
+                "WHERE id = ?",
+                (status, started_at, finished_at, error, job_id),
+            )
+            db.executemany(
+                "UPDATE ingest_job_files SET status = ?, paper_id = ?, detail = ? "
+                "WHERE job_id = ? AND ord = ?",
+                [
+                    (f.status, f.paper_id, f.detail, job_id, ord_)
+                    for ord_, f in (files or {}).items()
+                ],
+            )
+
+    def stored_job(self, job_id: str) -> StoredJob | None:
+        """One job with its files, or None when it is unknown (or was pruned)."""
+        found = self._stored_jobs("WHERE id = ?", (job_id,))
+        return found[0] if found else None
+
+    def stored_jobs(self, limit: int) -> list[StoredJob]:
+        """The last ``limit`` jobs, newest first."""
+        return self._stored_jobs("ORDER BY seq DESC LIMIT ?", (limit,))
+
+    def unfinished_jobs(self) -> list[StoredJob]:
+        """Jobs still queued or running (the server stopped before they ended), oldest first."""
+        return self._stored_jobs("WHERE status NOT IN (?, ?) ORDER BY seq", FINISHED)
+
+    def awaited_job_paths(self) -> set[str]:
+        """Paths of the pending files of unfinished jobs (to keep: the next start ingests them)."""
+        rows = self.db.execute(
+            "SELECT f.path FROM ingest_job_files f JOIN ingest_jobs j ON j.id = f.job_id "
+            "WHERE j.status NOT IN (?, ?) AND f.status = 'pending' AND f.path IS NOT NULL",
+            FINISHED,
+        )
+        return {r[0] for r in rows}
+
+    def _stored_jobs(self, tail: str, args: tuple[object, ...]) -> list[StoredJob]:
+        rows = self.db.execute(
+            "SELECT id, status, created_at, started_at, finished_at, error "
+            f"FROM ingest_jobs {tail}",
+            args,
+        ).fetchall()
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        by_job: dict[str, list[StoredJobFile]] = {job_id: [] for job_id in ids}
+        for f in self.db.execute(
+            "SELECT job_id, name, path, status, paper_id, detail FROM ingest_job_files "
+            f"WHERE job_id IN ({marks}) ORDER BY job_id, ord",
+            ids,
+        ):
+            paper_id = None if f["paper_id"] is None else int(f["paper_id"])
+            by_job[f["job_id"]].append(
+                StoredJobFile(f["name"], f["path"], f["status"], paper_id, f["detail"])
+            )
+        return [
+            StoredJob(
+                id=r["id"],
+                status=r["status"],
+                created_at=r["created_at"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                error=r["error"],
+                files=tuple(by_job[r["id"]]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,202 @@
+"""The numbered schema migrations of the store (``kb.store.Store`` runs them in order).
+
+Each runs inside one transaction; ``PRAGMA user_version`` records how many ran. Never edit a
+migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run ``;``-separated statements inside the caller's transaction (executescript commits)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def m001_papers_chunks(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE papers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('pdf', 'record')),
+            source TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            authors TEXT NOT NULL DEFAULT '[]',
+            year INTEGER,
+            lang TEXT NOT NULL,
+            doi TEXT,
+            arxiv_id TEXT,
+            abstract TEXT NOT NULL DEFAULT '',
+            url TEXT,
+            n_pages INTEGER,
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX papers_content_hash ON papers(content_hash);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            page_start INTEGER,
+            page_end INTEGER,
+            vector BLOB,
+            UNIQUE (paper_id, ord)
+        );
+        CREATE INDEX chunks_lang ON chunks(lang);
+        CREATE TABLE state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO state (name, value) VALUES ('generation', '0');
+        """,
+    )
+
+
+def m002_chunk_fts(db: sqlite3.Connection) -> None:
+    """The keyword index: one row of analyzed tokens per chunk, rowid = chunk id."""
+    db.execute(
+        "CREATE VIRTUAL TABLE chunk_fts "
+        "USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    if db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None:
+        # Storage cannot analyze text (that is index/); the application backfills these rows.
+        db.execute("INSERT OR REPLACE INTO state (name, value) VALUES ('fts_pending', '1')")
+
+
+def m003_chunk_vectors(db: sqlite3.Connection) -> None:
+    """Vectors of further encoders (the main encoder's stay in ``chunks.vector``)."""
+    db.execute(
+        "CREATE TABLE chunk_vectors ("
+        " chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+        " slot TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (chunk_id, slot))"
+    )
+
+
+def m004_paper_tags(db: sqlite3.Connection) -> None:
+    """Free-form tags on papers (a reading list, a project); they survive re-ingest."""
+    db.execute(
+        "CREATE TABLE paper_tags ("
+        " paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,"
+        " tag TEXT NOT NULL, PRIMARY KEY (paper_id, tag))"
+    )
+    db.execute("CREATE INDEX paper_tags_tag ON paper_tags(tag)")
+
+
+def m005_works(db: sqlite3.Connection) -> None:
+    """One paper, many files; per-page extraction; user edits; translation links; work ids."""
+    _script(
+        db,
+        """
+        CREATE TABLE paper_files (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            path TEXT NOT NULL UNIQUE,
+            content_hash TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX paper_files_paper ON paper_files(paper_id);
+        CREATE INDEX paper_files_hash ON paper_files(content_hash);
+        CREATE TABLE paper_pages (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            page INTEGER NOT NULL,
+            extractor TEXT NOT NULL,
+            quality REAL NOT NULL,
+            chars INTEGER NOT NULL,
+            needs_ocr INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (paper_id, page)
+        );
+        CREATE TABLE paper_edits (
+            paper_id INTEGER PRIMARY KEY REFERENCES papers(id) ON DELETE CASCADE,
+            fields TEXT NOT NULL
+        );
+        CREATE TABLE paper_links (
+            a INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            b INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            score REAL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (a, b, kind),
+            CHECK (a < b)
+        );
+        CREATE INDEX paper_links_b ON paper_links(b);
+        CREATE TABLE paper_work_ids (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            work_id TEXT NOT NULL,
+            PRIMARY KEY (paper_id, work_id)
+        );
+        CREATE INDEX paper_work_ids_work ON paper_work_ids(work_id);
+        ALTER TABLE papers ADD COLUMN signature BLOB;
+        ALTER TABLE papers ADD COLUMN cited TEXT NOT NULL DEFAULT '[]'
+        """,
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO paper_files (paper_id, path, content_hash, added_at) "
+        "SELECT id, source, content_hash, added_at FROM papers WHERE kind = 'pdf'"
+    )
+
+
+def m006_collections(db: sqlite3.Connection) -> None:
+    """Shared reading lists: named collections of papers, each paper with the group's note."""
+    _script(
+        db,
+        """
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            description TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE collection_papers (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            note TEXT NOT NULL DEFAULT '',
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (collection_id, paper_id)
+        );
+        CREATE INDEX collection_papers_paper ON collection_papers(paper_id)
+        """,
+    )
+
+
+def m007_ingest_jobs(db: sqlite3.Connection) -> None:
+    """The server's ingest jobs and their files, so that a restart resumes unfinished ones."""
+    _script(
+        db,
+        """
+        CREATE TABLE ingest_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            error TEXT
+        );
+        CREATE INDEX ingest_jobs_status ON ingest_jobs(status);
+        CREATE TABLE ingest_job_files (
+            job_id TEXT NOT NULL REFERENCES ingest_jobs(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            path TEXT,
+            status TEXT NOT NULL,
+            paper_id INTEGER,
+            detail TEXT,
+            PRIMARY KEY (job_id, ord)
+        )
+        """,
+    )
+
+
+MIGRATIONS = [
+    m001_papers_chunks,
+    m002_chunk_fts,
+    m003_chunk_vectors,
+    m004_paper_tags,
+    m005_works,
+    m006_collections,
+    m007_ingest_jobs,
+]
