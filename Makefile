@@ -1,5 +1,6 @@
 # `make run`: set up everything on a fresh machine and serve the library on 127.0.0.1:8000.
-# `make test`: set up with dev extras and run the whole test suite.
+# `make test`: set up with dev extras, lint (`make lint`), then run the whole test suite.
+# `make lint`: ruff, the types (mypy) and the layer contracts (lint-imports).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -21,12 +22,14 @@ run: install
 	$(KB) prepare-model
 	$(KB) serve --seed examples/
 
-test: install
+test: lint
 	$(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -45,4 +48,4 @@ examples: install
 	$(PY) scripts/make_examples.py
 
 clean:
-	rm -rf $(VENV) kb-data .pytest_cache .ruff_cache
+	rm -rf $(VENV) kb-data .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache

@@ -6,24 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import web
 from api.auth import ReadAccess, bearer_key, write_refusal
 from api.docs import install_docs
-from api.routes import collections as routes_collections
-from api.routes import jobs as routes_jobs
-from api.routes import papers as routes_papers
-from api.routes import search as routes
+from api.errors import (
+    AUTH_ERRORS,
+    error_response,
+    install_error_handlers,
+    kb_error_response,
+    too_large_message,
+)
+from api.routes import collections, exports, jobs, meta, papers, search
 from api.schemas import ErrorPublic
-from api.web import pages as web
-from kb.errors import KBError
-from kb.library.facade import Library
-from kb.library.jobs import JobRunner
+from kb.library import Library
 from kb.settings import Settings
 
 MULTIPART_SLACK = 1 << 16  # room for multipart headers around one uploaded file
@@ -36,13 +36,13 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         lib = library or Library(settings)
-        jobs = JobRunner(lib).start()
+        runner = lib.job_runner().start()
         try:
-            yield {"library": lib, "settings": settings, "jobs": jobs}
+            yield {"library": lib, "settings": settings, "jobs": runner}
         finally:
             # the running job stops at its next file; it and the queued ones stay queued
             # in the store, and the next start resumes them
-            stopped = jobs.stop()
+            stopped = runner.stop()
             if library is None and stopped:  # else its thread still uses the store
                 lib.close()
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
             422: {"model": ErrorPublic, "description": "Invalid parameters or body"},
         },
     )
-    _install_errors(app, settings)
+    install_error_handlers(app, settings)
     upload_max = settings.upload_max_mb << 20
     limits = {
         "/api/papers": upload_max + MULTIPART_SLACK,
@@ -73,59 +73,12 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    read = [ReadAccess]
-    app.include_router(routes.meta_router)
-    app.include_router(routes.router, dependencies=read, responses=_auth_errors())
-    app.include_router(
-        routes_papers.router,
-        dependencies=read,
-        responses=_auth_errors(),
-    )
-    app.include_router(
-        routes_jobs.router,
-        dependencies=read,
-        responses=_auth_errors(),
-    )
-    app.include_router(routes_collections.router, dependencies=read, responses=_auth_errors())
+    app.include_router(meta.router)  # open even when reads need a key (health checks)
+    for resource in (search, papers, jobs, collections, exports):
+        app.include_router(resource.router, dependencies=[ReadAccess], responses=AUTH_ERRORS)
     web.install(app)
     install_docs(app)
     return app
-
-
-def _auth_errors() -> dict[int | str, dict[str, Any]]:
-    return {401: {"model": ErrorPublic, "description": "No API key, or a wrong one"}}
-
-
-def _install_errors(app: FastAPI, settings: Settings) -> None:
-    """Every error answers with ErrorPublic's JSON: {"error": "...", "status": N}."""
-
-    @app.exception_handler(KBError)
-    async def kb_error(request: Request, exc: KBError) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "status": exc.status}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
-            parts.append(f"{where}: {err.get('msg', 'invalid')}")
-        return JSONResponse({"error": "; ".join(parts), "status": 422}, status_code=422)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        message = str(exc.detail)
-        if exc.status_code == 413:
-            message = (
-                f"The request is too large: a PDF may be at most {settings.upload_max_mb} MiB "
-                "(KB_UPLOAD_MAX_MB)."
-            )
-        elif exc.status_code == 404:
-            message = f"No route {request.url.path}; the API is described at /docs."
-        return JSONResponse(
-            {"error": message, "status": exc.status_code},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
 
 
 class BodyLimit:
@@ -148,10 +101,7 @@ class BodyLimit:
         auth = headers.get(b"authorization", b"").decode("latin-1")
         refusal = write_refusal(self.settings, bearer_key(auth))
         if refusal is not None:
-            response = JSONResponse(
-                {"error": str(refusal), "status": refusal.status}, status_code=refusal.status
-            )
-            return await response(scope, receive, send)
+            return await kb_error_response(refusal)(scope, receive, send)
         try:
             declared = int(headers.get(b"content-length", b"-1"))
         except ValueError:
@@ -171,8 +121,4 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = (
-            f"The request is too large: a PDF may be at most {self.mb} MiB (KB_UPLOAD_MAX_MB)."
-        )
-        response = JSONResponse({"error": message, "status": 413}, status_code=413)
-        await response(scope, receive, send)
+        await error_response(too_large_message(self.mb), 413)(scope, receive, send)

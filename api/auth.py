@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.deps import SettingsDep
 from kb.errors import Forbidden, KBError, Unauthorized
 from kb.settings import Settings
 
@@ -46,17 +47,15 @@ def bearer_key(header: str | None) -> str | None:
     return key.strip() or None if scheme.lower() == "bearer" else None
 
 
-def require_write(request: Request, credentials: BearerDep) -> None:
+def require_write(settings: SettingsDep, credentials: BearerDep) -> None:
     """Dependency of every route that changes the library."""
-    settings: Settings = request.state.settings
     refusal = write_refusal(settings, None if credentials is None else credentials.credentials)
     if refusal is not None:
         raise refusal
 
 
-def require_read(request: Request, credentials: BearerDep) -> None:
+def require_read(request: Request, settings: SettingsDep, credentials: BearerDep) -> None:
     """Dependency of every route that reads: open, or a key (header or cookie) when keyed."""
-    settings: Settings = request.state.settings
     if settings.read_access == "open":
         return
     given = credentials.credentials if credentials is not None else request.cookies.get(KEY_COOKIE)

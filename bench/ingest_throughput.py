@@ -62,6 +62,7 @@ from kb.errors import IngestError
 from kb.library.encoders import second_encoder
 from kb.library.facade import Library
 from kb.settings import Settings
+from kb.store.files import sha256_file
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +159,13 @@ def pypdf_cleaned(path: Path) -> list[str]:
 
 def _parse(path: Path, settings: Settings) -> None:
     try:
-        parse_pdf(path, max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
+        digest = sha256_file(path)  # the pipeline's one hash of the file, before parsing
+        parse_pdf(
+            path,
+            content_hash=digest,
+            max_tokens=settings.chunk_tokens,
+            overlap=settings.chunk_overlap,
+        )
     except IngestError:  # a PDF without usable text: the work was done all the same
         pass
 

@@ -53,14 +53,14 @@ def main() -> None:
     queries = [line for line in lines if "query" in line]
     settings = Settings.from_env().replace(data_dir=args.library)
     store = Store(settings.db_path)
-    if store.count_papers() < args.papers + args.distractors:
-        sys.exit(f"error: {args.library} holds {store.count_papers()} papers; build it first.")
+    if store.papers.count() < args.papers + args.distractors:
+        sys.exit(f"error: {args.library} holds {store.papers.count()} papers; build it first.")
     embedder = load_embedder(settings)
     index = VectorIndex(embedder.dim)
-    for ids, vecs, _ in store.iter_vectors(embedder.dim):
+    for ids, vecs, _ in store.chunks.iter_vectors(embedder.dim):
         index.add(ids, vecs)
-    paper_of = store.chunk_paper_ids()
-    keys = {p.id: (p.key, p.lang) for p in store.papers(limit=10**9)}
+    paper_of = store.chunks.paper_ids()
+    keys = {p.id: (p.key, p.lang) for p in store.papers.select(limit=10**9)}
     lang_of = dict(keys.values())
     started = time.perf_counter()
     groups: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)

@@ -28,6 +28,7 @@ import numpy as np
 from index.keywords import fts_document
 from ingest.chunking import chunk_text
 from kb.library.facade import Library, passage_text
+from kb.library.query import SearchQuery
 from kb.settings import Settings
 from kb.types import PaperMeta, ParsedDocument
 
@@ -51,7 +52,7 @@ def _records(n: int) -> list[tuple[str, str, str, str]]:
 def _fill(lib: Library, records: list[tuple[str, str, str, str]], seed: int = 0) -> None:
     """Store the papers with random unit vectors for every encoder (no embedding)."""
     rng = np.random.default_rng(seed)
-    dims = {side.slot: side.identity.dim for side in lib.dense}
+    dims = {side.slot: side.identity.dim for side in lib.encoders()}
     for key, title, abstract, lang in records:
         chunks = chunk_text(f"{title}\n{abstract}", max_tokens=200, overlap=30)
         meta = PaperMeta(title=title, abstract=abstract, lang=lang, year=2024)
@@ -62,7 +63,7 @@ def _fill(lib: Library, records: list[tuple[str, str, str, str]], seed: int = 0)
             v /= np.linalg.norm(v, axis=1, keepdims=True)
         texts = [fts_document(passage_text(title, c.text)) for c in chunks]
         extra = {slot: v for slot, v in vecs.items() if slot is not None}
-        lib.store.add_paper(doc, vecs[None], keyword_texts=texts, extra_vectors=extra)
+        lib.store.papers.add(doc, vecs[None], keyword_texts=texts, extra_vectors=extra)
 
 
 def _stats(ms: list[float]) -> str:
@@ -91,28 +92,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env().replace(data_dir=Path(tmp) / "kb")
         lib = Library(settings)
-        lib.prepare()
+        lib.load()
         start = time.perf_counter()
         _fill(lib, papers)
         lib.close()
         lib = Library(settings)  # reopen: the indexes are rebuilt from SQLite
-        lib.prepare()
-        print(f"built {len(papers)} papers, {lib.store.stats()['chunks']} chunks "
+        lib.load()
+        print(f"built {len(papers)} papers, {lib.store.papers.stats()['chunks']} chunks "
               f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
         for mode in ("dense", "hybrid", "keyword"):
-            lib.search(queries[0], mode=mode)  # warm caches (statistics, ids)
-            took = _time(lambda q, m=mode: lib.search(q, mode=m), queries)
+            lib.search(SearchQuery.build(queries[0], mode=mode))  # warm caches (statistics, ids)
+            took = _time(lambda q, m=mode: lib.search(SearchQuery.build(q, mode=m)), queries)
             print(f"kb search {mode:8}: {_stats(took)}")
         ids = [p.id for p in lib.papers(limit=args.queries)]
         print(f"kb related      : {_stats(_time(lambda i: lib.related(i), ids))}")
-        main, k = lib.dense[0], settings.candidates
+        main, k = lib.encoders()[0], settings.candidates
         qvecs = [main.embed_query(q, "en") for q in queries]
         took = _time(lambda v: main.vectors.index.search(v[None], k), qvecs)
         print(f"bare faiss top-{k}: {_stats(took)}")
-        for side in lib.dense:
+        for side in lib.encoders():
             took = _time(lambda q, s=side: s.embed_query(q, "en"), queries)
             print(f"embed query {side.embedder.name[:12]:12}: {_stats(took)}")
-        for side in lib.dense:
+        for side in lib.encoders():
             mib = side.vectors.size * side.identity.dim * 4 / 2**20
             print(f"index {side.embedder.name}: {side.vectors.size} vectors, {mib:.0f} MiB")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

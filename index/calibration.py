@@ -66,7 +66,7 @@ class LanguageMeans:
     def center(self, vectors: np.ndarray, langs: list[str], kind: str) -> np.ndarray:
         """Subtract each row's language mean and re-normalise (other languages: the average)."""
         means = self.query if kind == "query" else self.passage
-        fallback = np.mean(list(means.values()), axis=0)
+        fallback: np.ndarray = np.mean(list(means.values()), axis=0)
         shift = np.stack([means.get(lang, fallback) for lang in langs]) if langs else 0.0
         return _normalize(np.asarray(vectors, dtype=np.float32) - shift)
 
@@ -92,8 +92,8 @@ class LanguageStats:
                 counts[lang] = counts.get(lang, 0) + len(rows)
         total = sum(counts.values())
         if total:
-            sums["*"] = sum(sums.values())
-            outer["*"] = sum(outer.values())
+            sums["*"] = sum(sums.values(), np.zeros(dim))
+            outer["*"] = sum(outer.values(), np.zeros((dim, dim)))
             counts["*"] = total
         mean = {lang: sums[lang] / n for lang, n in counts.items()}
         cov = {

@@ -15,8 +15,8 @@ import numpy as np
 
 from index.calibration import LanguageMeans, LanguageStats
 from index.embedder import Embedder
-from index.vectors import ModelIdentity, VectorIndex, check_identity
-from kb.store import Store, read_arrays, write_arrays
+from index.vectors import ModelIdentity, VectorIndex, VectorSource, check_identity
+from kb.store.files import read_arrays, write_arrays
 
 MEANS_FILE = "language_means.npz"
 PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long
@@ -27,6 +27,8 @@ class DenseIndex:
     """An encoder bound to the store: embeds, indexes and scores chunks calibrated per language.
 
     Args:
+        store: what the index reads and records in the store (a ``VectorSource``, which
+            ``kb.store.Store`` is).
         slot: None for the main encoder (vectors in ``chunks.vector``), else the name under which
             this encoder's vectors are stored.
         extra: settings recorded in the index config; a change rebuilds the index.
@@ -34,7 +36,7 @@ class DenseIndex:
 
     def __init__(
         self,
-        store: Store,
+        store: VectorSource,
         embedder: Embedder,
         folder: Path,
         slot: str | None,
@@ -56,8 +58,11 @@ class DenseIndex:
     def state_key(self) -> str:
         return "model" if self.slot is None else f"model:{self.slot}"
 
-    @property
-    def vectors(self) -> VectorIndex:
+    def open(self) -> VectorIndex:
+        """Open this encoder's FAISS index (rebuilt from the store when the saved one is
+        missing, stale or from another model) and its language means: the slow, explicit step
+        before ``vectors`` can be used. Opening again is a no-op."""
+        self.means()
         if self._vectors is None:
             self._vectors = VectorIndex.load_or_rebuild(
                 self.folder,
@@ -70,6 +75,12 @@ class DenseIndex:
         return self._vectors
 
     @property
+    def vectors(self) -> VectorIndex:
+        """The opened FAISS index (``open()`` first)."""
+        if self._vectors is None:
+            raise RuntimeError(f"The {self.embedder.name} index is not open; call open() first.")
+        return self._vectors
+
     def means(self) -> LanguageMeans:
         """Per-language reference means of this encoder, computed once and cached on disk."""
         if self._means is None:
@@ -86,7 +97,7 @@ class DenseIndex:
 
     def to_index(self, vectors: np.ndarray, langs: list[str]) -> np.ndarray:
         """Stored passage vectors -> indexed vectors (centred on their language's mean)."""
-        return self.means.center(vectors, langs, "passage")
+        return self.means().center(vectors, langs, "passage")
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Passage vectors, a few texts per model call.
@@ -109,15 +120,15 @@ class DenseIndex:
         """The query's centred, normalised vector for this encoder."""
         with self._model_turn:  # a tokenizer must not be used by two threads at once
             vec = self.embedder.encode([text], kind="query")
-        return self.means.center(vec, [lang], "query")[0]
+        return self.means().center(vec, [lang], "query")[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
-        self.vectors.add(ids, self.to_index(vectors, langs))
+        self.open().add(ids, self.to_index(vectors, langs))
         if self._stats is not None and not set(langs) <= set(self._stats[1].counts):
             self._stats = None  # a language the statistics have not seen
 
     def remove(self, ids: list[int]) -> None:
-        self.vectors.remove(ids)
+        self.open().remove(ids)
 
     def save(self, generation: int | None = None) -> None:
         """Write the index, stamped with the store generation it mirrors (default: the one
@@ -125,7 +136,7 @@ class DenseIndex:
         loader rebuild from SQLite."""
         if generation is None:
             generation = self.store.mirrored_generation()
-        self.vectors.save(self.folder, self.identity, generation, self.extra)
+        self.open().save(self.folder, self.identity, generation, self.extra)
 
     def stats(self) -> LanguageStats:
         """Per-language score statistics of the indexed chunks.
@@ -140,7 +151,7 @@ class DenseIndex:
             dim = self.identity.dim
             batches = [
                 (self.to_index(vecs, langs), langs)
-                for _, vecs, langs in self.store.iter_vectors(dim, slot=self.slot)
+                for _, vecs, langs in self.store.chunks.iter_vectors(dim, slot=self.slot)
             ]
             self._stats = (size, LanguageStats.from_batches(batches, dim))
         return self._stats[1]

@@ -21,7 +21,7 @@ import numpy as np
 
 from index.charsmap import build_precompiled_charsmap
 from kb.errors import ModelError
-from kb.store import atomic_dir
+from kb.store.files import atomic_dir
 
 QK = 32  # weights per q4_0 block
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -221,8 +221,8 @@ def _bert_config(f: E5File) -> dict:
     }
 
 
-def _st_files(f: E5File, source_sha: str) -> dict[str, dict]:
-    """The JSON files of a sentence-transformers folder, by relative path."""
+def _st_files(f: E5File, source_sha: str) -> dict[str, object]:
+    """The JSON files of a sentence-transformers folder (their contents), by relative path."""
     pieces, sp = f.pieces, f.special
     return {
         "config.json": _bert_config(f),
@@ -283,7 +283,7 @@ def write_model_dir(src: Path, dest: Path) -> Path:
     """Convert the E5S1 file ``src`` into a sentence-transformers folder at ``dest`` (atomic)."""
     from safetensors.numpy import save_file
 
-    from kb.store import sha256_file
+    from kb.store.files import sha256_file
 
     f = read_e5_file(src)
     with atomic_dir(dest) as tmp:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +21,9 @@ import numpy as np
 from index.calibration import LanguageStats
 from index.keywords import analyze, highlight_spans
 from index.vectors import VectorIndex
-from kb.errors import InvalidInput
-from kb.store import Store
 from kb.types import Chunk, Paper, SearchHit, SearchResponse, Snippet
 
 SNIPPET_CHARS = 400
-MAX_QUERY_CHARS = 2000
 RRF_K = 60
 # A query-language paper whose title is this close to the query (token Jaccard) goes first in
 # hybrid search: the user typed or pasted its title. Cross-language queries cannot trigger it.
@@ -41,22 +39,17 @@ class EncoderQuery:
     qvec: np.ndarray
 
 
+# Reads the chunks of the given ids (missing ids are left out): ``store.chunks.by_ids``.
+ChunksById = Callable[[list[int]], dict[int, Chunk]]
+
+
 @dataclass(frozen=True)
 class SearchContext:
-    store: Store
+    """What a search ranks over: the allowed chunk ids of each document language, and how
+    to read chunks by id (the caller's storage; ``index`` reads no store itself)."""
+
+    chunks_by_ids: ChunksById
     ids_by_lang: dict[str, np.ndarray]
-
-
-def check_query(query: str, k: int) -> str:
-    """The stripped query, or InvalidInput saying what is wrong with it."""
-    text = query.strip()
-    if not text:
-        raise InvalidInput("The query is empty. Type a question or keywords in English or Chinese.")
-    if len(text) > MAX_QUERY_CHARS:
-        raise InvalidInput(f"The query has {len(text)} characters; the limit is {MAX_QUERY_CHARS}.")
-    if k < 1:
-        raise InvalidInput(f"k must be at least 1, not {k}.")
-    return text
 
 
 def dense_scores(
@@ -89,7 +82,7 @@ def rank_papers(
     scores: dict[int, float], ctx: SearchContext
 ) -> tuple[list[tuple[int, list[tuple[float, int]]]], dict[int, Chunk]]:
     """Group chunk scores by paper, best paper first; also return the chunks read."""
-    chunks = ctx.store.chunks_by_ids(list(scores))
+    chunks = ctx.chunks_by_ids(list(scores))
     by_paper: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for cid, score in scores.items():
         chunk = chunks.get(cid)

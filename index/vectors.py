@@ -2,27 +2,66 @@
 
 The index folder describes itself (``config.json``: model, dim, fingerprint, normalisation,
 library versions, times, and the store ``generation`` it mirrors). SQLite keeps every vector,
-so a missing or stale index file is rebuilt from it instead of being trusted.
+so a missing or stale index file is rebuilt from it instead of being trusted. ``index`` does
+not import the store: what it reads and records there is the ``VectorSource`` protocol below,
+which ``kb.store.Store`` satisfies.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from kb.errors import IndexMismatch, StoreError
-from kb.store import Store, read_faiss, read_json, write_faiss, write_json
+from kb.store.files import read_faiss, read_json, write_faiss, write_json
 
 INDEX_FILE = "vectors.faiss"
 Transform = Callable[[np.ndarray, list[str]], np.ndarray]
 CONFIG_FILE = "config.json"
+
+
+class StoredVectors(Protocol):
+    """The stored vectors of the chunks (``store.chunks``)."""
+
+    def iter_vectors(
+        self, dim: int, *, slot: str | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
+        """(chunk ids, float32 vectors, chunk languages) of every embedded chunk, in id order;
+        ``slot``: which encoder's vectors (None: the main encoder's)."""
+        ...
+
+
+class StoreCounts(Protocol):
+    """The store's counts (``store.papers``); ``stats()["chunks"]`` is its number of chunks."""
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+class VectorSource(Protocol):
+    """What the vector indexes read and record in the store, and no more (``kb.store.Store``).
+
+    The stored vectors an index is built from, the ``generation`` they are at (an index file
+    records the one it mirrors), and named state: which model made the vectors.
+    """
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def chunks(self) -> StoredVectors: ...
+    @property
+    def papers(self) -> StoreCounts: ...
+    def generation(self) -> int: ...
+    def mirrored_generation(self) -> int: ...
+    def get_state(self, name: str) -> str | None: ...
+    def set_state(self, name: str, value: str) -> None: ...
+    def clear_state(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +146,7 @@ class VectorIndex:
     def load_or_rebuild(
         cls,
         folder: Path,
-        store: Store,
+        store: VectorSource,
         identity: ModelIdentity,
         extra: dict[str, Any],
         transform: Transform,
@@ -153,22 +192,22 @@ class VectorIndex:
 
     @classmethod
     def rebuild(
-        cls, store: Store, dim: int, transform: Transform, slot: str | None = None
+        cls, store: VectorSource, dim: int, transform: Transform, slot: str | None = None
     ) -> VectorIndex:
         index = cls(dim)
-        for ids, vecs, langs in store.iter_vectors(dim, slot=slot):
+        for ids, vecs, langs in store.chunks.iter_vectors(dim, slot=slot):
             index.add(ids, transform(vecs, langs))
         return index
 
 
-def check_identity(store: Store, identity: ModelIdentity, key: str = "model") -> None:
+def check_identity(store: VectorSource, identity: ModelIdentity, key: str = "model") -> None:
     """Refuse a store whose vectors were made by other weights; adopt it when it is empty.
 
     Models are compared by dimension and weight fingerprint, so the same model reached by
     another name (a hub name, a local path) is accepted.
     """
     recorded = store.get_state(key)
-    if recorded is None or store.stats()["chunks"] == 0:
+    if recorded is None or store.papers.stats()["chunks"] == 0:
         store.set_state(key, _identity_json(identity))
         return
     saved = json.loads(recorded)

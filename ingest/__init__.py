@@ -9,7 +9,7 @@ from ingest.chunking import chunk_pages, chunk_text, estimate_tokens
 from ingest.documents import SUPPORTED_SUFFIXES, iter_inputs, parse_pdf
 from ingest.lang import detect_lang
 from ingest.metadata import extract_metadata
-from ingest.pdf import PdfText, file_sha256, read_pdf
+from ingest.pdf import PdfText, read_pdf
 from ingest.records import read_records
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "detect_lang",
     "estimate_tokens",
     "extract_metadata",
-    "file_sha256",
     "iter_inputs",
     "parse_pdf",
     "read_pdf",

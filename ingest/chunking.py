@@ -148,7 +148,7 @@ def _atoms(text: str, start: int, end: int, limit: int) -> Iterable[tuple[int, i
 def _chunks(
     pieces: list[_Piece], max_tokens: int, overlap: int, first_ord: int
 ) -> list[ChunkDraft]:
-    chunks = []
+    chunks: list[ChunkDraft] = []
     for group in _pack(pieces, max_tokens, overlap):
         text = _join(group)
         if not any(ch.isalnum() for ch in text):

@@ -13,7 +13,7 @@ from ingest.layout import first_page_lines
 from ingest.metadata import extract_metadata
 from ingest.normalize import clean_text, drop_running_lines
 from ingest.ocr import ocr_available, ocr_pages
-from ingest.pdf import DEFAULT_MAX_PAGES, PdfText, file_sha256, read_pdf
+from ingest.pdf import DEFAULT_MAX_PAGES, PdfText, read_pdf
 from ingest.quality import drop_garbage_lines, text_quality
 from ingest.references import split_references
 from kb.errors import IngestError
@@ -28,12 +28,13 @@ log = logging.getLogger(__name__)
 def parse_pdf(
     path: Path,
     *,
+    content_hash: str,
     max_tokens: int,
     overlap: int,
     max_pages: int = DEFAULT_MAX_PAGES,
     ocr: bool = False,
 ) -> ParsedDocument:
-    """Read, describe and chunk one PDF; its key and content hash are the file's SHA-256.
+    """Read, describe and chunk one PDF; its key and content hash are ``content_hash``.
 
     Running headers and footers are dropped, and the references section is left out of the
     chunks (its arXiv ids go to ``cited_arxiv_ids``). ``pages`` reports, per page, which
@@ -41,6 +42,8 @@ def parse_pdf(
     ``ocr_note`` turns them into one line for the user.
 
     Args:
+        content_hash: the file's SHA-256 (hex). The caller computes it once (kb's pipeline
+            checks it against the store before parsing), so the file is not read twice.
         max_tokens: chunk size in estimated tokens (see ``chunk_pages``).
         overlap: estimated tokens shared by neighbouring chunks.
         max_pages: refuse PDFs with more pages than this (see ``read_pdf``).
@@ -50,7 +53,6 @@ def parse_pdf(
     pdf = read_pdf(path, max_pages=max_pages, require_text=not ocr)
     if ocr and pdf.needs_ocr:
         pdf = _add_ocr(path, pdf)
-    digest = file_sha256(path)
     pages = drop_running_lines(pdf.pages)
     body = split_references(pages)
     filled = [page for page in pages if page]
@@ -69,10 +71,10 @@ def parse_pdf(
             "or digits. Run OCR on it first (e.g. ocrmypdf) and ingest the result."
         )
     return ParsedDocument(
-        key=digest,
+        key=content_hash,
         source=str(path),
         kind="pdf",
-        content_hash=digest,
+        content_hash=content_hash,
         meta=meta,
         chunks=chunks,
         pages=pdf.reports,

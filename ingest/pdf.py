@@ -13,7 +13,6 @@ DependencyError, ...; see ../shared/data/badpdfs/NOTES.md), so the boundaries he
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from ingest.quality import TextQuality, drop_garbage_lines, text_quality
 from kb.errors import IngestError
 from kb.types import Extractor, PageReport
 
-__all__ = ["DEFAULT_MAX_PAGES", "PdfText", "clean_text", "file_sha256", "read_pdf"]
+__all__ = ["DEFAULT_MAX_PAGES", "PdfText", "clean_text", "read_pdf"]
 
 DEFAULT_MAX_PAGES = 5000
 
@@ -227,18 +226,6 @@ def _reading_order(boxes: list[Any], bbox: tuple[float, float, float, float]) ->
     return ordered
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of the file at ``path`` as hex, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-    except OSError as e:
-        raise IngestError(f"Cannot read {str(path)!r}: {e.strerror or e}.") from e
-    return digest.hexdigest()
-
-
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Keep pypdf's Python warnings from escaping (the tests run with warnings as errors)."""
@@ -319,9 +306,8 @@ def _read_info(reader: PdfReader) -> dict[str, str]:
         return {}
     info = {}
     for name, value in items.items():
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", errors="replace")
-        text = clean_text(str(value))[:_MAX_INFO_CHARS].strip()
+        plain = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+        text = clean_text(plain)[:_MAX_INFO_CHARS].strip()
         if text:
             info[name] = text
     return info

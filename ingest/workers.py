@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -40,12 +40,17 @@ _MAX_REASON_CHARS = 160
 
 @dataclass(frozen=True)
 class ParseJob:
-    """One PDF to parse, with the chunking settings (picklable: it is sent to a worker)."""
+    """One PDF to parse, with the chunking settings (picklable: it is sent to a worker).
+
+    ``content_hash`` is the file's SHA-256, which the caller has already computed (to check
+    the file against the store); the parsed document carries it as its key.
+    """
 
     path: Path
     max_tokens: int
     overlap: int
     ocr: bool = False
+    content_hash: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,11 @@ def parse_job(job: ParseJob) -> ParsedDocument:
     """Parse one job's PDF with ``ingest.documents.parse_pdf``."""
     from ingest.documents import parse_pdf
 
-    kwargs: dict[str, Any] = {"max_tokens": job.max_tokens, "overlap": job.overlap}
+    kwargs: dict[str, Any] = {
+        "content_hash": job.content_hash,
+        "max_tokens": job.max_tokens,
+        "overlap": job.overlap,
+    }
     if "ocr" in inspect.signature(parse_pdf).parameters:
         kwargs["ocr"] = job.ocr
     elif job.ocr:

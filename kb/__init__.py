@@ -1,0 +1,85 @@
+"""kb: a bilingual (English/Chinese) knowledge base of AI-safety papers.
+
+    from kb import Library, Settings
+
+    lib = Library(Settings.from_env())
+    print(lib.paper(1).title)
+
+The public surface is ``__all__``: the ``Library`` facade, its ``Settings``, the error tree of
+``kb.errors`` and the records a search or a listing returns (``kb.types``). ``import kb`` stays
+cheap: ``Library`` (which pulls in numpy, FAISS and the parsers) is imported on first use.
+"""
+
+import typing
+
+from kb.errors import (
+    Cancelled,
+    CollectionNotFound,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    IndexMismatch,
+    IngestError,
+    InvalidInput,
+    KBError,
+    ModelError,
+    NotFound,
+    PaperNotFound,
+    StoreError,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
+from kb.settings import Settings
+from kb.types import (
+    Collection,
+    CollectionItem,
+    IngestSummary,
+    Membership,
+    Paper,
+    SearchHit,
+    SearchResponse,
+    Snippet,
+)
+
+if typing.TYPE_CHECKING:
+    from kb.library import Library
+
+__all__ = [
+    "Cancelled",
+    "Collection",
+    "CollectionItem",
+    "CollectionNotFound",
+    "ConfigError",
+    "Conflict",
+    "Forbidden",
+    "IndexMismatch",
+    "IngestError",
+    "IngestSummary",
+    "InvalidInput",
+    "KBError",
+    "Library",
+    "Membership",
+    "ModelError",
+    "NotFound",
+    "Paper",
+    "PaperNotFound",
+    "SearchHit",
+    "SearchResponse",
+    "Settings",
+    "Snippet",
+    "StoreError",
+    "TooLarge",
+    "Unauthorized",
+    "UnsupportedMedia",
+]
+
+
+def __getattr__(name: str) -> object:
+    """``kb.Library`` imports the application layer on first use (PEP 562)."""
+    if name == "Library":
+        from kb.library import Library
+
+        globals()[name] = Library
+        return Library
+    raise AttributeError(f"module 'kb' has no attribute {name!r}")

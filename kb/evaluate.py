@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from index.embedder import Embedder
-from index.search import check_query
 from kb.errors import IngestError, InvalidInput
 from kb.library.facade import Library
+from kb.library.query import SearchQuery, check_text
 from kb.settings import Settings
 from kb.types import SearchResponse
 
@@ -154,7 +154,7 @@ def _query_fields(obj: dict[str, Any]) -> dict[str, Any]:
     text = obj["query"]
     if not isinstance(text, str):
         raise InvalidInput('"query" must be a string.')
-    check_query(text, 1)  # the library's own limits (empty, too long), caught here with a line
+    check_text(text)  # the library's own limits (empty, too long), caught here with a line
     if obj.get("lang") not in QUERY_LANGS:
         raise InvalidInput(f'"lang" must be "en" or "zh", not {obj.get("lang")!r}.')
     relevant = obj.get("relevant")
@@ -306,7 +306,7 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         lib = Library(settings.replace(data_dir=keep or Path(tmp) / "kb-data"), embedder=embedder)
         try:
-            lib.prepare()  # load the model first, so ingest_s is ingest only
+            lib.load()  # load the model first, so ingest_s is ingest only
             started = time.perf_counter()
             _ingest(lib, qrels, Path(tmp), progress)
             ingest_s = time.perf_counter() - started
@@ -314,7 +314,7 @@ def evaluate(
             reports = [
                 _run_mode(lib, qrels, mode, k, langs, progress) for mode in dict.fromkeys(modes)
             ]
-            model = " + ".join(side.embedder.name for side in lib.dense)
+            model = " + ".join(side.embedder.name for side in lib.encoders())
         finally:
             lib.close()
     return EvalReport(
@@ -355,7 +355,7 @@ def _run_mode(
     lib: Library, qrels: Qrels, mode: str, k: int, langs: dict[str, str], progress: bool
 ) -> ModeReport:
     try:  # an untimed warm-up (loads per-language statistics) that also probes the mode
-        lib.search(qrels.queries[0].text, k=k, mode=mode)
+        lib.search(SearchQuery.build(qrels.queries[0].text, k=k, mode=mode))
     except InvalidInput as e:
         return ModeReport(mode=mode, available=False, reason=str(e))
     outcomes: list[tuple[str, str | None, tuple[float, ...]]] = []
@@ -364,7 +364,7 @@ def _run_mode(
         for q in qrels.queries:
             started = time.perf_counter()
             try:
-                response = lib.search(q.text, k=k, mode=mode)
+                response = lib.search(SearchQuery.build(q.text, k=k, mode=mode))
             except InvalidInput as e:
                 raise InvalidInput(f"{qrels.path.name} line {q.line}: {e}") from e
             latencies.append((time.perf_counter() - started) * 1000)
@@ -416,7 +416,9 @@ def _is_cross(direction: str) -> bool:
 def _direction_row(direction: str, kind: str, scores: list[tuple[float, ...]]) -> Row:
     """Mean scores of a group; crowding only for cross-language directions."""
     means = np.mean(scores, axis=0).tolist()
-    return Row(direction, kind, len(scores), *means[:4], means[4] if _is_cross(direction) else None)
+    recall_1, recall_k, mrr, ndcg = means[:4]
+    crowded = means[4] if _is_cross(direction) else None
+    return Row(direction, kind, len(scores), recall_1, recall_k, mrr, ndcg, crowded)
 
 
 def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row]:
@@ -439,7 +441,9 @@ def _rows(outcomes: list[tuple[str, str | None, tuple[float, ...]]]) -> list[Row
         means = np.mean([(r.recall_1, r.recall_k, r.mrr, r.ndcg) for r in parts], axis=0)
         cross = [r.crowded for r in parts if r.crowded is not None]
         crowded = float(np.mean(cross)) if cross else None
-        rows.append(Row(MACRO, kind, sum(r.n for r in parts), *means.tolist(), crowded))
+        recall_1, recall_k, mrr, ndcg = means.tolist()
+        n = sum(r.n for r in parts)
+        rows.append(Row(MACRO, kind, n, recall_1, recall_k, mrr, ndcg, crowded))
     return rows
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from fastapi.testclient import TestClient
+
+from tests.samples import write_feed
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from kb.library import Library
+    from kb.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PDFS = SHARED / "pdfs"
@@ -109,3 +119,62 @@ def library(settings):
     lib = Library(settings, embedder=HashEmbedder())
     yield lib
     lib.close()
+
+
+# ---------------------------------------------------------------- the app's test client
+
+
+class AppClient(TestClient):
+    """A TestClient of ``create_app(settings, library=library)`` with both at hand (as
+    datasette's test client carries ``.ds``). Use it in a ``with`` block: that runs the
+    lifespan (the job runner) as ``kb serve`` does."""
+
+    def __init__(self, settings: Settings, library: Library) -> None:
+        from api import create_app
+
+        super().__init__(create_app(settings, library=library))
+        self.settings = settings
+        self.library = library
+
+
+MakeAppClient = Callable[..., AppClient]
+
+
+@pytest.fixture
+def make_app_client(settings: Settings, tmp_path: Path) -> Iterator[MakeAppClient]:
+    """The one way tests build the app: ``with make_app_client(**overrides) as client: ...``.
+
+    ``make_app_client(library=None, *, embedder=None, records=(), ingest=(), **overrides)``:
+    the app's settings are the library's (else the ``settings`` fixture's: a tmp data dir)
+    with ``overrides`` (``api_keys=KEY, read_access="key", ...``). Without ``library``, a
+    fresh Library is opened with ``embedder`` (default: the fast ``HashEmbedder``) and closed
+    after the test. ``records`` (JSONL record dicts) and then the paths in ``ingest`` are
+    ingested first, in one call.
+    """
+    from kb.library import Library
+    from tests.fakes import HashEmbedder
+
+    opened: list[Library] = []
+    feeds = itertools.count()
+
+    def make(
+        library: Library | None = None,
+        *,
+        embedder: Embedder | None = None,
+        records: Sequence[dict[str, Any]] = (),
+        ingest: Sequence[Path] = (),
+        **overrides: Any,
+    ) -> AppClient:
+        conf = (library.settings if library is not None else settings).replace(**overrides)
+        if library is None:
+            library = Library(conf, embedder=embedder or HashEmbedder())
+            opened.append(library)
+        folder = tmp_path / f"app-records-{next(feeds)}"  # apart from a test's own feed.jsonl
+        paths = [write_feed(folder / "feed.jsonl", records)] if records else []
+        if paths or ingest:
+            assert library.ingest([*paths, *ingest]).ok
+        return AppClient(conf, library)
+
+    yield make
+    for library in opened:
+        library.close()

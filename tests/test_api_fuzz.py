@@ -3,20 +3,15 @@ matches the documented status codes and shapes. A key is configured, so writes r
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from api.app import create_app
-from kb.library.facade import Library
-from tests.fakes import HashEmbedder
+from api import create_app
 
 KEY = "f" * 24
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
@@ -25,32 +20,23 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-def fuzz_app(tmp_path, make_pdf):
-    from kb.settings import Settings
-
+def fuzz_app(make_app_client, tmp_path, make_pdf):
     root = tmp_path / "imports"
     root.mkdir()
     make_pdf("seed.pdf", [["Seeded paper on model evaluations", "Dangerous capability tests."]])
-    conf = Settings(
-        data_dir=tmp_path / "kb-data",
-        model_dir=tmp_path / "models",
-        second_encoder="none",
+    rows = [{"key": "a", "title": "Jailbreak attacks", "abstract": "Misuse.", "year": 2024},
+            {"key": "b", "title": "越狱攻击与大模型安全", "abstract": "滥用风险。"}]  # fmt: skip
+    client = make_app_client(
+        records=rows,
+        ingest=[tmp_path / "seed.pdf"],
         api_keys=KEY,
         workers=0,
         upload_max_mb=1,
         import_roots=str(root),
     )
-    lib = Library(conf, embedder=HashEmbedder())
-    feed = tmp_path / "feed.jsonl"
-    rows = [{"key": "a", "title": "Jailbreak attacks", "abstract": "Misuse.", "year": 2024},
-            {"key": "b", "title": "越狱攻击与大模型安全", "abstract": "滥用风险。"}]  # fmt: skip
-    feed.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
-    lib.ingest([feed, tmp_path / "seed.pdf"])
-    app = create_app(conf, library=lib)
-    with TestClient(app):  # check the app starts; schemathesis runs the lifespan per call
+    with client:  # check the app starts; schemathesis runs the lifespan per call
         pass
-    yield app
-    lib.close()
+    return client.app
 
 
 def _operations() -> list[tuple[str, str]]:

@@ -10,11 +10,8 @@ import time
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from kb.errors import ModelError
-from kb.library.doctor import diagnose
 from kb.library.facade import Library
 from kb.library.jobs import JobFile, JobRunner
 from tests.fakes import HashEmbedder
@@ -54,9 +51,9 @@ def keyed(settings, root):
     return settings.replace(api_keys=KEY, workers=0, import_roots=str(root))
 
 
-def _client(keyed, embedder):
-    lib = Library(keyed, embedder=embedder)
-    return lib, TestClient(create_app(keyed, library=lib))
+def _client(make_app_client, keyed, embedder):
+    client = make_app_client(Library(keyed, embedder=embedder))
+    return client.library, client
 
 
 def _pdf(make_pdf, name: str, title: str, word: str = "evaluation"):
@@ -79,8 +76,8 @@ def _wait(client, job_id: str, timeout: float = 60.0) -> dict:
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
-def test_upload_job_reports_each_file(keyed, make_pdf):
-    lib, c = _client(keyed, HashEmbedder())
+def test_upload_job_reports_each_file(make_app_client, keyed, make_pdf):
+    lib, c = _client(make_app_client, keyed, HashEmbedder())
     a = _pdf(make_pdf, "a.pdf", "Red teaming language models").read_bytes()
     b = _pdf(make_pdf, "b.pdf", "Scalable oversight of agents", "oversight").read_bytes()
     files = [("files", ("a.pdf", a)), ("files", ("b.pdf", b)), ("files", ("a-copy.pdf", a)),
@@ -109,13 +106,13 @@ def test_upload_job_reports_each_file(keyed, make_pdf):
     lib.close()
 
 
-def test_folder_job_and_import_roots(keyed, make_pdf, root, tmp_path):
+def test_folder_job_and_import_roots(make_app_client, keyed, make_pdf, root, tmp_path):
     (root / "sub").mkdir()
     _pdf(make_pdf, "one.pdf", "Interpretability of transformers").rename(root / "sub" / "one.pdf")
     outside = tmp_path / "private"
     outside.mkdir()
     (root / "escape").symlink_to(outside, target_is_directory=True)
-    lib, c = _client(keyed, HashEmbedder())
+    lib, c = _client(make_app_client, keyed, HashEmbedder())
     with c:
 
         def post(folder):
@@ -134,9 +131,9 @@ def test_folder_job_and_import_roots(keyed, make_pdf, root, tmp_path):
     lib.close()
 
 
-def test_folder_import_is_off_without_roots(settings, make_pdf, tmp_path):
+def test_folder_import_is_off_without_roots(make_app_client, settings, make_pdf, tmp_path):
     keyed = settings.replace(api_keys=KEY, workers=0)
-    lib, c = _client(keyed, HashEmbedder())
+    lib, c = _client(make_app_client, keyed, HashEmbedder())
     with c:
         r = c.post("/api/ingest-jobs", data={"folder": str(tmp_path)}, headers=AUTH)
         assert r.status_code == 403 and "KB_IMPORT_ROOTS" in r.json()["error"]
@@ -144,9 +141,9 @@ def test_folder_import_is_off_without_roots(settings, make_pdf, tmp_path):
     lib.close()
 
 
-def test_search_answers_while_a_job_runs(keyed, make_pdf, tmp_path):
+def test_search_answers_while_a_job_runs(make_app_client, keyed, make_pdf, tmp_path):
     slow = SlowEmbedder(delay=0.25)
-    lib, c = _client(keyed, slow)
+    lib, c = _client(make_app_client, keyed, slow)
     feed = tmp_path / "feed.jsonl"
     feed.write_text(json.dumps({"key": "r", "title": "Reward hacking", "abstract": "Gaming."}))
     lib.ingest([feed])
@@ -175,11 +172,11 @@ def _finish(runner: JobRunner, job_id: str, timeout: float = 60.0) -> dict:
 
 
 def test_runner_marks_a_job_failed_as_a_whole(library, tmp_path):
-    def broken(paths, listener=None, **_):
-        raise ModelError("The model cannot be loaded.")
+    class Broken:  # an ingest service whose model cannot load
+        def ingest(self, paths, listener=None, **_):
+            raise ModelError("The model cannot be loaded.")
 
-    library.ingest = broken
-    runner = JobRunner(library).start()
+    runner = JobRunner(library.core, Broken()).start()
     job = runner.submit([JobFile("x.pdf", tmp_path / "x.pdf")])
     found = _finish(runner, job["id"], timeout=10)
     runner.stop()
@@ -191,16 +188,16 @@ def test_runner_marks_a_job_failed_as_a_whole(library, tmp_path):
     assert runner.get(late["id"])["status"] == "queued"
 
 
-def test_a_job_survives_a_restart(keyed, make_pdf):
+def test_a_job_survives_a_restart(make_app_client, keyed, make_pdf):
     lib = Library(keyed, embedder=HashEmbedder())
-    runner = JobRunner(lib).start()
+    runner = lib.job_runner().start()
     pdf = _pdf(make_pdf, "a.pdf", "Red teaming language models")
     refused = JobFile("notes.txt", None, "failed", detail="not a PDF")
     done = _finish(runner, runner.submit([JobFile("a.pdf", pdf), refused])["id"])
     assert runner.stop() is True
     lib.close()
     lib = Library(keyed, embedder=HashEmbedder())
-    with TestClient(create_app(keyed, library=lib)) as c:
+    with make_app_client(lib) as c:
         r = c.get(f"/api/ingest-jobs/{done['id']}")
         assert r.status_code == 200 and r.json() == done
         assert done["counts"] == {"ingested": 1, "failed": 1} and done["files"][0]["paper_id"]
@@ -210,7 +207,7 @@ def test_a_job_survives_a_restart(keyed, make_pdf):
 
 def test_a_job_queued_at_stop_runs_on_the_next_start(keyed, make_pdf, tmp_path):
     lib = Library(keyed, embedder=HashEmbedder())
-    runner = JobRunner(lib)  # never started: its jobs stay queued
+    runner = lib.job_runner()  # never started: its jobs stay queued
     pdfs = [_pdf(make_pdf, f"{n}.pdf", f"Paper {n} on audits", n) for n in ("a", "b", "c")]
     first = runner.submit([JobFile(p.name, p) for p in pdfs[:2]])
     gone = tmp_path / "gone.pdf"
@@ -221,7 +218,7 @@ def test_a_job_queued_at_stop_runs_on_the_next_start(keyed, make_pdf, tmp_path):
     lib.close()
     lib = Library(keyed, embedder=HashEmbedder())
     assert lib.count() == 0
-    runner = JobRunner(lib).start()
+    runner = lib.job_runner().start()
     job = _finish(runner, first["id"])
     assert job["status"] == "done" and job["counts"] == {"ingested": 2}
     assert job["created_at"] == first["created_at"] and job["started_at"]
@@ -238,7 +235,7 @@ def test_a_job_queued_at_stop_runs_on_the_next_start(keyed, make_pdf, tmp_path):
 
 def test_runner_keeps_the_last_jobs(keyed):
     lib = Library(keyed, embedder=HashEmbedder())
-    runner = JobRunner(lib, keep=3).start()
+    runner = lib.job_runner(keep=3).start()
     ids = []
     for _ in range(5):
         ids.append(runner.submit([JobFile("f", None, "failed", detail="x")])["id"])
@@ -246,7 +243,7 @@ def test_runner_keeps_the_last_jobs(keyed):
     assert [j["id"] for j in runner.jobs()] == ids[:1:-1]
     assert runner.get(ids[0]) is None and runner.get(ids[1]) is None
     runner.stop()
-    idle = JobRunner(lib, keep=2)  # finished jobs are pruned, unfinished ones never
+    idle = lib.job_runner(keep=2)  # finished jobs are pruned, unfinished ones never
     queued = [idle.submit([JobFile("f", None, "failed", detail="x")])["id"] for _ in range(3)]
     assert [j["id"] for j in idle.jobs()] == queued[:0:-1]
     assert idle.get(queued[0])["status"] == "queued"
@@ -254,7 +251,7 @@ def test_runner_keeps_the_last_jobs(keyed):
     idle.stop()
     lib.close()
     lib = Library(keyed, embedder=HashEmbedder())
-    again = JobRunner(lib, keep=2).start()
+    again = lib.job_runner(keep=2).start()
     assert [_finish(again, i)["status"] for i in queued] == ["done"] * 3
     again.stop()
     lib.close()
@@ -265,7 +262,7 @@ def test_stopping_the_server_ends_a_running_job_at_its_next_file(keyed, make_pdf
     lib = Library(keyed, embedder=slow)
     pdfs = [_pdf(make_pdf, "a.pdf", "Deceptive alignment", "slowmark")]
     pdfs += [_pdf(make_pdf, f"{n}.pdf", f"Paper {n} on audits", n) for n in ("b", "c", "d")]
-    runner = JobRunner(lib).start()
+    runner = lib.job_runner().start()
     job = runner.submit([JobFile(p.name, p) for p in pdfs])
     waiting = runner.submit([JobFile("e.pdf", _pdf(make_pdf, "e.pdf", "Paper e on audits", "e"))])
     assert slow.embedding.wait(30), "the job never started embedding"
@@ -283,8 +280,8 @@ def test_stopping_the_server_ends_a_running_job_at_its_next_file(keyed, make_pdf
 
     again = SlowEmbedder(delay=0)  # records whether the first file is embedded again
     lib = Library(keyed, embedder=again)
-    assert JobRunner(lib).get(job["id"]) == found  # as stored at shutdown
-    runner = JobRunner(lib).start()
+    assert lib.job_runner().get(job["id"]) == found  # as stored at shutdown
+    runner = lib.job_runner().start()
     resumed = _finish(runner, job["id"])
     assert resumed["status"] == "done" and resumed["counts"] == {"ingested": 4}
     for before, after in zip(found["files"], resumed["files"], strict=True):
@@ -299,7 +296,7 @@ def test_stopping_the_server_ends_a_running_job_at_its_next_file(keyed, make_pdf
 
 def test_doctor_keeps_the_uploads_a_stopped_job_still_needs(keyed, make_pdf):
     lib = Library(keyed, embedder=HashEmbedder())
-    runner = JobRunner(lib)  # never started: the job waits, queued, for the next start
+    runner = lib.job_runner()  # never started: the job waits, queued, for the next start
     pdf = _pdf(make_pdf, "a.pdf", "Red teaming language models")
     with pdf.open("rb") as stream:
         kept = lib.keep_upload(stream, "a.pdf")
@@ -307,10 +304,10 @@ def test_doctor_keeps_the_uploads_a_stopped_job_still_needs(keyed, make_pdf):
     runner.stop()
     old = time.time() - 2 * 3600  # the server was down for two hours
     os.utime(kept, (old, old))
-    report = diagnose(lib, repair=True)
+    report = lib.doctor(repair=True)
     unused = next(f for f in report.findings if f.check == "uploads no paper uses")
     assert unused.count == 0 and kept.is_file()
-    runner = JobRunner(lib).start()
+    runner = lib.job_runner().start()
     assert _finish(runner, job["id"])["counts"] == {"ingested": 1}
     runner.stop()
     lib.close()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from kb.library.facade import Library
 from tests.fakes import HashEmbedder
+from tests.samples import API_RECORDS, write_feed
 
 KEY = "k" * 20
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -28,8 +25,8 @@ def lib(keyed):
 
 
 @pytest.fixture
-def client(lib, keyed):
-    with TestClient(create_app(keyed, library=lib)) as c:
+def client(make_app_client, lib):
+    with make_app_client(lib) as c:
         yield c
 
 
@@ -43,7 +40,6 @@ def pdf_bytes(make_pdf):
 
 
 def _records(lib, tmp_path):
-    feed = tmp_path / "feed.jsonl"
     rows = [
         {"key": "a", "title": "Jailbreak attacks on chatbots", "abstract": "Misuse.",
          "year": 2021, "authors": ["Alice Smith", "Bob Jones"]},
@@ -52,9 +48,22 @@ def _records(lib, tmp_path):
         {"key": "c", "title": "Reward hacking in RL", "abstract": "Specification gaming.",
          "year": 2024, "authors": ["Carol White"]},
     ]  # fmt: skip
-    feed.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
-    lib.ingest([feed])
+    lib.ingest([write_feed(tmp_path / "feed.jsonl", rows)])
     return {p.key: p.id for p in lib.papers(limit=10)}
+
+
+def test_papers_list_detail_and_404(make_app_client):
+    with make_app_client(records=API_RECORDS) as client:
+        listing = client.get("/api/papers", params={"limit": 1}).json()
+        assert listing["total"] == 2 and len(listing["papers"]) == 1
+        assert client.get("/api/papers", params={"lang": "zh"}).json()["total"] == 1
+        pid = listing["papers"][0]["id"]
+        detail = client.get(f"/api/papers/{pid}").json()
+        assert detail["id"] == pid and detail["n_chunks"] >= 1
+        missing = client.get("/api/papers/999999")
+        assert missing.status_code == 404 and "999999" in missing.json()["error"]
+        assert client.get("/api/papers/abc").status_code == 422
+        assert client.get("/api/papers", params={"limit": 0}).status_code == 422
 
 
 def test_list_filters_sort_and_total(client, lib, tmp_path):
@@ -123,7 +132,7 @@ def test_upload_refusals(client, keyed, pdf_bytes):
     assert client.post("/api/papers", headers=AUTH).status_code == 422  # no file field
 
 
-def test_upload_size_counted_while_streaming(keyed, lib):
+def test_upload_size_counted_while_streaming(make_app_client, keyed, lib):
     """A body without Content-Length (chunked) is counted as it arrives."""
     from kb.errors import TooLarge
     from kb.store.uploads import save_upload
@@ -140,7 +149,7 @@ def test_upload_size_counted_while_streaming(keyed, lib):
         save_upload(Stream(), keyed.files_dir, max_bytes=2 << 20, name="big.pdf")
     assert not list(keyed.files_dir.glob("*"))
 
-    with TestClient(create_app(keyed, library=lib)) as c:
+    with make_app_client(lib) as c:
 
         def body():
             yield b"--b\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\n\r\n"
@@ -151,25 +160,6 @@ def test_upload_size_counted_while_streaming(keyed, lib):
         headers = {**AUTH, "Content-Type": "multipart/form-data; boundary=b"}
         r = c.post("/api/papers", content=body(), headers=headers)
         assert r.status_code == 413 and r.json()["status"] == 413
-
-
-def test_upload_without_key_is_refused_before_the_body_is_read(keyed, lib):
-    read = []
-
-    def body():
-        yield b"--b\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\n\r\n"
-        for _ in range(3):
-            read.append(1)
-            yield b"%PDF-" + b"0" * (1 << 16)
-        yield b"\r\n--b--\r\n"
-
-    headers = {"Content-Type": "multipart/form-data; boundary=b"}
-    with TestClient(create_app(keyed, library=lib)) as c:
-        for path in ("/api/papers", "/api/ingest-jobs"):
-            read.clear()
-            r = c.post(path, content=body(), headers=headers)
-            assert r.status_code == 401 and "API key" in r.json()["error"]
-            assert len(read) < 3  # refused on the headers, not after the upload
 
 
 def test_pdf_missing_cases(client, lib, tmp_path, pdf_bytes):
@@ -235,7 +225,7 @@ def test_delete_keeps_users_own_file(client, lib, tmp_path, pdf_bytes):
     assert own.exists()
 
 
-def test_read_only_kb_refuses_writes(settings, library):
-    with TestClient(create_app(settings, library=library)) as c:
+def test_read_only_kb_refuses_writes(make_app_client, library):
+    with make_app_client(library) as c:
         r = c.delete("/api/papers/1", headers=AUTH)
         assert r.status_code == 403 and "KB_API_KEYS" in r.json()["error"]

@@ -6,6 +6,7 @@ import json
 import shutil
 import stat
 import zipfile
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from kb.bundle.export import export_bundle, import_bundle, select_papers
+from kb.bundle.records import BundleChunk, BundleEdits, BundleMeta, BundlePage
 from kb.cli import cli
 from kb.errors import IndexMismatch, InvalidInput, StoreError
 from kb.library.facade import Library
+from kb.library.query import SearchQuery
 from kb.settings import Settings
 from kb.store import sha256_file
+from kb.store.works import EDITABLE
+from kb.types import ChunkDraft, PageReport, PaperMeta
 from tests.fakes import HashEmbedder
 
 RECORDS = [
@@ -82,19 +87,19 @@ def lib_b(tmp_path):
 def _vectors_by_text(lib: Library) -> dict[tuple[str, str], np.ndarray]:
     """(paper key, chunk text) -> stored main vector."""
     out = {}
-    papers = {p.id: p for p in lib.store.papers(limit=1000)}
-    for ids, vecs, _ in lib.store.iter_vectors(lib.dense[0].identity.dim):
-        chunks = lib.store.chunks_by_ids(ids.tolist())
+    papers = {p.id: p for p in lib.store.papers.select(limit=1000)}
+    for ids, vecs, _ in lib.store.chunks.iter_vectors(lib.encoders()[0].identity.dim):
+        chunks = lib.store.chunks.by_ids(ids.tolist())
         for cid, vec in zip(ids.tolist(), vecs, strict=True):
             out[(papers[chunks[cid].paper_id].key, chunks[cid].text)] = vec.copy()
     return out
 
 
 def _index_matches_store(lib: Library) -> bool:
-    chunks = sorted(int(i) for ids in lib.store.chunk_ids_by_lang().values() for i in ids)
-    for side in lib.dense:
+    chunks = sorted(int(i) for ids in lib.store.chunks.ids_by_lang().values() for i in ids)
+    for side in lib.encoders():
         stored = sorted(
-            int(i) for ids, _, _ in lib.store.iter_vectors(side.identity.dim, slot=side.slot)
+            int(i) for ids, _, _ in lib.store.chunks.iter_vectors(side.identity.dim, slot=side.slot)
             for i in ids
         )  # fmt: skip
         if not sorted(side.vectors.ids().tolist()) == stored == chunks:
@@ -121,14 +126,14 @@ def test_round_trip_keeps_vectors_metadata_and_embeds_nothing(lib_a, lib_b, tmp_
         "papers": 3, "chunks": exported.chunks, "pdfs": 0, "collections": 0
     }  # fmt: skip
 
-    lib_b.prepare()  # the reference means are embedded once, on first use
-    before = lib_b.embedder.passages
+    lib_b.load()  # the reference means are embedded once, on first use
+    before = lib_b.embedder().passages
     held: list[bool] = []
     summary = import_bundle(
-        lib_b, bundle, progress=lambda d, t: held.append(lib_b._ingest_lock.locked())
+        lib_b, bundle, progress=lambda d, t: held.append(lib_b.core.ingest_lock.locked())
     )
     assert summary.line() == "imported 3, merged 0, skipped 0, failed 0"
-    assert lib_b.embedder.passages == before  # the bundle's vectors, not re-embedded
+    assert lib_b.embedder().passages == before  # the bundle's vectors, not re-embedded
     assert held and all(held)
     assert _vectors_by_text(lib_b).keys() == _vectors_by_text(lib_a).keys()
     for k, vec in _vectors_by_text(lib_a).items():
@@ -142,9 +147,9 @@ def test_round_trip_keeps_vectors_metadata_and_embeds_nothing(lib_a, lib_b, tmp_
     pdf_b = lib_b.paper(pdf_a.key)
     assert lib_b.pages(pdf_b.id) == lib_a.pages(pdf_a.id) and len(lib_b.pages(pdf_b.id)) == 2
     assert pdf_b.files == []  # no PDFs in this bundle
-    hit = lib_b.search("debate for overseeing superhuman models", k=1).results[0]
+    hit = lib_b.search(SearchQuery.build("debate for overseeing superhuman models", k=1)).results[0]
     assert hit.paper.key == pdf_a.key and hit.snippets[0].page in (1, 2)
-    assert lib_b.search("欺骗行为", k=1, lang="zh").results[0].paper.key == "r2"
+    assert lib_b.search(SearchQuery.build("欺骗行为", k=1, lang="zh")).results[0].paper.key == "r2"
 
 
 def test_reimport_changes_nothing(lib_a, lib_b, tmp_path):
@@ -250,7 +255,7 @@ def test_second_encoder_missing_in_bundle_is_embedded_here(lib_a, tmp_path):
     summary = import_bundle(lib_b, bundle)
     assert len(summary.imported) == 3
     assert any("no second vectors: they were embedded here" in n for n in summary.notes)
-    assert _index_matches_store(lib_b) and len(lib_b.dense) == 2
+    assert _index_matches_store(lib_b) and len(lib_b.encoders()) == 2
     # and the other way: the bundle's extra encoder is ignored by a library without it
     bundle2 = tmp_path / "two.kbundle"
     export_bundle(lib_b, bundle2)
@@ -500,6 +505,82 @@ def test_bad_collections_are_refused_before_anything_is_written(
     with pytest.raises(InvalidInput, match=message):
         import_bundle(lib_b, bad)
     assert lib_b.count() == 0 and lib_b.collections() == []
+
+
+def _change_paper(key: str, change):
+    """A ``_rewrite`` change that passes the papers.jsonl record of ``key`` through ``change``."""
+
+    def rewrite(name: str, body: bytes) -> bytes:
+        if name != "papers.jsonl":
+            return body
+        papers = [json.loads(line) for line in body.decode().splitlines()]
+        for paper in papers:
+            if paper["key"] == key:
+                change(paper)
+        # ASCII JSON: lone surrogates and control characters travel as \u escapes
+        return "".join(json.dumps(p) + "\n" for p in papers).encode()
+
+    return rewrite
+
+
+def test_bad_paper_records_are_refused_before_anything_is_written(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    cases = {  # r1 is the second line: the first paper would be half-imported
+        "ord": (lambda p: p["chunks"][0].update(ord=2**63), r"chunks\[0\]\.ord must be a 64-bit"),
+        "pages": (lambda p: p["meta"].update(n_pages=-(2**63) - 1), "n_pages must be a 64-bit"),
+        "year": (lambda p: p["meta"].update(year=99), "year must be a year from 1000 to 9999"),
+        "huge year": (lambda p: p["meta"].update(year=2**70), r"meta\.year must be a year"),
+        "surrogate": (lambda p: p["meta"].update(title="Reward \ud800"), "lone surrogate"),
+        "chunk": (lambda p: p["chunks"][0].update(text="\udc80"), r"chunks\[0\]\.text is not"),
+        "lang": (lambda p: p["meta"].update(lang="english"), "lang must be a language code"),
+        "chunk lang": (lambda p: p["chunks"][0].update(lang="EN"), "must be a language code"),
+        "edit name": (lambda p: p["edits"].update(colour="red"), r"no field edits\.colour"),
+        "edit type": (lambda p: p["edits"].update(year="2024"), r"edits\.year must be an integer"),
+        "edit year": (lambda p: p["edits"].update(year=3001), "from 1000 to 3000"),
+        "authors": (lambda p: p["edits"].update(authors="Ann Lee"), "authors must be a list"),
+    }
+    for name, (change, message) in cases.items():
+        bad = _rewrite(bundle, tmp_path / f"{name}.kbundle", _change_paper("r1", change))
+        with pytest.raises(InvalidInput, match=rf"papers\.jsonl:2\b.*{message}"):
+            import_bundle(lib_b, bad)
+    assert lib_b.count() == 0 and not list(lib_b.settings.files_dir.glob("*"))
+
+
+def test_control_characters_are_stripped_from_every_text(lib_a, lib_b, tmp_path):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+
+    def dirty(paper: dict) -> None:
+        paper["meta"].update(title="Reward\x1b[2J hacking\x00", authors=["Ann\x07 Lee"])
+        paper["chunks"][0]["text"] = "Agents\x9b exploit\tmisspecified\r\nreward\x7f."
+        paper["tags"].append("\x1b]8;;x\x07safety")
+
+    dirty_bundle = _rewrite(bundle, tmp_path / "dirty.kbundle", _change_paper("r1", dirty))
+    summary = import_bundle(lib_b, dirty_bundle)
+    assert summary.ok and summary.line() == "imported 3, merged 0, skipped 0, failed 0"
+    paper = lib_b.paper("r1")
+    assert (paper.title, paper.authors) == ("Reward[2J hacking", ["Ann Lee"])
+    assert "]8;;xsafety" in paper.tags
+    chunks = lib_b.store.chunks.by_ids(lib_b.store.chunks.ids_of(paper.id)).values()
+    assert "Agents exploit\tmisspecified\nreward." in {c.text for c in chunks}
+
+
+def test_a_stored_lang_that_is_no_code_travels_as_und(lib_a, lib_b, tmp_path):
+    with lib_a.store.transaction() as db:  # as a JSONL record with "lang": "English" left it
+        db.execute("UPDATE papers SET lang = 'english' WHERE key = 'r1'")
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+    assert import_bundle(lib_b, bundle).ok and lib_b.paper("r1").lang == "und"
+
+
+def test_bundle_records_declare_the_fields_kb_stores():
+    def names(kind) -> list[str]:
+        return [f.name for f in fields(kind)]
+
+    assert names(BundleMeta) == names(PaperMeta) and names(BundlePage) == names(PageReport)
+    assert names(BundleChunk) == names(ChunkDraft)
+    assert set(BundleEdits.__annotations__) == set(EDITABLE)
 
 
 # ---------------------------------------------------------------- the commands

@@ -54,7 +54,7 @@ def test_a_stream_of_queries_does_not_starve_an_ingest(library, tmp_path):
     feed = tmp_path / "f.jsonl"
     feed.write_text(json.dumps({"key": "a", "title": "Reward hacking", "abstract": "Agents."}))
     library.ingest([feed])
-    side = library.dense[0]
+    side = library.encoders()[0]
     slow = SlowEmbedder(side.embedder, delay=0.01)
     side.embedder = slow
     stop = threading.Event()

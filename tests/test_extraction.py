@@ -8,6 +8,7 @@ import re
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,8 @@ from ingest.ocr import ocr_available, ocr_pages
 from ingest.quality import GOOD_QUALITY, USABLE_QUALITY, drop_garbage_lines, text_quality
 from ingest.references import arxiv_ids, split_references
 from kb.errors import IngestError
+from kb.store.files import sha256_file
+from kb.types import ParsedDocument
 from tests.conftest import AES_PDF, PDFS, MakePdf
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -27,6 +30,11 @@ EN = "Red teaming finds failures of large language models before attackers do. "
 ZH = "红队测试能在攻击者之前发现大语言模型的失败模式，并帮助改进安全对齐。"
 # What pypdf gives for zh_rucaibox_llm_survey_chinese.pdf page 1 (fonts without /ToUnicode).
 MOJIBAKE = "܂ࣇଽ҆࿐༝\u0d50Ⴈ Ч໓෮Ⴕ໓ሳa\u0e6dோaі۬ϱಃູ ෮Ⴕđԛϱؿі\u0d50Ⴈླ\u0c70сྶᆘ֤Ч໓ቔᆀ\u0e5dၩb"
+
+
+def _parse(path: Path, **options: Any) -> ParsedDocument:
+    """``parse_pdf`` as kb's pipeline calls it, with the file hashed by the caller."""
+    return parse_pdf(path, content_hash=sha256_file(path), **options)
 
 
 # ---------------------------------------------------------------- quality
@@ -126,7 +134,7 @@ def test_headers_and_footers_leave_the_chunks(make_pdf: MakePdf) -> None:
     sections = ["Scope of the review", "Threat models", "Mitigations in use", "Evaluation"]
     header = "可信人工智能研究报告"
     pages = [[header, title, EN, ZH, f"Page {n}"] for n, title in enumerate(sections, start=1)]
-    doc = parse_pdf(make_pdf("running.pdf", pages), max_tokens=200, overlap=0)
+    doc = _parse(make_pdf("running.pdf", pages), max_tokens=200, overlap=0)
     text = "\n".join(chunk.text for chunk in doc.chunks)
     assert all(title in text for title in sections) and "红队测试" in text
     assert header not in text
@@ -187,7 +195,7 @@ def test_references_leave_the_chunks(make_pdf: MakePdf) -> None:
             ],
         ],
     )
-    doc = parse_pdf(en, max_tokens=120, overlap=10)
+    doc = _parse(en, max_tokens=120, overlap=10)
     text = "\n".join(chunk.text for chunk in doc.chunks)
     assert "Red teaming" in text
     assert "References" not in text and "Universal and transferable" not in text
@@ -202,7 +210,7 @@ def test_references_leave_the_chunks(make_pdf: MakePdf) -> None:
              "[2] Zou A, et al. Universal attacks. arXiv:2307.15043, 2023."],
         ],
     )  # fmt: skip
-    doc = parse_pdf(zh, max_tokens=120, overlap=10)
+    doc = _parse(zh, max_tokens=120, overlap=10)
     text = "\n".join(chunk.text for chunk in doc.chunks)
     assert "红队测试" in text and doc.meta.lang == "zh"
     assert "参考文献" not in text and "计算机学报" not in text
@@ -297,7 +305,7 @@ def test_ocr_unavailable_says_why(make_pdf: MakePdf) -> None:
 @pytest.mark.usefixtures("no_ocr_tools")
 def test_parse_with_ocr_unavailable_keeps_the_other_pages(make_pdf: MakePdf) -> None:
     path = make_pdf("half.pdf", [["Red Teaming Report", EN * 3], [], ["Conclusion", EN]])
-    doc = parse_pdf(path, max_tokens=100, overlap=0, ocr=True)
+    doc = _parse(path, max_tokens=100, overlap=0, ocr=True)
     assert [(p.extractor, p.needs_ocr) for p in doc.pages] == [
         ("pypdf", False),
         ("none", True),
@@ -309,9 +317,9 @@ def test_parse_with_ocr_unavailable_keeps_the_other_pages(make_pdf: MakePdf) -> 
 
     blank = make_pdf("blank.pdf", [[], []])
     with pytest.raises(IngestError, match=r"need OCR, which is not available: tesseract"):
-        parse_pdf(blank, max_tokens=100, overlap=0, ocr=True)
+        _parse(blank, max_tokens=100, overlap=0, ocr=True)
     with pytest.raises(IngestError, match=r"kb ingest --ocr"):
-        parse_pdf(blank, max_tokens=100, overlap=0)
+        _parse(blank, max_tokens=100, overlap=0)
 
 
 def _script(folder: Path, name: str, body: str) -> None:
@@ -341,7 +349,7 @@ def test_ocr_runs_on_exactly_the_pages_that_need_it(
         "tesseract has no jpn language data (apt install tesseract-ocr-jpn)"
     )
     path = make_pdf("mixed.pdf", [["Red Teaming Report", EN * 3], [], ["Conclusion", EN], []])
-    doc = parse_pdf(path, max_tokens=100, overlap=0, ocr=True)
+    doc = _parse(path, max_tokens=100, overlap=0, ocr=True)
     assert [p.extractor for p in doc.pages] == ["pypdf", "ocr", "pypdf", "ocr"]
     assert ocr_note(doc) is None
     text = "\n".join(chunk.text for chunk in doc.chunks)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest import SUPPORTED_SUFFIXES, PdfText, file_sha256, iter_inputs, parse_pdf, read_pdf
+from ingest import SUPPORTED_SUFFIXES, PdfText, iter_inputs, parse_pdf, read_pdf
 from ingest.pdf import clean_text
 from kb.errors import IngestError
+from kb.store.files import sha256_file
 from tests.conftest import AES_PDF, BADPDFS, PDFS, MakePdf
 
 BAD_FILES = sorted(BADPDFS.glob("*.pdf"))
@@ -160,22 +161,16 @@ def test_clean_text() -> None:
     assert clean_text("ＬＬＭ安全（２０２３）") == "LLM安全(2023)"
 
 
-def test_file_sha256(tmp_path: Path) -> None:
-    path = tmp_path / "blob.bin"
-    data = bytes(range(256)) * 5000
-    path.write_bytes(data)
-    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
-
-
 def test_parse_pdf(make_pdf: MakePdf) -> None:
     path = make_pdf(
         "paper.pdf",
         [["Adversarial Attacks on Aligned Models", "Abstract", "We attack models."], ["More."]],
         date="D:20220101000000Z",
     )
-    doc = parse_pdf(path, max_tokens=50, overlap=5)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    doc = parse_pdf(path, content_hash=digest, max_tokens=50, overlap=5)
     assert doc.kind == "pdf"
-    assert doc.key == doc.content_hash == file_sha256(path)
+    assert doc.key == doc.content_hash == digest
     assert doc.source == str(path)
     assert doc.meta.title == "Adversarial Attacks on Aligned Models"
     assert doc.meta.year == 2022
@@ -186,7 +181,8 @@ def test_parse_pdf(make_pdf: MakePdf) -> None:
 
 def test_parse_pdf_falls_back_to_file_name_for_title(make_pdf: MakePdf) -> None:
     path = make_pdf("report_2024.pdf", [["42", "x"]])
-    assert parse_pdf(path, max_tokens=50, overlap=5).meta.title == "report_2024"
+    doc = parse_pdf(path, content_hash=sha256_file(path), max_tokens=50, overlap=5)
+    assert doc.meta.title == "report_2024"
 
 
 def test_iter_inputs(tmp_path: Path) -> None:

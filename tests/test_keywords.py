@@ -157,13 +157,13 @@ def _doc(key: str, texts: list[tuple[str, str]]) -> ParsedDocument:
 def _add(store: Store, key: str, texts: list[tuple[str, str]]) -> list[int]:
     doc = _doc(key, texts)
     vecs = np.ones((len(texts), 4), np.float32)
-    return store.add_paper(doc, vecs, [fts_document(t) for _, t in texts])[1]
+    return store.papers.add(doc, vecs, [fts_document(t) for _, t in texts])[1]
 
 
 def _search(store: Store, query: str, lang: str | None = None) -> list[int]:
     match = fts_query(query)
     assert match is not None
-    return [cid for cid, _ in store.keyword_search(match, limit=10, chunk_ids_lang=lang)]
+    return [cid for cid, _ in store.keywords.search(match, limit=10, chunk_ids_lang=lang)]
 
 
 def _fts_ids(store: Store) -> set[int]:
@@ -184,7 +184,7 @@ def test_keyword_search_ranks_by_bm25(store):
         ("en", "Sycophancy and reward: models flatter users."),
         ("en", "Interpretability of vision transformers."),
     ])  # fmt: skip
-    hits = store.keyword_search(fts_query("reward") or "", limit=10)
+    hits = store.keywords.search(fts_query("reward") or "", limit=10)
     assert [cid for cid, _ in hits][0] == ids[0]  # the chunk saying it three times
     assert set(cid for cid, _ in hits) == set(ids[:3])
     scores = [score for _, score in hits]
@@ -192,7 +192,7 @@ def test_keyword_search_ranks_by_bm25(store):
     assert _search(store, "sycophancy rewards")[0] == ids[2]  # the rare term wins
     assert _search(store, "Rewarding") == [cid for cid, _ in hits]  # the stem matches
     assert _search(store, "absent") == []
-    assert len(store.keyword_search(fts_query("reward") or "", limit=2)) == 2
+    assert len(store.keywords.search(fts_query("reward") or "", limit=2)) == 2
 
 
 def test_keyword_search_finds_chinese_and_traditional_queries(store):
@@ -213,7 +213,7 @@ def test_keyword_search_filters_by_language(store):
 
 def test_invalid_match_expression_is_invalid_input(store):
     with pytest.raises(InvalidInput, match="not valid FTS5 syntax"):
-        store.keyword_search("alignment AND (", limit=5)
+        store.keywords.search("alignment AND (", limit=5)
 
 
 def test_replace_and_remove_leave_no_orphan_rows(store):
@@ -222,17 +222,17 @@ def test_replace_and_remove_leave_no_orphan_rows(store):
     new = _add(store, "a", [("en", "corrigibility")])
     assert _fts_ids(store) == set(keep + new) and not set(old) & _fts_ids(store)
     assert _search(store, "deceptive") == keep
-    store.remove_paper(store.paper_by_key("a").id)
+    store.papers.remove(store.papers.by_key("a").id)
     assert _fts_ids(store) == set(keep)
-    store.remove_paper(store.paper_by_key("b").id)
+    store.papers.remove(store.papers.by_key("b").id)
     assert _fts_ids(store) == set()
 
 
 def test_keyword_texts_must_match_the_chunks(store):
     doc = _doc("a", [("en", "one"), ("en", "two")])
     with pytest.raises(StoreError, match="2 chunks but 1 keyword texts"):
-        store.add_paper(doc, np.ones((2, 4), np.float32), ["one"])
-    assert store.count_papers() == 0 and _fts_ids(store) == set()
+        store.papers.add(doc, np.ones((2, 4), np.float32), ["one"])
+    assert store.papers.count() == 0 and _fts_ids(store) == set()
 
 
 def _m001_store_with_chunks(path: Path, texts: list[str]) -> None:
@@ -260,13 +260,13 @@ def test_migration_marks_an_existing_store_for_backfill(tmp_path):
     assert store.get_state("fts_pending") == "1"
     generation = store.generation()
     pending, after = [], 0
-    while batch := store.fts_missing_chunk_ids(2, after=after):  # the backfill loop
-        assert store.set_keyword_texts([(cid, fts_document(text)) for cid, text in batch])
+    while batch := store.keywords.missing_chunk_ids(2, after=after):  # the backfill loop
+        assert store.keywords.set_texts([(cid, fts_document(text)) for cid, text in batch])
         pending += batch
         after = batch[-1][0]
     store.clear_state("fts_pending")
     assert [text for _, text in pending] == ["reward hacking", "对齐评估", "scalable oversight"]
-    assert store.fts_missing_chunk_ids(10) == [] and store.get_state("fts_pending") is None
+    assert store.keywords.missing_chunk_ids(10) == [] and store.get_state("fts_pending") is None
     assert _search(store, "對齊") == [pending[1][0]]
     assert store.generation() == generation  # keyword writes leave the vector generation
     store.close()
@@ -275,10 +275,10 @@ def test_migration_marks_an_existing_store_for_backfill(tmp_path):
 def test_new_store_needs_no_backfill_and_stale_ids_are_skipped(store):
     assert store.get_state("fts_pending") is None
     (cid,) = _add(store, "a", [("en", "reward")])
-    assert store.set_keyword_texts([(cid, "new"), (cid + 99, "gone")]) == 1
+    assert store.keywords.set_texts([(cid, "new"), (cid + 99, "gone")]) == 1
     assert _fts_ids(store) == {cid} and _search(store, "new") == [cid]
-    _, (bare,) = store.add_paper(_doc("b", [("en", "no tokens")]), np.ones((1, 4), np.float32))
-    assert store.fts_missing_chunk_ids(10) == [(bare, "no tokens")]
+    _, (bare,) = store.papers.add(_doc("b", [("en", "no tokens")]), np.ones((1, 4), np.float32))
+    assert store.keywords.missing_chunk_ids(10) == [(bare, "no tokens")]
 
 
 def test_highlight_spans_mark_stems_and_chinese_words():

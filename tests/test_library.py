@@ -11,6 +11,7 @@ import pytest
 from index.vectors import CONFIG_FILE, INDEX_FILE
 from kb.errors import IndexMismatch, InvalidInput, PaperNotFound
 from kb.library.facade import Library
+from kb.library.query import SearchQuery
 from tests.fakes import HashEmbedder
 
 
@@ -31,9 +32,9 @@ RECORDS = [
 
 def _vectors_match_store(lib: Library) -> bool:
     """Every encoder's FAISS ids are exactly its stored vectors' chunk ids, and all chunks'."""
-    chunks = sorted(int(i) for ids in lib.store.chunk_ids_by_lang().values() for i in ids)
-    for side in lib.dense:
-        batches = lib.store.iter_vectors(side.identity.dim, slot=side.slot)
+    chunks = sorted(int(i) for ids in lib.store.chunks.ids_by_lang().values() for i in ids)
+    for side in lib.encoders():
+        batches = lib.store.chunks.iter_vectors(side.identity.dim, slot=side.slot)
         stored = sorted(int(i) for ids, _, _ in batches for i in ids)
         if not sorted(side.vectors.ids().tolist()) == stored == chunks:
             return False
@@ -63,14 +64,14 @@ def test_search_groups_chunks_by_paper(library, tmp_path, make_pdf):
         title="Scalable oversight with debate",
     )  # fmt: skip
     library.ingest([pdf.parent, _write_records(tmp_path / "feed.jsonl", RECORDS)])
-    result = library.search("debate oversight of superhuman models", k=5)
+    result = library.search(SearchQuery.build("debate oversight of superhuman models", k=5))
     ids = [h.paper.id for h in result.results]
     assert len(ids) == len(set(ids)) == 3
     top = result.results[0]
     assert top.paper.title == "Scalable oversight with debate"
     assert {s.page for s in top.snippets} <= {1, 2} and len(top.snippets) <= 3
     assert [s.score for s in top.snippets] == sorted((s.score for s in top.snippets), reverse=True)
-    zh_only = library.search("欺骗行为", k=5, lang="zh")
+    zh_only = library.search(SearchQuery.build("欺骗行为", k=5, lang="zh"))
     assert [h.paper.key for h in zh_only.results] == ["r2"]
     assert zh_only.to_dict()["results"][0]["snippets"][0]["page"] is None
 
@@ -112,7 +113,7 @@ def test_stale_index_is_rebuilt_from_sqlite(settings, tmp_path):
     config_path.write_text(json.dumps(config))
     (settings.index_dir / INDEX_FILE).write_bytes(b"torn")
     reopened = Library(settings, embedder=HashEmbedder())
-    assert reopened.dense[0].vectors.size == reopened.store.stats()["chunks"] > 0
+    assert reopened.encoders()[0].vectors.size == reopened.store.papers.stats()["chunks"] > 0
     assert _vectors_match_store(reopened)
 
 
@@ -122,9 +123,9 @@ def test_other_model_is_refused_until_reindex(settings, tmp_path):
     lib.close()
     other = Library(settings, embedder=HashEmbedder(dim=32, name="other"))
     with pytest.raises(IndexMismatch, match="kb reindex"):
-        other.search("reward hacking")
-    assert other.reindex() == other.store.stats()["chunks"]
-    assert other.search("reward hacking", k=1).results[0].paper.key == "r1"
+        other.search(SearchQuery.build("reward hacking"))
+    assert other.reindex() == other.store.papers.stats()["chunks"]
+    assert other.search(SearchQuery.build("reward hacking", k=1)).results[0].paper.key == "r1"
     assert json.loads((settings.index_dir / CONFIG_FILE).read_text())["dim"] == 32
 
 
@@ -132,7 +133,7 @@ def test_other_model_is_refused_until_reindex(settings, tmp_path):
                                               ("ok", "english")])  # fmt: skip
 def test_bad_search_input(library, query, lang):
     with pytest.raises(InvalidInput):
-        library.search(query, lang=lang)
+        library.search(SearchQuery.build(query, lang=lang))
 
 
 def test_every_real_pdf_ingests_or_fails_cleanly(library):
@@ -158,9 +159,11 @@ def test_real_model_on_real_pdfs(settings, real_embedder, tmp_path):
     zh = PDFS / "zh_caict_2022_data_security_risk_analysis.pdf"
     summary = lib.ingest([en, zh])
     assert len(summary.ingested) == 2, summary.failed
-    top_zh = lib.search("数据安全风险", k=2).results[0]
+    top_zh = lib.search(SearchQuery.build("数据安全风险", k=2)).results[0]
     assert top_zh.paper.source == str(zh) and top_zh.snippets[0].page is not None
-    top_en = lib.search("data security risks of data processing in China", k=2, lang="zh")
+    top_en = lib.search(
+        SearchQuery.build("data security risks of data processing in China", k=2, lang="zh")
+    )
     assert top_en.results[0].paper.source == str(zh)
     lib.close()
 
@@ -170,7 +173,7 @@ def test_same_weights_under_another_name_are_accepted(settings, tmp_path):
     lib.ingest([_write_records(tmp_path / "feed.jsonl", RECORDS)])
     lib.close()
     renamed = Library(settings, embedder=HashEmbedder(dim=64, name="/local/path/same-model"))
-    assert renamed.search("reward hacking", k=1).results[0].paper.key == "r1"
+    assert renamed.search(SearchQuery.build("reward hacking", k=1)).results[0].paper.key == "r1"
 
 
 def test_second_encoder_is_backfilled_kept_in_sync_and_reindexed(settings, tmp_path):
@@ -178,15 +181,18 @@ def test_second_encoder_is_backfilled_kept_in_sync_and_reindexed(settings, tmp_p
     Library(settings, embedder=HashEmbedder()).ingest([feed])  # a store made without it
     second = HashEmbedder(dim=48, name="second")
     lib = Library(settings, embedder=HashEmbedder(), second=second)
-    assert len(lib.dense) == 2 and _vectors_match_store(lib)  # backfilled on open
+    assert len(lib.encoders()) == 2 and _vectors_match_store(lib)  # backfilled on open
     extra = {**RECORDS[0], "key": "r3", "title": "Scalable oversight"}
     lib.ingest([_write_records(tmp_path / "more.jsonl", [extra])])
     assert _vectors_match_store(lib)
     lib.remove("r1")
     assert _vectors_match_store(lib)
-    assert lib.reindex() == lib.store.stats()["chunks"]
+    assert lib.reindex() == lib.store.papers.stats()["chunks"]
     assert _vectors_match_store(lib)
-    assert lib.search("Scalable oversight", k=1, mode="dense").results[0].paper.key == "r3"
+    assert (
+        lib.search(SearchQuery.build("Scalable oversight", k=1, mode="dense")).results[0].paper.key
+        == "r3"
+    )
 
 
 def test_keyword_rows_are_backfilled_for_an_older_store(settings):
@@ -197,12 +203,14 @@ def test_keyword_rows_are_backfilled_for_an_older_store(settings):
     chunk = ChunkDraft(ord=0, text="Agents resist shutdown in sandboxes.", lang="en")
     meta = PaperMeta(title="Shutdown avoidance", lang="en")
     doc = ParsedDocument("k1", "old.jsonl#k1", "record", "h", meta, [chunk])
-    store.add_paper(doc, HashEmbedder().encode([chunk.text], kind="passage"))  # no keyword rows
+    store.papers.add(doc, HashEmbedder().encode([chunk.text], kind="passage"))  # no keyword rows
     store.close()
     lib = Library(settings, embedder=HashEmbedder())
-    hits = lib.search("shutdown", mode="keyword").results
+    hits = lib.search(SearchQuery.build("shutdown", mode="keyword")).results
     assert [h.paper.key for h in hits] == ["k1"]
-    assert lib.search("avoidance", mode="keyword").results  # the title is indexed too
+    assert lib.search(
+        SearchQuery.build("avoidance", mode="keyword")
+    ).results  # the title is indexed too
     lib.close()
 
 
@@ -221,11 +229,13 @@ def test_a_second_process_writing_the_store_is_seen_and_never_hidden(settings, t
 
     a = Library(settings, embedder=HashEmbedder())
     a.ingest([feed("1.jsonl", "one", "Reward hacking in coding agents")])
-    assert a.search("reward hacking", mode="dense").results
+    assert a.search(SearchQuery.build("reward hacking", mode="dense")).results
     b = Library(settings, embedder=HashEmbedder())  # another process, same store
     b.ingest([feed("2.jsonl", "two", "Sandbagging on dangerous capability evaluations")])
     b.close()
-    found = a.search("sandbagging dangerous capability evaluations", mode="dense", k=1)
+    found = a.search(
+        SearchQuery.build("sandbagging dangerous capability evaluations", mode="dense", k=1)
+    )
     assert found.results[0].paper.key == "two"  # a reloaded its indexes
     c = Library(settings, embedder=HashEmbedder())  # opened while a is still open
     a.ingest([feed("3.jsonl", "three", "Deceptive alignment and trigger backdoors")])
@@ -236,9 +246,11 @@ def test_a_second_process_writing_the_store_is_seen_and_never_hidden(settings, t
     fresh = Library(settings, embedder=HashEmbedder())
     stale = {f.check: f.count for f in fresh.doctor().findings}["index hash-test"]
     assert stale  # a's last save is marked as not mirroring the store...
-    fresh.prepare()  # ...so the next start rebuilds it from SQLite
+    fresh.load()  # ...so the next start rebuilds it from SQLite
     assert fresh.doctor().healthy, fresh.doctor().to_dict()
-    top = fresh.search("compute thresholds governance", mode="dense", k=1).results[0]
+    top = fresh.search(
+        SearchQuery.build("compute thresholds governance", mode="dense", k=1)
+    ).results[0]
     assert top.paper.key == "four"
     assert {p.key for p in fresh.papers()} == {"one", "two", "four"}
     fresh.close()

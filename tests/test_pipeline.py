@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from kb.cli import cli
 from kb.library.facade import Library
 from kb.library.ingest import IngestEvent
+from kb.library.query import SearchQuery
 from tests.conftest import MakePdf
 from tests.fakes import HashEmbedder
 
@@ -72,7 +73,7 @@ def test_changed_file_replaces_its_old_version_keeping_id_tags_and_edits(
     assert sorted(paper.edited) == ["authors", "title"]
     assert library.count() == 1
     text = " ".join(
-        c.text for c in library.store.chunks_by_ids(library.store.chunk_ids_of(pid)).values()
+        c.text for c in library.store.chunks.by_ids(library.store.chunks.ids_of(pid)).values()
     )
     assert "second version" in text
     assert library.doctor().healthy
@@ -119,7 +120,7 @@ def test_near_identical_text_is_a_duplicate(library: Library, make_pdf: MakePdf)
 def test_edit_checks_input_and_new_title_is_searchable(library: Library, make_pdf: MakePdf) -> None:
     (event,) = _events(library, [make_pdf("p.pdf", [SAFETY])])
     library.edit(event.paper_id, {"title": "Specification gaming zebra study"})
-    hits = library.search("zebra", mode="keyword").results
+    hits = library.search(SearchQuery.build("zebra", mode="keyword")).results
     assert [h.paper.id for h in hits] == [event.paper_id]
     for bad in ({"year": 12}, {"title": "  "}, {}, {"lang": "zh"}):
         try:
@@ -166,7 +167,7 @@ def test_translations_share_identifiers_and_show_together(library: Library, tmp_
     en, zh = library.paper("en"), library.paper("zh")
     assert en.translations == [zh.id] and zh.translations == [en.id]
     assert library.paper("other").translations == []
-    hits = library.search("scalable oversight debate", k=5).results
+    hits = library.search(SearchQuery.build("scalable oversight debate", k=5)).results
     keys = [h.paper.key for h in hits]
     assert not ("en" in keys and "zh" in keys)  # never two competing hits
     shown = next(h for h in hits if h.paper.key in ("en", "zh"))

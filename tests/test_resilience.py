@@ -16,6 +16,7 @@ import pytest
 
 from index.vectors import VectorIndex
 from kb.library.facade import Library
+from kb.library.query import SearchQuery
 from kb.library.watch import watch
 from tests.conftest import BADPDFS, MakePdf
 from tests.fakes import HashEmbedder
@@ -57,7 +58,7 @@ def _check_consistent(lib: Library) -> None:
     report = lib.doctor()
     assert report.healthy, report.to_dict()
     ids = {int(r[0]) for r in lib.store.db.execute("SELECT id FROM chunks")}
-    for side in lib.dense:
+    for side in lib.encoders():
         assert set(side.vectors.ids().tolist()) == ids  # FAISS ids = chunk ids, both ways
     keys = [r[0] for r in lib.store.db.execute("SELECT key FROM papers")]
     assert len(keys) == len(set(keys))
@@ -149,11 +150,11 @@ def test_doctor_finds_and_repairs_damage(library: Library, make_pdf: MakePdf) ->
     library.ingest([make_pdf("extra.pdf", [["Corrigibility", "shutdown problems"]]).parent])
     assert library.doctor().healthy
     store = library.store
-    first, second = sorted(store.chunk_paper_ids())[:2]
+    first, second = sorted(store.chunks.paper_ids())[:2]
     store.db.execute("UPDATE chunks SET vector = NULL WHERE id = ?", (first,))
     store.db.execute("DELETE FROM chunk_fts WHERE rowid = ?", (second,))
     store.db.execute("INSERT INTO chunk_fts (rowid, tokens) VALUES (999999, 'orphan')")
-    side = library.dense[0]
+    side = library.encoders()[0]
     side.vectors.remove([second])  # the saved index loses a vector...
     side.vectors.add([888888], np.ones((1, side.identity.dim), np.float32))  # ...gains an orphan
     side.save()
@@ -168,7 +169,9 @@ def test_doctor_finds_and_repairs_damage(library: Library, make_pdf: MakePdf) ->
     again = Library(library.settings, embedder=HashEmbedder())
     _check_consistent(again)
     assert VectorIndex.peek(again.settings.index_dir) is not None
-    assert again.search("shutdown problems corrigibility", mode="keyword").results
+    assert again.search(
+        SearchQuery.build("shutdown problems corrigibility", mode="keyword")
+    ).results
     fresh.close()
     again.close()
 
@@ -228,7 +231,7 @@ def test_watch_ingests_dropped_and_changed_files_until_stopped(
 
 
 def _text(lib: Library, paper_id: int) -> str:
-    chunks = lib.store.chunks_by_ids(lib.store.chunk_ids_of(paper_id))
+    chunks = lib.store.chunks.by_ids(lib.store.chunks.ids_of(paper_id))
     return " ".join(c.text for c in chunks.values())
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from index.search import fuse_in_language, title_match
 from kb.errors import InvalidInput
+from kb.library.query import SearchQuery
 
 RECORDS = [
     {"key": "en1", "title": "Reward hacking in reinforcement learning", "abstract":
@@ -36,15 +37,17 @@ def keys(response):
 
 
 def test_keyword_mode_finds_exact_terms_in_both_scripts(lib):
-    assert keys(lib.search("jailbreak", mode="keyword"))[0] == "en2"
-    assert keys(lib.search("越獄攻擊", mode="keyword")) == ["zh2"]  # traditional folded
-    hit = lib.search("reward hacking", mode="keyword").results[0]
+    assert keys(lib.search(SearchQuery.build("jailbreak", mode="keyword")))[0] == "en2"
+    assert keys(lib.search(SearchQuery.build("越獄攻擊", mode="keyword"))) == [
+        "zh2"
+    ]  # traditional folded
+    hit = lib.search(SearchQuery.build("reward hacking", mode="keyword")).results[0]
     assert hit.paper.key == "en1" and hit.via == ["keyword"]
-    assert lib.search("zzzz qqqq", mode="keyword").results == []
+    assert lib.search(SearchQuery.build("zzzz qqqq", mode="keyword")).results == []
 
 
 def test_hybrid_marks_both_sides(lib):
-    hits = lib.search("reward hacking", mode="hybrid", k=5).results
+    hits = lib.search(SearchQuery.build("reward hacking", mode="hybrid", k=5)).results
     by_key = {h.paper.key: h.via for h in hits}
     assert by_key["en1"] == ["dense", "keyword"]
     assert "keyword" not in by_key.get("zh1", [])
@@ -53,7 +56,7 @@ def test_hybrid_marks_both_sides(lib):
 def test_a_typed_title_goes_first_in_hybrid(lib):
     for key in ("zh1", "zh2", "en2"):
         title = lib.paper(key).title
-        assert keys(lib.search(title, mode="hybrid", k=3))[0] == key
+        assert keys(lib.search(SearchQuery.build(title, mode="hybrid", k=3)))[0] == key
     assert title_match("强化学习中的奖励黑客", "强化学习中的奖励黑客") == 1.0
     assert title_match("reward hacking", "Reward hacking in reinforcement learning") < 0.8
 
@@ -82,19 +85,30 @@ def test_keyword_and_main_encoder_can_fill_query_language_slots():
 
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
 def test_filters_apply_inside_the_search(lib, mode):
-    got = keys(lib.search("reward hacking", mode=mode, year_from=2022, k=10))
+    got = keys(lib.search(SearchQuery.build("reward hacking", mode=mode, year_from=2022, k=10)))
     assert "en1" not in got
-    assert set(keys(lib.search("anything", year_from=2024, year_to=2024, k=10))) == {"en3", "zh2"}
-    assert set(keys(lib.search("jailbreak", author="张伟", k=10))) == {"zh1", "zh2"}
-    assert set(keys(lib.search("reward", author="ann lee", k=10))) == {"en1", "en3"}
-    assert keys(lib.search("reward", year_from=1990, year_to=1991, k=10)) == []
+    assert set(
+        keys(lib.search(SearchQuery.build("anything", year_from=2024, year_to=2024, k=10)))
+    ) == {"en3", "zh2"}
+    assert set(keys(lib.search(SearchQuery.build("jailbreak", author="张伟", k=10)))) == {
+        "zh1",
+        "zh2",
+    }
+    assert set(keys(lib.search(SearchQuery.build("reward", author="ann lee", k=10)))) == {
+        "en1",
+        "en3",
+    }
+    assert keys(lib.search(SearchQuery.build("reward", year_from=1990, year_to=1991, k=10))) == []
 
 
 def test_tag_filter_and_tags_survive_reingest(lib, tmp_path):
     lib.tag("zh1", ["reading-group", "rl"])
     lib.tag("en3", ["reading-group"])
-    assert set(keys(lib.search("reward", tag="reading-group", k=10))) == {"zh1", "en3"}
-    assert keys(lib.search("reward", tag="nope", k=10)) == []
+    assert set(keys(lib.search(SearchQuery.build("reward", tag="reading-group", k=10)))) == {
+        "zh1",
+        "en3",
+    }
+    assert keys(lib.search(SearchQuery.build("reward", tag="nope", k=10))) == []
     lib.tag("zh1", ["rl"], remove=True)
     changed = dict(RECORDS[3], abstract="新的摘要。")
     feed = tmp_path / "again.jsonl"
@@ -106,14 +120,14 @@ def test_tag_filter_and_tags_survive_reingest(lib, tmp_path):
 
 
 def test_filtered_query_still_returns_k(lib):
-    assert len(lib.search("x y z", year_from=2021, k=4).results) == 4
+    assert len(lib.search(SearchQuery.build("x y z", year_from=2021, k=4)).results) == 4
 
 
 def test_bad_filters(lib):
     with pytest.raises(InvalidInput, match="year_from"):
-        lib.search("x", year_from=2025, year_to=2020)
+        lib.search(SearchQuery.build("x", year_from=2025, year_to=2020))
     with pytest.raises(InvalidInput, match="mode"):
-        lib.search("x", mode="fuzzy")
+        lib.search(SearchQuery.build("x", mode="fuzzy"))
 
 
 def test_related_excludes_the_paper_and_alternates_languages(lib):
@@ -150,7 +164,7 @@ def test_score_statistics_follow_drift_not_every_change(library, tmp_path):
             for i in range(40)]  # fmt: skip
     feed.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     library.ingest([feed])
-    side = library.dense[0]
+    side = library.encoders()[0]
     first = side.stats()
     one = tmp_path / "one.jsonl"
     one.write_text(

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from kb.errors import PaperNotFound
 from kb.store import MIGRATIONS, Store, atomic_path
+from kb.store.files import sha256_file
 from kb.types import ChunkDraft, PaperMeta, ParsedDocument
 
 
@@ -29,38 +34,131 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
     assert dest.read_text() == "new"
 
 
+def test_sha256_file_reads_in_blocks(tmp_path):
+    path = tmp_path / "blob.bin"
+    data = bytes(range(256)) * 5000  # over one 1 MiB block
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
 def test_migrations_and_roundtrip(tmp_path):
     store = Store(tmp_path / "kb.sqlite3")
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     gen = store.generation()
     vecs = np.eye(2, 4, dtype=np.float32)
-    pid, ids = store.add_paper(_doc("a"), vecs)
+    pid, ids = store.papers.add(_doc("a"), vecs)
     assert store.generation() == gen + 1
-    paper = store.paper(pid)
+    paper = store.papers.get(pid)
     assert paper.authors == ["张伟", "Ada Lovelace"] and paper.n_chunks == 2
-    got = list(store.iter_vectors(4))
+    got = list(store.chunks.iter_vectors(4))
     assert np.array_equal(got[0][0], np.asarray(ids)) and np.array_equal(got[0][1], vecs)
-    chunks = store.chunks_by_ids(ids)
+    chunks = store.chunks.by_ids(ids)
     assert chunks[ids[1]].page_start == 2 and chunks[ids[1]].paper_id == pid
     store.close()
     reopened = Store(tmp_path / "kb.sqlite3")  # migrations are not re-run
-    assert reopened.paper_by_key("a").id == pid
+    assert reopened.papers.by_key("a").id == pid
 
 
 def test_same_key_replaces_and_ids_are_never_reused(tmp_path):
     store = Store(tmp_path / "kb.sqlite3")
-    _, first = store.add_paper(_doc("a"), np.ones((2, 4), np.float32))
-    pid, second = store.add_paper(_doc("a", n=3), np.ones((3, 4), np.float32))
-    assert store.count_papers() == 1 and store.paper(pid).n_chunks == 3
+    _, first = store.papers.add(_doc("a"), np.ones((2, 4), np.float32))
+    pid, second = store.papers.add(_doc("a", n=3), np.ones((3, 4), np.float32))
+    assert store.papers.count() == 1 and store.papers.get(pid).n_chunks == 3
     assert min(second) > max(first)
-    removed = store.remove_paper(pid)
-    assert removed == second and store.stats()["chunks"] == 0
+    removed = store.papers.remove(pid)
+    assert removed == second and store.papers.stats()["chunks"] == 0
     with pytest.raises(PaperNotFound):
-        store.remove_paper(pid)
+        store.papers.remove(pid)
 
 
 def test_failed_insert_leaves_nothing(tmp_path):
     store = Store(tmp_path / "kb.sqlite3")
     with pytest.raises(ValueError):
-        store.add_paper(_doc("a"), [np.ones(4, np.float32), "not a vector"])  # fails mid-way
-    assert store.count_papers() == 0 and store.stats()["chunks"] == 0
+        store.papers.add(_doc("a"), [np.ones(4, np.float32), "not a vector"])  # fails mid-way
+    assert store.papers.count() == 0 and store.papers.stats()["chunks"] == 0
+
+
+def test_a_caught_inner_failure_undoes_only_its_savepoint(tmp_path):
+    store = Store(tmp_path / "kb.sqlite3")
+    generation = store.generation()
+    store.mark_mirrored(generation)
+    with store.transaction():
+        store.papers.add(_doc("a"), np.ones((2, 4), np.float32))
+        with pytest.raises(PaperNotFound), store.transaction():
+            store.papers.add(_doc("b"), np.ones((2, 4), np.float32))
+            store.papers.remove(999)  # fails: b goes, a stays
+        store.papers.tag(store.papers.by_key("a").id, ["kept"])
+    assert [(p.key, p.tags) for p in store.papers.select()] == [("a", ["kept"])]
+    assert store.generation() == store.mirrored_generation() == generation + 1
+    assert not store.db.in_transaction
+    store.close()
+
+
+def test_an_outer_failure_undoes_everything(tmp_path):
+    store = Store(tmp_path / "kb.sqlite3")
+    generation = store.generation()
+    store.mark_mirrored(generation)
+    with pytest.raises(RuntimeError), store.transaction():
+        pid, _ = store.papers.add(_doc("a"), np.ones((2, 4), np.float32))
+        with store.transaction():  # an inner part that succeeded
+            store.papers.tag(pid, ["gone"])
+            store.set_state("note", "gone")
+        raise RuntimeError("the user action fails after its store calls")
+    assert store.papers.count() == 0 and store.get_state("note") is None
+    assert store.generation() == store.mirrored_generation() == generation
+    assert not store.db.in_transaction
+    store.papers.add(_doc("a"), np.ones((2, 4), np.float32))  # the store is still usable
+    assert store.papers.count() == 1
+    store.close()
+
+
+def test_other_threads_wait_for_an_open_transaction(tmp_path):
+    """A write (or read) from a second thread waits for the first thread's transaction; the
+    reader never sees uncommitted rows, and nobody needs a lock of their own."""
+    store = Store(tmp_path / "kb.sqlite3")
+    opened, release = threading.Event(), threading.Event()
+    events: list[str] = []
+    errors: list[BaseException] = []
+
+    def run(fn):
+        def target():
+            try:
+                fn()
+            except BaseException as e:  # reported by the test thread below
+                errors.append(e)
+
+        return threading.Thread(target=target)
+
+    def first():
+        with store.transaction():
+            store.papers.add(_doc("a"), np.ones((2, 4), np.float32))
+            opened.set()
+            release.wait(10)
+            events.append("a committing")
+
+    def second():
+        opened.wait(10)
+        store.papers.add(_doc("b"), np.ones((2, 4), np.float32))
+        events.append("b written")
+
+    def reader():
+        opened.wait(10)
+        events.append(f"read {store.papers.count()} papers")
+
+    threads = [run(first), run(second), run(reader)]
+    for t in threads:
+        t.start()
+    assert opened.wait(10)
+    time.sleep(0.3)  # time enough for the other two to run, were they not kept waiting
+    assert events == []
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert errors == []
+    assert events[0] == "a committing"
+    assert sorted(events[1:]) in (
+        ["b written", "read 1 papers"],  # the reader went before b
+        ["b written", "read 2 papers"],
+    )
+    assert sorted(p.key for p in store.papers.select()) == ["a", "b"]
+    store.close()

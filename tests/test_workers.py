@@ -17,6 +17,7 @@ import pytest
 from ingest.documents import parse_pdf
 from ingest.workers import ParseJob, ParseOutcome, parse_many
 from kb.errors import IngestError
+from kb.store.files import sha256_file
 from kb.types import ChunkDraft, PaperMeta, ParsedDocument
 from tests.conftest import BADPDFS, PDFS, MakePdf
 
@@ -51,7 +52,12 @@ def scripted(job: ParseJob) -> ParsedDocument:
 
 
 def _job(name: str) -> ParseJob:
-    return ParseJob(Path(name), max_tokens=256, overlap=32)
+    return ParseJob(Path(name), max_tokens=256, overlap=32, content_hash="0")
+
+
+def _real_job(path: Path, *, max_tokens: int, overlap: int) -> ParseJob:
+    """A job for a real PDF, hashed first as kb's pipeline does."""
+    return ParseJob(path, max_tokens, overlap, content_hash=sha256_file(path))
 
 
 def _run(
@@ -94,7 +100,7 @@ def test_every_bad_pdf_ends_as_a_doc_or_one_line_error() -> None:
     # the worst case at 18 rounds of 30 s.
     files = sorted(BADPDFS.glob("*.pdf"))
     assert len(files) == 35
-    jobs = [ParseJob(path, max_tokens=256, overlap=32) for path in files]
+    jobs = [_real_job(path, max_tokens=256, overlap=32) for path in files]
     outcomes = list(parse_many(jobs, workers=2, timeout_s=TIMEOUT_S, memory_mb=MEMORY_MB))
     assert [o.job.path for o in outcomes] == files
     for outcome in outcomes:
@@ -117,7 +123,7 @@ def test_a_hanging_job_is_killed_at_the_timeout_and_the_next_one_runs() -> None:
 
 
 def test_a_timeout_also_kills_the_parsers_subprocesses(tmp_path: Path) -> None:
-    job = ParseJob(tmp_path / "spawn.pdf", max_tokens=256, overlap=32)
+    job = ParseJob(tmp_path / "spawn.pdf", max_tokens=256, overlap=32, content_hash="0")
     [outcome] = parse_many([job], workers=1, timeout_s=2.5, memory_mb=MEMORY_MB, parse=scripted)
     assert "took longer than 2.5 s" in _assert_one_line(outcome)
     assert _gone(int(job.path.read_text()))
@@ -204,7 +210,7 @@ from pathlib import Path
 from ingest.workers import ParseJob, parse_many
 from tests.test_workers import scripted
 
-jobs = [ParseJob(Path(name), 256, 32) for name in ("ok.pdf", "hang.pdf", "hang-b.pdf")]
+jobs = [ParseJob(Path(n), 256, 32, content_hash="0") for n in ("ok.pdf", "hang.pdf", "hang-b.pdf")]
 outcomes = parse_many(jobs, workers=2, timeout_s=600, memory_mb=1024, parse=scripted)
 next(outcomes)
 Path(sys.argv[1]).write_text(" ".join(str(p.pid) for p in multiprocessing.active_children()))
@@ -234,8 +240,10 @@ def test_real_parse_in_a_worker_equals_parse_in_process(make_pdf: MakePdf) -> No
         make_pdf("zh.pdf", [["大型语言模型的安全对齐与红队测试方法研究。"] * 20]),
         PDFS / "en_owasp_ai_security_periodic_table_2024.pdf",
     ]
-    jobs = [ParseJob(path, max_tokens=128, overlap=16) for path in paths]
+    jobs = [_real_job(path, max_tokens=128, overlap=16) for path in paths]
     outcomes = list(parse_many(jobs, workers=2, timeout_s=TIMEOUT_S, memory_mb=MEMORY_MB))
-    for path, outcome in zip(paths, outcomes, strict=True):
+    for job, outcome in zip(jobs, outcomes, strict=True):
         assert outcome.error is None
-        assert outcome.doc == parse_pdf(path, max_tokens=128, overlap=16)
+        assert outcome.doc == parse_pdf(
+            job.path, content_hash=job.content_hash, max_tokens=128, overlap=16
+        )

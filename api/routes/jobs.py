@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
 from api.auth import WriteAccess
-from api.routes.search import LibraryDep
-from api.schemas import ErrorPublic, JobList, JobPublic
+from api.deps import JobId, JobsDep, LibraryDep, SettingsDep
+from api.errors import error_responses
+from api.schemas import JobList, JobPublic
 from kb.errors import InvalidInput, NotFound
-from kb.library.jobs import JobFile, JobRunner, folder_files, upload_files
+from kb.library.jobs import JobFile, folder_files, upload_files
 
 router = APIRouter(prefix="/api/ingest-jobs", tags=["ingest jobs"])
-
-
-def _runner(request: Request) -> JobRunner:
-    return request.state.jobs
-
-
-RunnerDep = Annotated[JobRunner, Depends(_runner)]
-JobId = Annotated[str, Path(min_length=1, max_length=64, description="A job's id")]
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorPublic} for code in codes}
 
 
 @router.post(
@@ -32,12 +21,12 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     response_model=JobPublic,
     status_code=202,
     dependencies=[WriteAccess],
-    responses=_errors(401, 403, 404, 413),
+    responses=error_responses(401, 403, 404, 413),
 )
 def create_job(
-    request: Request,
+    settings: SettingsDep,
     lib: LibraryDep,
-    runner: RunnerDep,
+    runner: JobsDep,
     files: Annotated[list[UploadFile] | None, File(description="PDFs to ingest")] = None,
     folder: Annotated[
         str | None,
@@ -49,18 +38,20 @@ def create_job(
         raise InvalidInput("Give PDFs in files, or a server folder in folder.")
     todo: list[JobFile] = []
     if folder:
-        todo += folder_files(folder, request.state.settings.import_root_paths)
-    todo += upload_files(lib, [(f.filename or "upload.pdf", f.file) for f in files or []])
+        todo += folder_files(folder, settings.import_root_paths)
+    todo += upload_files(
+        lib.keep_upload, [(f.filename or "upload.pdf", f.file) for f in files or []]
+    )
     return JobPublic.model_validate(runner.submit(todo))
 
 
 @router.get("", response_model=JobList)
-def list_jobs(runner: RunnerDep) -> JobList:
+def list_jobs(runner: JobsDep) -> JobList:
     return JobList.model_validate({"jobs": runner.jobs()})
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses=_errors(404))
-def get_job(runner: RunnerDep, job_id: JobId) -> JobPublic:
+@router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404))
+def get_job(runner: JobsDep, job_id: JobId) -> JobPublic:
     job = runner.get(job_id)
     if job is None:
         raise NotFound(f"No ingest job {job_id!r} (the last 100 jobs are kept).")

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from api.auth import WriteAccess
-from api.routes.search import LangParam, LibraryDep
-from api.schemas import ErrorPublic, PaperEdit, PaperList, PaperPublic, SearchResultPublic
+from api.deps import AuthorQuery, LangQuery, LibraryDep, PaperId, SortParam, YearQuery
+from api.errors import error_responses
+from api.schemas import PaperEdit, PaperList, PaperPublic, SearchResultPublic
 from kb.types import Paper
 
-SortParam = Literal["added", "year", "title"]
 CLEARABLE = ("abstract", "doi", "arxiv_id", "url")
 
-PaperId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A paper's id")]
-
 router = APIRouter(prefix="/api/papers", tags=["papers"])
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorPublic} for code in codes}
 
 
 def _public(paper: Paper) -> PaperPublic:
@@ -34,11 +28,11 @@ def list_papers(
     lib: LibraryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    lang: Annotated[LangParam | None, Query(description="Only this language")] = None,
-    year_from: Annotated[int | None, Query(ge=1000, le=3000)] = None,
-    year_to: Annotated[int | None, Query(ge=1000, le=3000)] = None,
+    lang: LangQuery = None,
+    year_from: YearQuery = None,
+    year_to: YearQuery = None,
     tag: Annotated[str | None, Query(max_length=100, description="Exact tag")] = None,
-    author: Annotated[str | None, Query(max_length=200, description="Author substring")] = None,
+    author: AuthorQuery = None,
     q: Annotated[str | None, Query(max_length=200, description="Title or author substring")] = None,
     sort: Annotated[
         SortParam, Query(description="added (newest first), year (newest first) or title")
@@ -61,7 +55,7 @@ def list_papers(
     dependencies=[WriteAccess],
     responses={
         200: {"model": PaperPublic, "description": "The library already had it: that paper"},
-        **_errors(401, 403, 413, 415, 422),
+        **error_responses(401, 403, 413, 415, 422),
     },
 )
 def upload_paper(
@@ -85,7 +79,7 @@ def get_paper(lib: LibraryDep, paper_id: PaperId) -> PaperPublic:
     "/{paper_id}",
     response_model=PaperPublic,
     dependencies=[WriteAccess],
-    responses=_errors(401, 403, 404),
+    responses=error_responses(401, 403, 404),
 )
 def edit_paper(lib: LibraryDep, paper_id: PaperId, body: PaperEdit) -> PaperPublic:
     """Correct metadata (kept on re-ingest) and add or remove tags."""
@@ -97,7 +91,10 @@ def edit_paper(lib: LibraryDep, paper_id: PaperId, body: PaperEdit) -> PaperPubl
 
 
 @router.delete(
-    "/{paper_id}", status_code=204, dependencies=[WriteAccess], responses=_errors(401, 403, 404)
+    "/{paper_id}",
+    status_code=204,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 403, 404),
 )
 def delete_paper(lib: LibraryDep, paper_id: PaperId) -> Response:
     """Delete a paper, its chunks and its uploaded copy (files outside kb stay)."""
@@ -110,7 +107,7 @@ def delete_paper(lib: LibraryDep, paper_id: PaperId) -> Response:
     response_class=FileResponse,
     responses={
         200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-        **_errors(404),
+        **error_responses(404),
     },
 )
 def paper_pdf(lib: LibraryDep, paper_id: PaperId) -> FileResponse:

@@ -1,53 +1,36 @@
-"""HTTP routes for health and search: each a thin wrapper of one Library call."""
+"""The search route: a thin wrapper of one Library call."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from api.schemas import ErrorPublic, Health, SearchResultPublic
+from api.deps import MAX_ROWID, AuthorQuery, LangQuery, LibraryDep, ModeParam, YearQuery
+from api.schemas import SearchResultPublic
 from kb.errors import InvalidInput
-from kb.library.facade import Library
+from kb.library.query import SearchQuery
 
-__all__ = ["router", "meta_router", "ErrorPublic", "LibraryDep", "LangParam"]
-
-
-def _library(request: Request) -> Library:
-    return request.state.library
+router = APIRouter(tags=["search"])
 
 
-LibraryDep = Annotated[Library, Depends(_library)]
-LangParam = Literal["en", "zh", "any", "all"]
-ModeParam = Literal["dense", "keyword", "hybrid"]
-
-meta_router = APIRouter()  # open even when reads need a key (health checks)
-router = APIRouter()
-
-
-@meta_router.get("/healthz", response_model=Health, tags=["meta"])
-def healthz(lib: LibraryDep) -> Health:
-    stats = lib.stats()
-    return Health(status="ok", papers=stats["papers"], chunks=stats["chunks"], model=stats["model"])
-
-
-@router.get("/api/search", response_model=SearchResultPublic, tags=["search"])
+@router.get("/api/search", response_model=SearchResultPublic)
 def search(
     lib: LibraryDep,
     q: Annotated[
         str | None, Query(max_length=2000, description="Query or pasted abstract, EN or ZH")
     ] = None,
     k: Annotated[int, Query(ge=1, le=100, description="Number of papers")] = 10,
-    lang: Annotated[LangParam | None, Query(description="Only this language")] = None,
+    lang: LangQuery = None,
     mode: Annotated[ModeParam | None, Query(description="Default: KB_SEARCH_MODE")] = None,
-    year_from: Annotated[int | None, Query(ge=1000, le=3000)] = None,
-    year_to: Annotated[int | None, Query(ge=1000, le=3000)] = None,
-    author: Annotated[str | None, Query(max_length=200, description="Author substring")] = None,
+    year_from: YearQuery = None,
+    year_to: YearQuery = None,
+    author: AuthorQuery = None,
     tag: Annotated[
         str | None, Query(max_length=100, description="Only papers with this tag")
     ] = None,
     like: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="Search with this paper instead of q")
+        int | None, Query(ge=1, le=MAX_ROWID, description="Search with this paper instead of q")
     ] = None,
 ) -> SearchResultPublic:
     if like is not None:
@@ -55,7 +38,7 @@ def search(
     elif q is None:
         raise InvalidInput("Give a query in q, or a paper id in like.")
     else:
-        result = lib.search(
+        query = SearchQuery.build(
             q,
             k=k,
             lang=lang,
@@ -65,4 +48,5 @@ def search(
             author=author,
             tag=tag,
         )
+        result = lib.search(query)
     return SearchResultPublic.model_validate(result.to_dict())

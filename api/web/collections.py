@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api.auth import ReadAccess
-from api.web.pages import HTMLRoute, export_links, paper_card, render
-from kb.library.facade import Library
+from api.deps import LibraryDep, SettingsDep
+from api.web.render import HTMLRoute, export_links, paper_card, render
 from kb.types import Collection
 
 router = APIRouter(include_in_schema=False, route_class=HTMLRoute)
@@ -25,27 +25,27 @@ def collection_card(found: Collection) -> dict[str, Any]:
 
 
 @router.get("/collections", dependencies=[ReadAccess])
-def collections_page(request: Request) -> Response:
-    lib: Library = request.state.library
+def collections_page(request: Request, lib: LibraryDep, settings: SettingsDep) -> Response:
     context = {
         "cards": [collection_card(c) for c in lib.collections()],
         "papers": lib.stats()["papers"],
         "library_exports": export_links(),
-        "writable": bool(request.state.settings.keys),
+        "writable": bool(settings.keys),
     }
     return render(request, "collections.html", context)
 
 
 @router.get("/collections/{collection_id}", dependencies=[ReadAccess])
-def collection_page(request: Request, collection_id: str) -> Response:
+def collection_page(
+    request: Request, lib: LibraryDep, settings: SettingsDep, collection_id: str
+) -> Response:
     """One collection, by id (or by its exact name, as the CLI accepts)."""
-    lib: Library = request.state.library
     found = lib.collection(collection_id)
     items = [{**paper_card(i.paper), "note": i.note, "added_at": i.added_at} for i in found.items]
     context = {
         "c": found,
         "items": items,
         "exports": export_links(collection=found.id),
-        "writable": bool(request.state.settings.keys),
+        "writable": bool(settings.keys),
     }
     return render(request, "collection.html", context)

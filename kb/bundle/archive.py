@@ -296,10 +296,8 @@ def _copy_hashing(src: BinaryIO, out: BinaryIO, digest: Any) -> None:
 
 
 def _encoders(manifest: dict[str, Any], name: str) -> list[BundleEncoder]:
-    try:
-        found = [BundleEncoder(**e) for e in manifest["encoders"]]
-    except (KeyError, TypeError) as e:
-        raise InvalidInput(f"The manifest of {name!r} lists no valid encoders ({e}).") from e
-    if not found or any(not isinstance(e.dim, int) or e.dim < 1 for e in found):
+    listed = manifest.get("encoders")
+    if not isinstance(listed, list) or not listed:
         raise InvalidInput(f"The manifest of {name!r} lists no valid encoders.")
-    return found
+    where = f"The manifest of {name!r}: encoder"
+    return [BundleEncoder.from_dict(e, f"{where} {n}") for n, e in enumerate(listed, 1)]

@@ -23,7 +23,16 @@ import numpy as np
 from index.dense import DenseIndex
 from kb.bundle.archive import FORMAT, FORMAT_VERSION, BundleWriter
 from kb.bundle.importer import ImportSummary, import_bundle
-from kb.bundle.records import BundleCollection, BundleEncoder, BundleItem, BundlePaper
+from kb.bundle.records import (
+    BundleChunk,
+    BundleCollection,
+    BundleEncoder,
+    BundleItem,
+    BundleMeta,
+    BundlePage,
+    BundlePaper,
+    known_lang,
+)
 from kb.errors import InvalidInput, StoreError
 from kb.store import atomic_path
 from kb.types import Paper, PaperMeta
@@ -75,10 +84,10 @@ def export_bundle(
     if dest.is_dir():
         raise InvalidInput(f"{dest} is a folder; give the bundle's file name, e.g. lab.kbundle.")
     # One ingest at a time: the papers stay as counted; searches go on meanwhile.
-    with lib._ingest_lock:
-        with lib._lock:
-            lib.prepare()  # the encoders, checked against the store; fills missing vectors
-            sides = lib.dense
+    with lib.ingest_turn():
+        with lib.locked():
+            lib.load()  # the encoders, checked against the store; fills missing vectors
+            sides = lib.encoders()
             papers = _papers(lib, paper_ids)
             lists = _collections(lib, papers, collection, whole=paper_ids is None)
         encoders = [_encoder(side) for side in sides]
@@ -117,7 +126,7 @@ def _write(
         writer = BundleWriter(tmp, Path(work), encoders, n_chunks)
         try:
             for done, paper in enumerate(papers, 1):
-                with lib._lock:
+                with lib.locked():
                     entry, vectors, files = _export_paper(lib, paper, sides)
                 if with_pdfs:
                     entry.pdfs = _add_pdfs(writer, files, notes)
@@ -150,11 +159,11 @@ def _papers(lib: Library, ids: list[int] | None) -> list[Paper]:
     """The papers to export, in the given order (default: all, by id)."""
     out: list[Paper] = []
     if ids is None:
-        while page := lib.store.papers(limit=_PAGE, offset=len(out)):
+        while page := lib.store.papers.select(limit=_PAGE, offset=len(out)):
             out += page
         return out
     for start in range(0, len(ids), _PAGE):
-        found = lib.store.papers_by_ids(ids[start : start + _PAGE])
+        found = lib.store.papers.by_ids(ids[start : start + _PAGE])
         missing = [i for i in ids[start : start + _PAGE] if i not in found]
         if missing:
             raise InvalidInput(f"No papers with ids {missing[:10]}. `kb list` shows the ids.")
@@ -193,36 +202,27 @@ def _export_paper(
 ) -> tuple[BundlePaper, list[np.ndarray], list[tuple[str, str]]]:
     """One paper's bundle entry, its chunks' vectors per encoder, and its (path, hash) files."""
     store = lib.store
-    chunks = sorted(store.chunks_by_ids(store.chunk_ids_of(paper.id)).values(), key=_by_ord)
+    chunks = sorted(store.chunks.by_ids(store.chunks.ids_of(paper.id)).values(), key=_by_ord)
     cids = [c.id for c in chunks]
-    vectors = [store.vectors_of(cids, s.identity.dim, s.slot) for s in sides]
-    extra = store.paper_internals(paper.id)
-    twins = store.papers_by_ids(paper.translations)
+    vectors = [store.chunks.vectors_of(cids, s.identity.dim, s.slot) for s in sides]
+    extra = store.works.paper_internals(paper.id)
+    twins = store.papers.by_ids(paper.translations)
     meta = PaperMeta(
         paper.title, paper.authors, paper.year, paper.abstract, paper.doi, paper.arxiv_id,
-        paper.lang, paper.n_pages, paper.url,
+        known_lang(paper.lang), paper.n_pages, paper.url,
     )  # fmt: skip
     entry = BundlePaper(
         key=paper.key,
         kind=paper.kind,
         source=paper.source,
         content_hash=paper.content_hash,
-        meta=meta.__dict__,
-        chunks=[
-            {
-                "ord": c.ord,
-                "text": c.text,
-                "lang": c.lang,
-                "page_start": c.page_start,
-                "page_end": c.page_end,
-            }
-            for c in chunks
-        ],  # fmt: skip
+        meta=BundleMeta(**meta.__dict__),
+        chunks=[BundleChunk(c.ord, c.text, c.lang, c.page_start, c.page_end) for c in chunks],
         row=0,
         tags=list(paper.tags),
         edits=extra["edits"],
         work_ids=extra["work_ids"],
-        pages=[p.__dict__ for p in store.pages_of(paper.id)],
+        pages=[BundlePage(**p.__dict__) for p in store.works.pages_of(paper.id)],
         cited=extra["cited"],
         signature=None if extra["signature"] is None else extra["signature"].hex(),
         translations=[twins[t].key for t in paper.translations if t in twins],

@@ -23,7 +23,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,8 @@ from ingest.dedup import best_match
 from kb.bundle.archive import BundleReader
 from kb.bundle.records import BundleCollection, BundleEncoder, BundlePaper
 from kb.errors import CollectionNotFound, IndexMismatch, InvalidInput, KBError
+from kb.library.curation import check_edit
 from kb.library.encoders import passage_text
-from kb.library.maintenance import check_edit
 from kb.store import sha256_file
 from kb.store.works import EDITABLE
 from kb.types import ChunkDraft, PageReport, PaperMeta, ParsedDocument
@@ -126,7 +126,7 @@ def import_bundle(lib: Library, path: Path, *, progress: Progress | None = None)
     with tempfile.TemporaryDirectory(dir=lib.settings.data_dir, prefix=".bundle.") as work:
         reader = BundleReader(path, Path(work))
         try:
-            with lib._ingest_lock:
+            with lib.ingest_turn():
                 return _import(lib, reader, progress)
         finally:
             reader.close()
@@ -134,9 +134,9 @@ def import_bundle(lib: Library, path: Path, *, progress: Progress | None = None)
 
 def _import(lib: Library, reader: BundleReader, progress: Progress | None) -> ImportSummary:
     summary = ImportSummary()
-    with lib._lock:
-        lib.prepare()
-        sides = lib.dense
+    with lib.locked():
+        lib.load()
+        sides = lib.encoders()
     columns = _plan_encoders(reader, sides, summary.notes)
     chunking = reader.manifest.get("chunking", {})
     s = lib.settings
@@ -156,8 +156,8 @@ def _import(lib: Library, reader: BundleReader, progress: Progress | None) -> Im
             if progress:
                 progress(done, max(total, done))
     finally:
-        with lib._lock:
-            lib._save_index()
+        with lib.locked():
+            lib.save_indexes()
     if summary.imported:
         lib.link_translations()
     here = {k: pid for k, pid, _ in summary.imported + summary.merged + summary.skipped}
@@ -181,7 +181,7 @@ def _place_collection(
     items = [(here[i.key], i.note.strip()) for i in theirs.items if i.key in here]
     if lost := len(theirs.items) - len(items):
         summary.notes.append(f"collection {name!r}: {lost} paper(s) that failed were left out")
-    with lib._lock:  # one collection at a time, as a whole
+    with lib.locked():  # one collection at a time, as a whole
         try:
             mine = lib.collection(name)
         except CollectionNotFound:
@@ -255,23 +255,23 @@ class _Importer:
     ) -> None:
         self.lib, self.reader, self.sides, self.columns = lib, reader, sides, columns
         self.summary = summary
-        with lib._lock:
-            self.sig_ids, self.sigs = lib.store.signatures()
+        with lib.locked():
+            self.sig_ids, self.sigs = lib.store.works.signatures()
 
     def place(self, entry: BundlePaper) -> None:
         store = self.lib.store
-        with self.lib._lock:
+        with self.lib.locked():
             found = self._find(entry)
         if found is None:
             self._store_new(entry)
             return
         pid, why = found
         added = self._add_pdfs(entry, pid)
-        with self.lib._lock:
+        with self.lib.locked():
             clean = {t.strip() for t in entry.tags if t.strip() and len(t.strip()) <= 100}
-            new_tags = sorted(clean - set(store.paper(pid).tags))
+            new_tags = sorted(clean - set(store.papers.get(pid).tags))
             if new_tags:
-                store.tag(pid, new_tags)
+                store.papers.tag(pid, new_tags)
         changes = [f"{len(added)} PDF(s)"] * bool(added) + [f"tags {new_tags}"] * bool(new_tags)
         if changes:
             detail = f"{why} paper {pid}; added {', '.join(changes)}"
@@ -282,13 +282,13 @@ class _Importer:
     def _find(self, entry: BundlePaper) -> tuple[int, str] | None:
         """(paper id here, why) of the paper this entry already is, if any."""
         store = self.lib.store
-        same = store.paper_by_key(entry.key)
+        same = store.papers.by_key(entry.key)
         if same is not None:
             return same.id, "already here as"
-        same_hash = store.paper_id_by_file_hash(entry.content_hash)
+        same_hash = store.works.paper_id_by_file_hash(entry.content_hash)
         if same_hash is not None:
             return same_hash, "same content as"
-        by_id = store.papers_by_work_ids(set(entry.work_ids))
+        by_id = store.works.papers_by_work_ids(set(entry.work_ids))
         if by_id:
             return by_id[0], "same DOI / arXiv id as"
         sig = entry.signature_array
@@ -310,16 +310,16 @@ class _Importer:
             doc = _with_source(doc, primary)
         sig = entry.signature_array
         store = self.lib.store
-        with self.lib._lock:
+        with self.lib.locked():
             pid = self.lib.store_doc(
                 doc, vecs, file_path=primary, signature=sig, work_ids=tuple(entry.work_ids)
             )
             for content_hash, path in files.items():
-                store.add_file(pid, path, content_hash)
+                store.works.add_file(pid, path, content_hash)
             if edits:
-                store.edit_paper(pid, edits)
+                store.works.edit_paper(pid, edits)
             if tags:
-                store.tag(pid, tags)
+                store.papers.tag(pid, tags)
         if sig is not None and (not len(self.sig_ids) or self.sigs.shape[1] == len(sig)):
             self.sig_ids = np.append(self.sig_ids, pid)
             self.sigs = np.vstack([self.sigs.reshape(-1, len(sig)), sig[None, :]])
@@ -355,26 +355,23 @@ class _Importer:
     def _add_pdfs(self, entry: BundlePaper, pid: int) -> list[str]:
         """Record the entry's PDFs on paper ``pid``; returns the paths that were new to it."""
         store, added = self.lib.store, []
-        with self.lib._lock:
-            files = store.paper_internals(pid)["files"]
+        with self.lib.locked():
+            files = store.works.paper_internals(pid)["files"]
         have = {h for path, h in files if Path(path).is_file()}
         for content_hash, path in self._write_pdfs(entry, have).items():
-            with self.lib._lock:
-                owner = store.file_owner(path)
+            with self.lib.locked():
+                owner = store.works.file_owner(path)
                 if owner is None or owner[0] != pid:
-                    store.add_file(pid, path, content_hash)
+                    store.works.add_file(pid, path, content_hash)
                     added.append(path)
         return added
 
 
 def _document(entry: BundlePaper) -> ParsedDocument:
     """The bundle entry as a parsed document, ready for ``Library.store_doc``."""
-    try:
-        meta = PaperMeta(**entry.meta)
-        chunks = [ChunkDraft(**c) for c in entry.chunks]
-        pages = [PageReport(**p) for p in entry.pages]
-    except TypeError as e:
-        raise InvalidInput(f"Paper {entry.key!r} in the bundle has a malformed field ({e}).") from e
+    meta = PaperMeta(**asdict(entry.meta))  # the records have the same fields, checked
+    chunks = [ChunkDraft(**asdict(c)) for c in entry.chunks]
+    pages = [PageReport(**asdict(p)) for p in entry.pages]
     return ParsedDocument(
         key=entry.key,
         source=entry.source,

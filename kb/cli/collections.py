@@ -12,6 +12,7 @@ import click
 from kb.cli.common import echo_json, handle_errors, json_option, open_library
 from kb.errors import InvalidInput
 from kb.library.exports import FORMATS
+from kb.library.query import SearchQuery
 from kb.types import Collection
 
 
@@ -208,7 +209,8 @@ def export_command(
         text = lib.export_collection(found.id, fmt)
     else:
         if query is not None:
-            papers = [hit.paper for hit in lib.search(query, k=k, lang=lang).results]
+            found_ = lib.search(SearchQuery.build(query, k=k, lang=lang))
+            papers = [hit.paper for hit in found_.results]
         else:
             papers = lib.all_papers()
         count = len(papers)

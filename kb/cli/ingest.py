@@ -140,8 +140,6 @@ def _open_report(report: Path | None) -> IO[str] | None:
 def _watch(
     lib: Any, folder: Path, progress: Progress, total: IngestSummary, *, ocr: bool, quiet: bool
 ) -> None:
-    from kb.library.watch import watch
-
     stop = threading.Event()
     interval = lib.settings.watch_interval_s
     # A service manager stops the watcher with SIGTERM: treat it like Ctrl-C (a clean stop).
@@ -149,8 +147,7 @@ def _watch(
     if not quiet:
         click.echo(f"watching {folder} every {interval} s; Ctrl-C stops", err=True)
     try:
-        watch(
-            lib,
+        lib.watch(
             folder,
             interval=interval,
             stop=stop,

@@ -11,6 +11,7 @@ import click
 
 from kb.cli.common import echo_json, get_settings, handle_errors, json_option, open_library
 from kb.errors import KBError
+from kb.library.query import SearchQuery
 from kb.settings import Settings, describe
 from kb.types import SearchResponse
 
@@ -62,7 +63,7 @@ def search(
 
     Example: kb search "如何检测欺骗性对齐" -k 5 --year-from 2023
     """
-    result = open_library(ctx).search(
+    query_ = SearchQuery.build(
         query,
         k=k,
         lang=lang,
@@ -72,7 +73,7 @@ def search(
         author=author,
         tag=tag,
     )
-    _print_results(result, as_json)
+    _print_results(open_library(ctx).search(query_), as_json)
 
 
 @cli.command()
@@ -289,7 +290,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
 
     settings = get_settings(ctx).replace(host=host, port=port)
     lib = open_library(ctx)
-    lib.prepare()  # load the model and index before taking requests
+    lib.load()  # load the model and index before taking requests
     if seeds and lib.count() == 0:
         names = ", ".join(str(p) for p in seeds)
         click.echo(f"the library is empty: ingesting {names} first (about 15 s for the samples)")

@@ -1,46 +1,44 @@
 """Shared reading lists (collections with per-paper notes) and bibliography exports.
 
-A mixin of ``kb.library.facade.Library`` (split out to keep modules small); it uses the Library's
-store and lock.
+The collections service: it uses the core's store and lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from kb.errors import CollectionNotFound, InvalidInput, NotFound
 from kb.library import exports
+from kb.library.core import Core
 from kb.types import Collection, Membership, Paper
-
-if TYPE_CHECKING:
-    from kb.library.facade import Library as _Base
-else:
-    _Base = object
 
 MAX_NAME = 200
 MAX_TEXT = 5000  # a description or a note
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
-class Collections(_Base):
-    """Methods of the Library for collections, notes and exports."""
+class Collections:
+    """Collections, notes and exports."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
 
     def create_collection(self, name: str, description: str = "") -> Collection:
         """A new, empty collection; Conflict when the name (ignoring case) is taken."""
         name, description = _check_name(name), _check_text(description, "description")
-        with self._lock:
-            return self.store.collection(self.store.add_collection(name, description))
+        with self.core.lock:
+            store = self.core.store
+            return store.collections.get(store.collections.add(name, description))
 
     def collections(self) -> list[Collection]:
         """Every collection, by name, with its papers and notes."""
-        with self._lock:
-            return self.store.collections()
+        with self.core.lock:
+            return self.core.store.collections.all()
 
     def collection(self, ref: int | str) -> Collection:
         """A collection by id or by name (names ignore ASCII case)."""
-        with self._lock:
-            return self.store.collection(self._collection_id(ref))
+        with self.core.lock:
+            return self.core.store.collections.get(self._collection_id(ref))
 
     def update_collection(
         self, ref: int | str, *, name: str | None = None, description: str | None = None
@@ -50,15 +48,15 @@ class Collections(_Base):
             raise InvalidInput("Nothing to change: give a new name or a new description.")
         name = None if name is None else _check_name(name)
         description = None if description is None else _check_text(description, "description")
-        with self._lock:
+        with self.core.lock:
             cid = self._collection_id(ref)
-            self.store.update_collection(cid, name=name, description=description)
-            return self.store.collection(cid)
+            self.core.store.collections.update(cid, name=name, description=description)
+            return self.core.store.collections.get(cid)
 
     def delete_collection(self, ref: int | str) -> None:
         """Delete a collection and its notes; its papers stay in the library."""
-        with self._lock:
-            self.store.delete_collection(self._collection_id(ref))
+        with self.core.lock:
+            self.core.store.collections.delete(self._collection_id(ref))
 
     def add_to_collection(
         self, ref: int | str, paper_ref: int | str, note: str | None = None
@@ -70,33 +68,33 @@ class Collections(_Base):
                 "" clears it.
         """
         note = None if note is None else _check_text(note, "note")
-        with self._lock:
+        with self.core.lock:
             cid = self._collection_id(ref)
-            self.store.put_collection_paper(cid, self.paper(paper_ref).id, note)
-            return self.store.collection(cid)
+            self.core.store.collections.put_paper(cid, self.core.paper(paper_ref).id, note)
+            return self.core.store.collections.get(cid)
 
     def remove_from_collection(self, ref: int | str, paper_ref: int | str) -> Collection:
         """Take a paper out of a collection (the paper stays in the library)."""
-        with self._lock:
+        with self.core.lock:
             cid = self._collection_id(ref)
-            paper = self.paper(paper_ref)
-            if not self.store.delete_collection_paper(cid, paper.id):
-                name = self.store.collection(cid).name
+            paper = self.core.paper(paper_ref)
+            if not self.core.store.collections.delete_paper(cid, paper.id):
+                name = self.core.store.collections.get(cid).name
                 raise NotFound(
                     f"Paper {paper.id} is not in the collection {name!r}. "
                     f"`kb collection show {cid}` lists its papers."
                 )
-            return self.store.collection(cid)
+            return self.core.store.collections.get(cid)
 
     def memberships(self, paper_ref: int | str) -> list[Membership]:
         """The collections a paper is in, with its note in each."""
-        with self._lock:
-            return self.store.memberships(self.paper(paper_ref).id)
+        with self.core.lock:
+            return self.core.store.collections.memberships(self.core.paper(paper_ref).id)
 
     def all_papers(self) -> list[Paper]:
         """Every paper in the library, oldest first (for a whole-library export)."""
-        with self._lock:
-            return self.store.papers(limit=self.store.count_papers())
+        with self.core.lock:
+            return self.core.store.papers.select(limit=self.core.store.papers.count())
 
     def export(
         self, papers: list[Paper], fmt: str, *, notes: Mapping[int, str] | None = None
@@ -118,12 +116,12 @@ class Collections(_Base):
         """The id of a collection given by id or name (CollectionNotFound when neither)."""
         if isinstance(ref, int) or str(ref).strip().isdigit():
             cid = int(ref)
-            if 0 <= cid <= MAX_ID and self.store.has_collection(cid):
+            if 0 <= cid <= MAX_ID and self.core.store.collections.has(cid):
                 return cid
             raise CollectionNotFound(
                 f"No collection with id {cid}. `kb collection list` shows them."
             )
-        found = self.store.collection_id(str(ref).strip())
+        found = self.core.store.collections.id_of(str(ref).strip())
         if found is None:
             raise CollectionNotFound(
                 f"No collection named {str(ref)!r}. `kb collection list` shows them; "

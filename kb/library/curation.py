@@ -1,33 +1,30 @@
-"""Library methods that change papers: tags, corrections, deletion, uploaded PDFs.
+"""The curation service: corrections, tags, deletion and uploaded PDFs of single papers.
 
-A mixin of ``kb.library.facade.Library`` (split out to keep modules small); it uses the Library's
-store, indexes, settings and lock. Uploaded PDFs are kept in ``Settings.files_dir`` by
-``kb.store.uploads``.
+Uploaded PDFs are kept in ``Settings.files_dir`` by ``kb.store.uploads``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from kb.errors import IngestError, InvalidInput, NotFound
-from kb.library.ingest import STATUSES, IngestEvent
-from kb.library.maintenance import check_edit
+from kb.library.core import Core
+from kb.library.encoders import keyword_text, passage_text
+from kb.library.ingest import STATUSES, Ingester, IngestEvent
 from kb.store.uploads import discard, is_kept, save_upload
 from kb.types import Paper
 
-if TYPE_CHECKING:
-    from kb.library.facade import Library as _Base
-else:
-    _Base = object
 
+class Curation:
+    """Edits, tags, deletes or adds single papers."""
 
-class Curation(_Base):
-    """Methods of the Library that edit, tag, delete or add single papers."""
+    def __init__(self, core: Core, ingester: Ingester) -> None:
+        self.core, self.ingester = core, ingester
 
     def pdf_path(self, ref: str | int) -> Path:
         """The paper's first PDF file that still exists on disk (NotFound when none)."""
-        paper = self.paper(ref)
+        paper = self.core.paper(ref)
         if not paper.files:
             raise NotFound(f"Paper {paper.id} has no PDF: it was ingested from a record.")
         for name in paper.files:
@@ -38,13 +35,39 @@ class Curation(_Base):
             "or re-ingest the paper from another copy."
         )
 
+    def edit(self, ref: str | int, fields: dict[str, Any]) -> Paper:
+        """Correct a paper's metadata; the correction is kept and survives re-ingest.
+
+        A new title is re-embedded with the chunks (each chunk is embedded with its title).
+        """
+        fields = check_edit(fields)
+        with self.core.lock:
+            paper = self.core.paper(ref)
+            self.core.store.works.edit_paper(paper.id, fields)
+            if "title" in fields and fields["title"] != paper.title:
+                self._reembed_paper(paper.id, fields["title"])
+            return self.core.store.papers.get(paper.id)
+
+    def _reembed_paper(self, paper_id: int, title: str) -> None:
+        chunks = self.core.store.chunks.by_ids(self.core.store.chunks.ids_of(paper_id))
+        ids = sorted(chunks)
+        texts = [passage_text(title, chunks[i].text) for i in ids]
+        langs = [chunks[i].lang for i in ids]
+        for side in self.core.encoders():
+            vecs = side.embed_passages(texts)
+            self.core.store.chunks.set_vectors(ids, vecs, slot=side.slot)
+            side.remove(ids)
+            side.add(ids, vecs, langs)
+        self.core.store.keywords.set_texts([(i, keyword_text(title, chunks[i].text)) for i in ids])
+        self.core.save_indexes()
+
     def tag(self, ref: str | int, tags: list[str], *, remove: bool = False) -> Paper:
         """Add (or remove) tags on a paper; returns the paper as it is now."""
         clean = _clean_tags(tags)
-        with self._lock:
-            paper = self.paper(ref)
-            self.store.tag(paper.id, clean, remove=remove)
-            return self.store.paper(paper.id)
+        with self.core.lock:
+            paper = self.core.paper(ref)
+            self.core.store.papers.tag(paper.id, clean, remove=remove)
+            return self.core.store.papers.get(paper.id)
 
     def update_paper(
         self,
@@ -66,24 +89,24 @@ class Curation(_Base):
         removed = _clean_tags(remove_tags) if remove_tags else []
         if not fields and not added and not removed:
             raise InvalidInput("Nothing to change: give at least one field or tag.")
-        with self._lock:
-            paper = self.paper(ref)
+        with self.core.lock:
+            paper = self.core.paper(ref)
             if fields:
                 self.edit(paper.id, fields)
             if added:
-                self.store.tag(paper.id, added)
+                self.core.store.papers.tag(paper.id, added)
             if removed:
-                self.store.tag(paper.id, removed, remove=True)
-            return self.store.paper(paper.id)
+                self.core.store.papers.tag(paper.id, removed, remove=True)
+            return self.core.store.papers.get(paper.id)
 
     def remove(self, ref: str | int) -> Paper:
         """Delete a paper; its uploaded copies in ``files_dir`` go too (the user's files stay)."""
-        with self._lock:
-            paper = self.paper(ref)
-            ids = self.store.remove_paper(paper.id)
-            for side in self.dense:
+        with self.core.lock:
+            paper = self.core.paper(ref)
+            ids = self.core.store.papers.remove(paper.id)
+            for side in self.core.encoders():
                 side.remove(ids)
-            self._save_index()
+            self.core.save_indexes()
             self._discard_unused([Path(f) for f in paper.files])
             return paper
 
@@ -107,26 +130,26 @@ class Curation(_Base):
 
     def keep_upload(self, stream: BinaryIO, name: str) -> Path:
         """Copy an uploaded PDF into ``files_dir`` (named by its content hash), size-checked."""
-        limit = self.settings.upload_max_mb << 20
-        return save_upload(stream, self.settings.files_dir, max_bytes=limit, name=name)
+        limit = self.core.settings.upload_max_mb << 20
+        return save_upload(stream, self.core.settings.files_dir, max_bytes=limit, name=name)
 
     def ingest_one(self, path: Path, name: str) -> tuple[str, Paper]:
         """Ingest one PDF; (status, paper) as ``add_upload``; IngestError naming ``name``."""
         events: list[IngestEvent] = []
-        self.ingest([path], lambda e: events.append(e) if e.status in STATUSES else None)
+        self.ingester.ingest([path], lambda e: events.append(e) if e.status in STATUSES else None)
         last = events[-1] if events else None
         if last is None or last.status == "failed" or last.paper_id is None:
             why = last.detail if last is not None else "nothing was ingested"
             why = why.replace(str(path), name).replace(path.name, name)
             raise IngestError(f"{name!r} could not be ingested: {why}")
-        return last.status, self.paper(last.paper_id)
+        return last.status, self.core.paper(last.paper_id)
 
     def _discard_unused(self, paths: list[Path]) -> None:
         """Delete kept uploads (in ``files_dir``) that no paper records any more."""
-        with self._lock:
+        with self.core.lock:
             for path in paths:
-                kept = is_kept(path, self.settings.files_dir)
-                if kept and self.store.file_owner(str(path.resolve())) is None:
+                kept = is_kept(path, self.core.settings.files_dir)
+                if kept and self.core.store.works.file_owner(str(path.resolve())) is None:
                     discard(path)
 
 
@@ -135,3 +158,27 @@ def _clean_tags(tags: list[str]) -> list[str]:
     if not clean or any(len(t) > 100 for t in clean):
         raise InvalidInput("Give one or more tags of 1 to 100 characters.")
     return clean
+
+
+def check_edit(fields: dict[str, Any]) -> dict[str, Any]:
+    """Clean user corrections (``kb edit``): strip text, split authors, check year and ids."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name == "authors":
+            items = value if isinstance(value, list) else str(value).replace("；", ";").split(";")
+            value = [a.strip() for a in items if str(a).strip()]
+        elif name == "year":
+            if not (isinstance(value, int) and 1000 <= value <= 3000):
+                raise InvalidInput(f"year must be a year such as 2024, not {value!r}.")
+        elif name == "abstract":  # stored as text, never null: clearing leaves ""
+            value = str(value).strip()
+        else:
+            value = str(value).strip() or None
+            if name == "title" and value is None:
+                raise InvalidInput("The title cannot be empty.")
+        out[name] = value
+    if not out:
+        raise InvalidInput("Nothing to change: give at least one field (e.g. --title).")
+    return out

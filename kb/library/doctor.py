@@ -16,17 +16,15 @@ no chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.vectors import VectorIndex
+from kb.library.core import Core
 from kb.store.uploads import discard, unused_uploads
-
-if TYPE_CHECKING:
-    from kb.library.facade import Library
 
 UNUSED_UPLOAD_AGE_S = 3600.0  # younger uploads may still be waiting in a server's ingest job
 
@@ -55,14 +53,17 @@ class DoctorReport:
         }
 
 
-def diagnose(lib: Library, *, repair: bool = False) -> DoctorReport:
-    """Check the library; with ``repair``, fix what can be fixed and say what was."""
+def diagnose(
+    core: Core, repair: Callable[[dict[str, list[int]]], None] | None = None
+) -> DoctorReport:
+    """Check the library; with ``repair`` (called with the integrity problems), fix what can
+    be fixed and say what was."""
     report = DoctorReport()
-    store = lib.store
-    for side in lib.dense_unloaded():
+    store = core.store
+    for side in core.unloaded():
         name = side.embedder.name
         saved = VectorIndex.peek(side.folder)
-        stored = _stored_ids(lib, side.slot)
+        stored = _stored_ids(core, side.slot)
         if saved is None:
             report.findings.append(Finding(f"index {name}", 1, "no saved index file"))
         else:
@@ -74,26 +75,26 @@ def diagnose(lib: Library, *, repair: bool = False) -> DoctorReport:
                 f"; saved at generation {generation}, store at {store.generation()}" * stale
             )
             report.findings.append(Finding(f"index {name}", orphans + missing + stale, detail))
-    problems = store.integrity()
+    problems = store.works.integrity()
     for check, ids in problems.items():
         report.findings.append(Finding(check.replace("_", " "), len(ids), _sample(ids)))
-    for slot in lib.extra_slots():
-        lacking = store.chunks_without_vectors(slot, limit=1_000_000)
+    for slot in core.extra_slots():
+        lacking = store.chunks.without_vectors(slot, limit=1_000_000)
         report.findings.append(
             Finding(f"chunks without {slot} vector", len(lacking), _sample([r[0] for r in lacking]))
         )
-    recorded = [path for _, path in store.missing_files()]
+    recorded = [path for _, path in store.works.missing_files()]
     gone = [path for path in recorded if not Path(path).exists()]
     report.findings.append(
         Finding("files gone from disk", len(gone), _sample(gone), repairable=False)
     )
-    used = set(recorded) | {str(Path(p).resolve()) for p in store.awaited_job_paths()}
-    unused = unused_uploads(lib.settings.files_dir, used, older_than_s=UNUSED_UPLOAD_AGE_S)
+    used = set(recorded) | {str(Path(p).resolve()) for p in store.jobs.awaited_paths()}
+    unused = unused_uploads(core.settings.files_dir, used, older_than_s=UNUSED_UPLOAD_AGE_S)
     report.findings.append(
         Finding("uploads no paper uses", len(unused), _sample([p.name for p in unused]))
     )
-    if repair and not report.healthy:
-        lib.repair(problems)
+    if repair is not None and not report.healthy:
+        repair(problems)
         for path in unused:  # a job's upload that never became a paper (server stopped)
             discard(path)
         for finding in report.findings:
@@ -102,9 +103,9 @@ def diagnose(lib: Library, *, repair: bool = False) -> DoctorReport:
     return report
 
 
-def _stored_ids(lib: Library, slot: str | None) -> np.ndarray:
-    dim = next(s.identity.dim for s in lib.dense_unloaded() if s.slot == slot)
-    parts = [ids for ids, _, _ in lib.store.iter_vectors(dim, slot=slot)]
+def _stored_ids(core: Core, slot: str | None) -> np.ndarray:
+    dim = next(s.identity.dim for s in core.unloaded() if s.slot == slot)
+    parts = [ids for ids, _, _ in core.store.chunks.iter_vectors(dim, slot=slot)]
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 

@@ -1,43 +1,56 @@
 """The library: the one object the CLI and the API call (ingest, search, list, remove, reindex).
 
-This is the application layer: it ties the core (``kb.settings``, ``kb.store``) to
-``ingest`` (reading files) and ``index`` (embedding, FAISS, search). Routes and commands stay
-thin wrappers around one method here.
+``Library`` is a thin facade (as txtai's ``Embeddings``): it builds the ``Core`` (settings,
+store, encoders, the one lock) and the services that receive it — search, ingest, curation,
+collections, maintenance — and hands each call to one of them. Services never call back into
+the facade. Routes and commands stay thin wrappers around one method here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from index.dense import DenseIndex
-from index.embedder import Embedder, load_embedder
-from index.search import check_query, interleave_languages
-from ingest.documents import iter_inputs
-from ingest.lang import detect_lang
-from kb.errors import InvalidInput, PaperNotFound
+from index.embedder import Embedder
 from kb.library.collections import Collections
+from kb.library.core import Core
 from kb.library.curation import Curation
-from kb.library.encoders import keyword_text, passage_text, second_encoder
-from kb.library.ingest import STATUSES, IngestEvent, Listener, Pipeline
-from kb.library.maintenance import Maintenance, translations_first
-from kb.library.search import Filters, run_search
+from kb.library.doctor import DoctorReport
+from kb.library.ingest import Ingester, Listener
+from kb.library.jobs import KEEP_JOBS, JobRunner
+from kb.library.links import link_translations
+from kb.library.maintenance import Maintenance
+from kb.library.query import SearchQuery
+from kb.library.search import Searcher
+from kb.library.watch import watch
 from kb.settings import Settings
 from kb.store import Store
-from kb.store.filters import PaperFilters, check_lang
-from kb.types import IngestSummary, PageReport, Paper, ParsedDocument, SearchResponse
+from kb.store.filters import PaperFilters
+from kb.types import (
+    Collection,
+    IngestSummary,
+    Membership,
+    PageReport,
+    Paper,
+    ParsedDocument,
+    SearchResponse,
+)
 
-SAVE_EVERY_S = 30.0
-CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
 
+class Library:
+    """A knowledge base on disk: SQLite store + FAISS indexes + embedding models (loaded on
+    ``load()`` or the first call that needs them).
 
-class Library(Maintenance, Collections, Curation):
-    """A knowledge base on disk: SQLite store + FAISS index + embedding model (lazy)."""
+    Args:
+        embedder: use this main encoder instead of loading ``settings.model`` (tests).
+        second: use this second encoder instead of ``settings.second_encoder`` (tests).
+    """
 
     def __init__(
         self,
@@ -45,121 +58,58 @@ class Library(Maintenance, Collections, Curation):
         embedder: Embedder | None = None,
         second: Embedder | None = None,
     ) -> None:
-        """Open the store; models load on first use.
+        self.core = Core(settings, embedder, second)
+        self._search = Searcher(self.core)
+        self._ingest = Ingester(self.core)
+        self._curation = Curation(self.core, self._ingest)
+        self._collections = Collections(self.core)
+        self._maintenance = Maintenance(self.core)
 
-        Args:
-            embedder: use this main encoder instead of loading ``settings.model`` (tests).
-            second: use this second encoder instead of ``settings.second_encoder`` (tests).
-        """
-        self.settings = settings
-        self.store = Store(settings.db_path)
-        self._embedder = embedder
-        self._second = second
-        self._dense: list[DenseIndex] | None = None
-        self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
-        self._lock = threading.RLock()  # the store and the indexes: reads and writes
-        self._ingest_lock = threading.Lock()  # one ingest at a time
-        self._last_save = time.monotonic()
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def store(self) -> Store:
+        return self.core.store
 
     def close(self) -> None:
-        self.store.close()
+        self.core.close()
 
-    @property
+    # -- models and indexes
+
+    def load(self) -> list[DenseIndex]:
+        """Load the models and open (or rebuild) the indexes, so the first request is fast;
+        reloads them when another process changed the store. Returns the encoders."""
+        return self.core.load()
+
+    def encoders(self) -> list[DenseIndex]:
+        """The encoders of dense search, their indexes opened (loaded on the first call)."""
+        with self.core.lock:
+            return self.core.encoders()
+
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = load_embedder(self.settings)
-        return self._embedder
+        """The main encoder (loaded on the first call)."""
+        return self.core.embedder()
 
-    @property
-    def dense(self) -> list[DenseIndex]:
-        """The encoders of dense search: the main model, then the second encoder if enabled."""
-        if self._dense is None:
-            generation = self.store.generation()
-            sides = self.dense_unloaded()
-            self._dense = sides
-            for side in sides:
-                _ = side.vectors  # refuses a store built by another model, before any work
-            if self.store.generation() == generation:  # else a later prepare() reloads
-                self.store.mark_mirrored(generation)
-            self._backfill()
-        return self._dense
+    @contextlib.contextmanager
+    def ingest_turn(self) -> Iterator[None]:
+        """Take the library's one ingest turn: no ingest, job or bundle import runs while
+        inside (searches go on)."""
+        with self.core.ingest_lock:
+            yield
 
-    def dense_unloaded(self) -> list[DenseIndex]:
-        """The encoders, their FAISS indexes not opened yet (so not yet repaired on open)."""
-        if self._dense is not None:
-            return self._dense
-        folder, extra = self.settings.index_dir, self._index_extra()
-        sides = [DenseIndex(self.store, self.embedder, folder, None, extra)]
-        second = self._second or second_encoder(self.settings)
-        if second is not None:
-            self._second = second
-            sides.append(DenseIndex(self.store, second, folder / second.name, second.name, extra))
-        return sides
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Store]:
+        """Hold the library's lock (store and indexes as one consistent pair) for a few
+        reads and writes; yields the store."""
+        with self.core.lock:
+            yield self.core.store
 
-    def extra_slots(self) -> list[str]:
-        return [side.slot for side in self.dense_unloaded() if side.slot is not None]
-
-    def prepare(self) -> None:
-        """Load the models and open (or rebuild) the indexes, so the first request is fast.
-
-        Indexes are reloaded when another process (a `kb ingest` beside `kb serve`) changed
-        the store since they were loaded.
-        """
-        with self._lock:
-            if self._dense is not None and self.store.changed_elsewhere():
-                self._dense, self._ids_cache = None, None
-            for side in self.dense:
-                _ = side.means
-
-    def _index_extra(self) -> dict[str, Any]:
-        s = self.settings
-        return {
-            "chunking": {"max_tokens": s.chunk_tokens, "overlap": s.chunk_overlap},
-            "calibration": CALIBRATION,
-        }
-
-    def _backfill(self) -> None:
-        """Fill what an older store lacks: second-encoder vectors, keyword rows."""
-        assert self._dense is not None
-        for side in self._dense[1:]:
-            while batch := self.store.chunks_without_vectors(side.slot or "", limit=512):
-                ids = [cid for cid, _, _, _ in batch]
-                vecs = side.embed_passages([passage_text(t, x) for _, t, x, _ in batch])
-                self.store.set_vectors(ids, vecs, slot=side.slot)
-                side.add(ids, vecs, [lang for _, _, _, lang in batch])
-            side.save()
-        after = 0
-        while rows := self.store.fts_missing_chunk_ids(512, after=after):
-            chunks = self.store.chunks_by_ids([cid for cid, _ in rows])
-            papers = self.store.papers_by_ids(list({c.paper_id for c in chunks.values()}))
-            self.store.set_keyword_texts(
-                [(cid, keyword_text(papers[c.paper_id].title, c.text)) for cid, c in chunks.items()]
-            )
-            after = rows[-1][0]
-        self.store.clear_state("fts_pending")
-
-    def _save_index(self) -> None:
-        for side in self.dense:
-            side.save()
-        self._last_save = time.monotonic()
-
-    def _ids_by_lang(self, filters: Filters) -> dict[str, np.ndarray]:
-        """Chunk ids per language that the filters allow (unfiltered: cached per generation)."""
-        if filters.narrows_papers:
-            ids = self.store.chunk_ids_by_lang(
-                year_from=filters.year_from,
-                year_to=filters.year_to,
-                author=filters.author,
-                tag=filters.tag,
-            )
-        else:
-            generation = self.store.generation()
-            if self._ids_cache is None or self._ids_cache[0] != generation:
-                self._ids_cache = (generation, self.store.chunk_ids_by_lang())
-            ids = self._ids_cache[1]
-        if filters.lang:
-            return {filters.lang: ids[filters.lang]} if filters.lang in ids else {}
-        return ids
+    def save_indexes(self) -> None:
+        """Write the opened indexes to disk."""
+        with self.core.lock:
+            self.core.save_indexes()
 
     # -- ingest
 
@@ -172,43 +122,28 @@ class Library(Maintenance, Collections, Curation):
             listener: called with every ``IngestEvent`` (a "start" event first).
             ocr: run OCR (Tesseract) on pages that have no usable text, when it is installed.
         """
-        notify = listener or (lambda event: None)
-        files, problems = iter_inputs(list(paths))
-        summary = IngestSummary()
+        return self._ingest.ingest(paths, listener, ocr=ocr)
 
-        def record(event: IngestEvent) -> None:
-            if event.status in STATUSES:
-                summary.add(event.status, event.name, event.detail)
-            notify(event)
-
-        notify(IngestEvent("start", "", total=len(files) + len(problems)))
-        for name, why in problems:
-            record(IngestEvent("failed", name, why))
-        # One ingest at a time; searches go on meanwhile: the pipeline takes the read/write
-        # lock only to check and store, never while parsing or embedding.
-        with self._ingest_lock:
-            with self._lock:
-                self.prepare()  # check the model against the store before any work
-            run = Pipeline(self, record, ocr=ocr)
-            try:
-                run.run_pdfs([f for f in files if f.suffix.lower() == ".pdf"])
-                for feed in (f for f in files if f.suffix.lower() == ".jsonl"):
-                    run.run_records(feed)
-            finally:  # on Ctrl-C, what is stored stays; unembedded files are redone next run
-                with self._lock:
-                    self._save_index()
-            if run.changed:
-                self.link_translations()
-        return summary
-
-    def embed_docs(self, docs: list[ParsedDocument]) -> list[np.ndarray]:
-        """The passage vectors of every chunk of ``docs``, in order, one array per encoder."""
-        texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
-        vecs = [side.embed_passages(texts) for side in self.dense]
-        if time.monotonic() - self._last_save > SAVE_EVERY_S:
-            with self._lock:
-                self._save_index()
-        return vecs
+    def watch(
+        self,
+        folder: Path,
+        *,
+        interval: float,
+        stop: threading.Event,
+        listener: Listener | None = None,
+        on_round: Callable[[IngestSummary], None] | None = None,
+        ocr: bool = False,
+    ) -> None:
+        """Ingest what settles in ``folder`` until ``stop`` is set (``kb ingest --watch``)."""
+        watch(
+            self._ingest,
+            folder,
+            interval=interval,
+            stop=stop,
+            listener=listener,
+            on_round=on_round,
+            ocr=ocr,
+        )
 
     def store_doc(
         self,
@@ -220,138 +155,43 @@ class Library(Maintenance, Collections, Curation):
         signature: np.ndarray | None = None,
         work_ids: tuple[str, ...] = (),
     ) -> int:
-        """Write one document (all or nothing in SQLite), then add its vectors to every index."""
-        with self._lock:
-            return self._store_doc(doc, vecs, replace_id, file_path, signature, work_ids)
-
-    def _store_doc(
-        self,
-        doc: ParsedDocument,
-        vecs: list[np.ndarray],
-        replace_id: int | None,
-        file_path: str | None,
-        signature: np.ndarray | None,
-        work_ids: tuple[str, ...],
-    ) -> int:
-        old = self.store.paper_by_key(doc.key)
-        old_ids = [] if old is None else self.store.chunk_ids_of(old.id)
-        if replace_id is not None:
-            old_ids += self.store.chunk_ids_of(replace_id)
-        extra = {side.slot: v for side, v in zip(self.dense[1:], vecs[1:], strict=True)}
-        paper_id, ids = self.store.add_paper(
+        """Write one embedded document (all or nothing in SQLite) and index its vectors."""
+        return self._ingest.store_doc(
             doc,
-            vecs[0],
-            keyword_texts=[keyword_text(doc.meta.title, c.text) for c in doc.chunks],
-            extra_vectors=extra,
+            vecs,
             replace_id=replace_id,
             file_path=file_path,
             signature=signature,
             work_ids=work_ids,
         )
-        langs = [c.lang for c in doc.chunks]
-        for side, v in zip(self.dense, vecs, strict=True):
-            side.remove(old_ids)
-            side.add(ids, v, langs)
-        return paper_id
+
+    def job_runner(self, *, keep: int = KEEP_JOBS) -> JobRunner:
+        """A runner of ingest jobs over this library (``start()`` it); it keeps the last
+        ``keep`` jobs in the store."""
+        return JobRunner(self.core, self._ingest, keep=keep)
+
+    def link_translations(self) -> int:
+        """Find which papers are translations of each other and record the links."""
+        return link_translations(self.core)
 
     # -- read
 
-    def search(
-        self,
-        query: str,
-        *,
-        k: int | None = None,
-        lang: str | None = None,
-        mode: str | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        author: str | None = None,
-        tag: str | None = None,
-    ) -> SearchResponse:
-        """Papers for a query in any language, from both languages, best first.
-
-        Args:
-            mode: ``dense`` (embeddings), ``keyword`` (BM25) or ``hybrid``; default from settings.
-            year_from, year_to, author, tag: filters applied inside the search (author: a
-                substring of an author's name; tag: an exact tag).
-        """
-        s = self.settings
-        k = s.search_k if k is None else k
-        text = check_query(query, k)
-        filters = Filters(check_lang(lang), year_from, year_to, author or None, tag or None)
-        filters = filters.check()
-        started, mode = time.perf_counter(), mode or s.search_mode
-        self.prepare()  # models loaded; indexes reloaded if another process changed the store
-        qvecs = self._embed_query(text) if mode in ("dense", "hybrid") else None
-        with self._lock:
-            return run_search(
-                text,
-                store=self.store,
-                dense=self.dense,
-                ids_by_lang=self._ids_by_lang(filters),
-                mode=mode,
-                k=k,
-                candidates=s.candidates,
-                snippets=s.snippets,
-                filtered=filters.narrows_papers or filters.lang is not None,
-                fusion=s.fusion,
-                qvecs=qvecs,
-                started=started,
-            )
-
-    def _embed_query(self, text: str) -> list[np.ndarray]:
-        """The query's vector per encoder, embedded outside the library's lock: a search
-        waiting for the model (busy with an ingest job's passages) holds up no other."""
-        qlang = detect_lang(text)
-        return [side.embed_query(text, qlang) for side in self.dense]
+    def search(self, query: SearchQuery) -> SearchResponse:
+        """Papers for a query in any language, from both languages, best first."""
+        return self._search.search(query)
 
     def related(self, ref: str | int, *, k: int | None = None) -> SearchResponse:
         """The papers nearest to one paper (its chunks' mean per encoder), languages alternating."""
-        k = self.settings.search_k if k is None else k
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, not {k}.")
-        self.prepare()
-        with self._lock:
-            paper = self.paper(ref)
-            ids = np.asarray(self.store.chunk_ids_of(paper.id), dtype=np.int64)
-            like = []
-            for side in self.dense:
-                mean = side.vectors.vectors_of(ids).mean(axis=0)
-                like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-            found = run_search(
-                paper.title,
-                store=self.store,
-                dense=self.dense,
-                ids_by_lang=self._ids_by_lang(Filters()),
-                mode="dense",
-                k=k * 2,  # enough of each language to alternate
-                candidates=self.settings.candidates,
-                snippets=self.settings.snippets,
-                exclude_paper=paper.id,
-                like=like,
-                group=False,  # its translations are put first below, marked as such
-            )
-            return translations_first(interleave_languages(found, k), paper, self.store)
+        return self._search.related(ref, k)
 
     def paper(self, ref: str | int) -> Paper:
         """A paper by numeric id, or by key (a record key or a PDF's content hash)."""
-        with self._lock:
-            if isinstance(ref, int) or str(ref).isdigit():
-                if not 0 <= int(ref) < 2**63:  # beyond SQLite's integers: no such paper
-                    raise PaperNotFound(f"No paper with id {ref}. `kb list` shows them.")
-                try:
-                    return self.store.paper(int(ref))
-                except PaperNotFound:
-                    pass
-            found = self.store.paper_by_key(str(ref))
-            if found is None:
-                raise PaperNotFound(f"No paper with id or key {ref!r}. `kb list` shows them.")
-            return found
+        return self.core.paper(ref)
 
     def pages(self, ref: str | int) -> list[PageReport]:
         """How each page of a PDF paper was read (extractor, quality); [] for records."""
-        with self._lock:
-            return self.store.pages_of(self.paper(ref).id)
+        with self.core.lock:
+            return self.core.store.works.pages_of(self.core.paper(ref).id)
 
     def papers(
         self, *, limit: int = 50, offset: int = 0, sort: str = "id", **filters: Any
@@ -364,19 +204,120 @@ class Library(Maintenance, Collections, Curation):
                 ``title``.
         """
         checked = PaperFilters(**filters).checked()
-        with self._lock:
-            return self.store.papers(limit=limit, offset=offset, sort=sort, filters=checked)
+        with self.core.lock:
+            return self.core.store.papers.select(
+                limit=limit, offset=offset, sort=sort, filters=checked
+            )
 
     def count(self, lang: str | None = None, **filters: Any) -> int:
         """How many papers pass the filters (the same as ``papers``)."""
         checked = PaperFilters(lang=lang, **filters).checked()
-        with self._lock:
-            return self.store.count_papers(checked)
+        with self.core.lock:
+            return self.core.store.papers.count(checked)
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
+        with self.core.lock:
             return {
-                **self.store.stats(),
+                **self.core.store.papers.stats(),
                 "data_dir": str(self.settings.data_dir),
                 "model": self.settings.model,
             }
+
+    def pdf_path(self, ref: str | int) -> Path:
+        """The paper's first PDF file that still exists on disk (NotFound when none)."""
+        return self._curation.pdf_path(ref)
+
+    # -- curation
+
+    def edit(self, ref: str | int, fields: dict[str, Any]) -> Paper:
+        """Correct a paper's metadata; the correction is kept and survives re-ingest."""
+        return self._curation.edit(ref, fields)
+
+    def tag(self, ref: str | int, tags: list[str], *, remove: bool = False) -> Paper:
+        """Add (or remove) tags on a paper; returns the paper as it is now."""
+        return self._curation.tag(ref, tags, remove=remove)
+
+    def update_paper(
+        self,
+        ref: str | int,
+        fields: dict[str, Any],
+        *,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
+    ) -> Paper:
+        """Correct metadata and add or remove tags, all checked before any change."""
+        return self._curation.update_paper(ref, fields, add_tags=add_tags, remove_tags=remove_tags)
+
+    def remove(self, ref: str | int) -> Paper:
+        """Delete a paper; its uploaded copies in ``files_dir`` go too (the user's files stay)."""
+        return self._curation.remove(ref)
+
+    def add_upload(self, stream: BinaryIO, name: str) -> tuple[str, Paper]:
+        """Keep an uploaded PDF in ``files_dir`` and ingest it now: (status, paper)."""
+        return self._curation.add_upload(stream, name)
+
+    def keep_upload(self, stream: BinaryIO, name: str) -> Path:
+        """Copy an uploaded PDF into ``files_dir`` (named by its content hash), size-checked."""
+        return self._curation.keep_upload(stream, name)
+
+    # -- collections
+
+    def create_collection(self, name: str, description: str = "") -> Collection:
+        """A new, empty collection; Conflict when the name (ignoring case) is taken."""
+        return self._collections.create_collection(name, description)
+
+    def collections(self) -> list[Collection]:
+        """Every collection, by name, with its papers and notes."""
+        return self._collections.collections()
+
+    def collection(self, ref: int | str) -> Collection:
+        """A collection by id or by name (names ignore ASCII case)."""
+        return self._collections.collection(ref)
+
+    def update_collection(
+        self, ref: int | str, *, name: str | None = None, description: str | None = None
+    ) -> Collection:
+        """Rename a collection and/or change its description; the others stay."""
+        return self._collections.update_collection(ref, name=name, description=description)
+
+    def delete_collection(self, ref: int | str) -> None:
+        """Delete a collection and its notes; its papers stay in the library."""
+        self._collections.delete_collection(ref)
+
+    def add_to_collection(
+        self, ref: int | str, paper_ref: int | str, note: str | None = None
+    ) -> Collection:
+        """Put a paper in a collection (again: change its note when one is given)."""
+        return self._collections.add_to_collection(ref, paper_ref, note)
+
+    def remove_from_collection(self, ref: int | str, paper_ref: int | str) -> Collection:
+        """Take a paper out of a collection; the paper stays in the library."""
+        return self._collections.remove_from_collection(ref, paper_ref)
+
+    def memberships(self, paper_ref: int | str) -> list[Membership]:
+        """The collections a paper is in, with its note in each."""
+        return self._collections.memberships(paper_ref)
+
+    def all_papers(self) -> list[Paper]:
+        """Every paper of the library, in id order."""
+        return self._collections.all_papers()
+
+    def export(
+        self, papers: list[Paper], fmt: str, *, notes: Mapping[int, str] | None = None
+    ) -> str:
+        """A bibliography of ``papers`` in ``fmt`` (bibtex, ris, csl-json)."""
+        return self._collections.export(papers, fmt, notes=notes)
+
+    def export_collection(self, ref: int | str, fmt: str) -> str:
+        """A collection's bibliography, its notes included."""
+        return self._collections.export_collection(ref, fmt)
+
+    # -- maintenance
+
+    def doctor(self, *, repair: bool = False) -> DoctorReport:
+        """Check SQLite against the indexes (see ``kb.library.doctor``); optionally repair."""
+        return self._maintenance.doctor(repair=repair)
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-embed every chunk with the current encoders and rebuild the indexes."""
+        return self._maintenance.reindex(progress)

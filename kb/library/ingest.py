@@ -11,23 +11,23 @@ file was recorded on the paper it duplicates), skipped (unchanged) or failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ingest.dedup import best_match, text_signature, work_ids
-from ingest.documents import ocr_note
+from ingest.documents import iter_inputs, ocr_note
 from ingest.records import read_records
 from ingest.workers import ParseJob, parse_many
 from kb.errors import IngestError
+from kb.library.core import Core
+from kb.library.encoders import keyword_text, passage_text
+from kb.library.links import link_translations
 from kb.store import sha256_file
-from kb.types import ParsedDocument
-
-if TYPE_CHECKING:
-    from kb.library.facade import Library
+from kb.types import IngestSummary, ParsedDocument
 
 EMBED_BATCH_CHUNKS = 256  # chunks embedded together, across files
 RECORD_BATCH = 64  # records embedded together
@@ -87,15 +87,103 @@ def describe_doc(doc: ParsedDocument) -> dict[str, Any]:
     }
 
 
+class Ingester:
+    """The ingest service: runs pipelines over files and stores what they produce."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def ingest(
+        self, paths: Iterable[Path], listener: Listener | None = None, *, ocr: bool = False
+    ) -> IngestSummary:
+        """Ingest PDFs and JSONL record files (folders recursively); one failure stops nothing.
+
+        Args:
+            listener: called with every ``IngestEvent`` (a "start" event first).
+            ocr: run OCR (Tesseract) on pages that have no usable text, when it is installed.
+        """
+        notify = listener or (lambda event: None)
+        files, problems = iter_inputs(list(paths))
+        summary = IngestSummary()
+
+        def record(event: IngestEvent) -> None:
+            if event.status in STATUSES:
+                summary.add(event.status, event.name, event.detail)
+            notify(event)
+
+        notify(IngestEvent("start", "", total=len(files) + len(problems)))
+        for name, why in problems:
+            record(IngestEvent("failed", name, why))
+        # One ingest at a time; searches go on meanwhile: the pipeline takes the read/write
+        # lock only to check and store, never while parsing or embedding.
+        with self.core.ingest_lock:
+            self.core.load()  # check the model against the store before any work
+            run = Pipeline(self, record, ocr=ocr)
+            try:
+                run.run_pdfs([f for f in files if f.suffix.lower() == ".pdf"])
+                for feed in (f for f in files if f.suffix.lower() == ".jsonl"):
+                    run.run_records(feed)
+            finally:  # on Ctrl-C, what is stored stays; unembedded files are redone next run
+                with self.core.lock:
+                    self.core.save_indexes()
+            if run.changed:
+                link_translations(self.core)
+        return summary
+
+    def embed_docs(self, docs: list[ParsedDocument]) -> list[np.ndarray]:
+        """The passage vectors of every chunk of ``docs``, in order, one array per encoder."""
+        texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
+        with self.core.lock:
+            sides = self.core.encoders()
+        vecs = [side.embed_passages(texts) for side in sides]
+        self.core.save_indexes_if_due()
+        return vecs
+
+    def store_doc(
+        self,
+        doc: ParsedDocument,
+        vecs: list[np.ndarray],
+        *,
+        replace_id: int | None = None,
+        file_path: str | None = None,
+        signature: np.ndarray | None = None,
+        work_ids: tuple[str, ...] = (),
+    ) -> int:
+        """Write one document (all or nothing in SQLite), then add its vectors to every index."""
+        store = self.core.store
+        with self.core.lock:
+            sides = self.core.encoders()
+            old = store.papers.by_key(doc.key)
+            old_ids = [] if old is None else store.chunks.ids_of(old.id)
+            if replace_id is not None:
+                old_ids += store.chunks.ids_of(replace_id)
+            extra = {side.slot: v for side, v in zip(sides[1:], vecs[1:], strict=True)}
+            paper_id, ids = store.papers.add(
+                doc,
+                vecs[0],
+                keyword_texts=[keyword_text(doc.meta.title, c.text) for c in doc.chunks],
+                extra_vectors=extra,
+                replace_id=replace_id,
+                file_path=file_path,
+                signature=signature,
+                work_ids=work_ids,
+            )
+            langs = [c.lang for c in doc.chunks]
+            for side, v in zip(sides, vecs, strict=True):
+                side.remove(old_ids)
+                side.add(ids, v, langs)
+            return paper_id
+
+
 class Pipeline:
-    """One ingest run over a list of files, writing into ``lib``.
+    """One ingest run over a list of files, writing through ``ingester``.
 
     The library's lock is taken only around reads and writes of the store, so searches are
     served while files are parsed and embedded.
     """
 
-    def __init__(self, lib: Library, notify: Listener, *, ocr: bool = False) -> None:
-        self.lib, self.notify, self.ocr = lib, notify, ocr
+    def __init__(self, ingester: Ingester, notify: Listener, *, ocr: bool = False) -> None:
+        self.ingester, self.core, self.notify, self.ocr = ingester, ingester.core, notify, ocr
         self.pending: list[_Pending] = []
         self._stored_sigs: tuple[np.ndarray, np.ndarray] | None = None  # cache, per flush
         self.changed = False
@@ -104,19 +192,22 @@ class Pipeline:
 
     def run_pdfs(self, pdfs: list[Path]) -> None:
         """Parse the PDFs in workers, then place and embed each."""
-        s = self.lib.settings
+        s = self.core.settings
         known: dict[Path, tuple[int | None, str]] = {}
         jobs: list[ParseJob] = []
         for path in pdfs:
             started = time.perf_counter()
-            with self.lib._lock:
+            with self.core.lock:
                 checked = self._precheck(path)
             if isinstance(checked, IngestEvent):
                 checked.seconds = round(time.perf_counter() - started, 3)
                 self._done(checked)
             else:
                 known[path] = checked
-                jobs.append(ParseJob(path, s.chunk_tokens, s.chunk_overlap, self.ocr))
+                digest = checked[1]  # the file is hashed once, here in the pre-check
+                jobs.append(
+                    ParseJob(path, s.chunk_tokens, s.chunk_overlap, self.ocr, content_hash=digest)
+                )
         outcomes = parse_many(
             jobs,
             workers=s.workers,
@@ -132,7 +223,7 @@ class Pipeline:
                     self._done(IngestEvent("failed", str(path), why, seconds=out.seconds))
                     continue
                 replace_id, _ = known[path]
-                with self.lib._lock:
+                with self.core.lock:
                     self._place(out.doc, replace_id, str(path.resolve()), out.seconds)
                 # embed outside the lock, so searches are answered meanwhile
                 if sum(len(p.doc.chunks) for p in self.pending) >= EMBED_BATCH_CHUNKS:
@@ -145,24 +236,24 @@ class Pipeline:
         """An event when the file needs no parsing, else (paper id it replaces, hash)."""
         name = str(path)
         try:
-            size_mb = path.stat().st_size / (1 << 20)
-            if size_mb > self.lib.settings.max_file_mb:
+            size_mb, limit = path.stat().st_size / (1 << 20), self.core.settings.max_file_mb
+            if size_mb > limit:
                 raise IngestError(
                     f"{path.name!r} is {size_mb:.0f} MiB, over the "
-                    f"{self.lib.settings.max_file_mb} MiB limit. Raise KB_MAX_FILE_MB to ingest it."
+                    f"{limit} MiB limit. Raise KB_MAX_FILE_MB to ingest it."
                 )
             digest = sha256_file(path)
         except IngestError as e:
             return IngestEvent("failed", name, str(e))
         except OSError as e:
             return IngestEvent("failed", name, f"Cannot read {path.name!r}: {e.strerror or e}.")
-        store, resolved = self.lib.store, str(path.resolve())
-        owner = store.file_owner(resolved)
+        store, resolved = self.core.store, str(path.resolve())
+        owner = store.works.file_owner(resolved)
         if owner is not None and owner[1] == digest:
             return IngestEvent("skipped", name, "unchanged", paper_id=owner[0])
-        same = store.paper_id_by_file_hash(digest)
+        same = store.works.paper_id_by_file_hash(digest)
         if same is not None and (owner is None or owner[0] != same):
-            store.add_file(same, resolved, digest)
+            store.works.add_file(same, resolved, digest)
             detail = f"same content as paper {same}; file recorded on it"
             return IngestEvent("duplicate", name, detail, paper_id=same)
         return (owner[0] if owner else None, digest)
@@ -178,7 +269,7 @@ class Pipeline:
             if dup is not None:
                 paper_id, why = dup
                 if file_path is not None:
-                    self.lib.store.add_file(paper_id, file_path, doc.content_hash)
+                    self.core.store.works.add_file(paper_id, file_path, doc.content_hash)
                 detail = f"same work as paper {paper_id} ({why}); file recorded on it"
                 event = IngestEvent("duplicate", doc.source, detail, paper_id=paper_id)
                 self._done(event, doc, seconds)
@@ -187,8 +278,8 @@ class Pipeline:
 
     def _duplicate_of(self, ids: set[str], signature: np.ndarray) -> tuple[int, str] | None:
         """(paper id, reason) of a stored or pending paper that is the same work, if any."""
-        store = self.lib.store
-        found = store.papers_by_work_ids(ids)
+        store = self.core.store
+        found = store.works.papers_by_work_ids(ids)
         if found:
             return found[0], "same identifier"
         pending = [p for p in self.pending if p.signature is not None]
@@ -201,10 +292,10 @@ class Pipeline:
         if twin is not None:
             key = twin.doc.key
             self.flush()  # store the twin first, so the duplicate has a paper to join
-            stored = store.paper_by_key(key)
+            stored = store.papers.by_key(key)
             return (stored.id, reason) if stored is not None else None
         if self._stored_sigs is None:
-            self._stored_sigs = store.signatures()
+            self._stored_sigs = store.works.signatures()
         paper_ids, sigs = self._stored_sigs
         if len(paper_ids) and sigs.shape[1] == len(signature):
             match = best_match(signature, sigs)
@@ -217,7 +308,7 @@ class Pipeline:
 
     def run_records(self, path: Path) -> None:
         """Ingest one JSONL feed: changed or new records are embedded in batches."""
-        s, store = self.lib.settings, self.lib.store
+        s, store = self.core.settings, self.core.store
         started = time.perf_counter()
         try:
             items = list(read_records(path, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap))
@@ -229,8 +320,8 @@ class Pipeline:
             if isinstance(item, IngestError):
                 self._done(IngestEvent("failed", str(path), str(item)))
                 continue
-            with self.lib._lock:
-                known = store.paper_by_key(item.key)
+            with self.core.lock:
+                known = store.papers.by_key(item.key)
             if known is not None and known.content_hash == item.content_hash:
                 self._done(IngestEvent("skipped", item.source, "unchanged", paper_id=known.id))
                 continue
@@ -255,11 +346,11 @@ class Pipeline:
         pending = [p for p in pending if p.doc.chunks]
         if not pending:
             return
-        vecs = self.lib.embed_docs([p.doc for p in pending])
+        vecs = self.ingester.embed_docs([p.doc for p in pending])
         start = 0
         for p in pending:
             end = start + len(p.doc.chunks)
-            paper_id = self.lib.store_doc(
+            paper_id = self.ingester.store_doc(
                 p.doc,
                 [v[start:end] for v in vecs],
                 replace_id=p.replace_id,

@@ -17,19 +17,17 @@ import secrets
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from ingest.documents import iter_inputs
 from kb.errors import Cancelled, Forbidden, InvalidInput, KBError, NotFound, StoreError
-from kb.library.ingest import STATUSES, IngestEvent
+from kb.library.core import Core
+from kb.library.ingest import STATUSES, Ingester, IngestEvent
 from kb.store.jobs import StoredJob, StoredJobFile
-
-if TYPE_CHECKING:
-    from kb.library.facade import Library
 
 KEEP_JOBS = 100
 STOP_WAIT_S = 30.0  # how long shutdown waits for the running job to reach its next file
@@ -130,8 +128,8 @@ class JobRunner:
     store's), so a client reading a job never waits on a deadlock with the worker.
     """
 
-    def __init__(self, library: Library, *, keep: int = KEEP_JOBS) -> None:
-        self.library = library
+    def __init__(self, core: Core, ingester: Ingester, *, keep: int = KEEP_JOBS) -> None:
+        self.core, self.ingester = core, ingester
         self.keep = keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # the recent ones, also in the store
         self._lock = threading.Lock()
@@ -169,10 +167,10 @@ class JobRunner:
         While the server stops, the job is stored queued and runs after the next start.
         """
         job = Job(id=secrets.token_hex(8), files=files)
-        store = self.library.store
+        store = self.core.store
         try:
-            with self.library._lock:
-                store.add_job(job.stored(), keep=self.keep)
+            with self.core.lock:
+                store.jobs.add(job.stored(), keep=self.keep)
         except sqlite3.Error as e:
             raise StoreError(
                 f"Cannot record the ingest job in {store.path}: {e}. Check the disk, then send "
@@ -191,14 +189,14 @@ class JobRunner:
             job = self._jobs.get(job_id)
             if job is not None:
                 return job.to_dict()
-        with self.library._lock:
-            stored = self.library.store.stored_job(job_id)
+        with self.core.lock:
+            stored = self.core.store.jobs.get(job_id)
         return None if stored is None else Job.from_stored(stored).to_dict()
 
     def jobs(self) -> list[dict[str, Any]]:
         """Recent jobs (the last ``keep``), newest first."""
-        with self.library._lock:
-            stored = self.library.store.stored_jobs(self.keep)
+        with self.core.lock:
+            stored = self.core.store.jobs.recent(self.keep)
         with self._lock:
             live = [self._jobs.get(s.id) or Job.from_stored(s) for s in stored]
             return [job.to_dict() for job in live]
@@ -224,15 +222,15 @@ class JobRunner:
                 "files": {i: job.files[i].stored() for i in files},
             }
         try:
-            with self.library._lock:
-                self.library.store.update_job(job.id, **state)
+            with self.core.lock:
+                self.core.store.jobs.update(job.id, **state)
         except (sqlite3.Error, KBError) as e:
             log.warning("Cannot store the state of ingest job %s: %s", job.id, e)
 
     def _resume(self) -> None:
         """Queue the stored jobs that did not end, oldest first; a file gone fails with why."""
-        with self.library._lock:
-            found = self.library.store.unfinished_jobs()
+        with self.core.lock:
+            found = self.core.store.jobs.unfinished()
         for stored in found:
             job = Job.from_stored(stored)
             gone = []
@@ -307,7 +305,7 @@ class JobRunner:
                 raise Cancelled("The server stopped during this job; it resumes on the next start.")
 
         if paths:
-            self.library.ingest(paths, listen)
+            self.ingester.ingest(paths, listen)
         missed = []
         with self._lock:  # an input the pipeline said nothing about (should not happen)
             for i, f in enumerate(job.files):
@@ -356,13 +354,15 @@ def folder_files(folder: str, roots: tuple[Path, ...]) -> list[JobFile]:
     return [JobFile(str(f.relative_to(resolved)), f) for f in pdfs]
 
 
-def upload_files(library: Library, uploads: list[tuple[str, BinaryIO]]) -> list[JobFile]:
-    """Keep uploaded files in ``files_dir``; one that is refused (not a PDF, too large) is
-    listed as failed with why, and the others still go to the job."""
+def upload_files(
+    keep: Callable[[BinaryIO, str], Path], uploads: list[tuple[str, BinaryIO]]
+) -> list[JobFile]:
+    """Keep uploaded files (``keep``: ``Library.keep_upload``); one that is refused (not a
+    PDF, too large) is listed as failed with why, and the others still go to the job."""
     out = []
     for name, stream in uploads:
         try:
-            out.append(JobFile(name, library.keep_upload(stream, name)))
+            out.append(JobFile(name, keep(stream, name)))
         except KBError as e:
             out.append(JobFile(name, None, "failed", detail=str(e)))
     return out

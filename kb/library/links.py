@@ -6,15 +6,12 @@ vectors, per encoder) and its identifiers, and hands them to ``index.linker``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from index.dense import DenseIndex
 from index.linker import find_translations
+from kb.library.core import Core
 from kb.store import Store
-
-if TYPE_CHECKING:
-    from index.dense import DenseIndex
 
 
 def paper_vectors(
@@ -25,7 +22,7 @@ def paper_vectors(
     pids = sorted(set(paper_of.values()))
     row = {pid: r for r, pid in enumerate(pids)}
     sums = np.zeros((len(pids), dim), dtype=np.float64)
-    for ids, vecs, _ in store.iter_vectors(dim, slot=side.slot):
+    for ids, vecs, _ in store.chunks.iter_vectors(dim, slot=side.slot):
         rows = np.asarray([row.get(paper_of.get(c, -1), -1) for c in ids.tolist()])
         keep = rows >= 0
         np.add.at(sums, rows[keep], vecs[keep])
@@ -35,13 +32,21 @@ def paper_vectors(
 
 def find_links(store: Store, dense: list[DenseIndex]) -> list[tuple[int, int, float, str]]:
     """(paper a, paper b, score, reason) for every translation pair found in the library."""
-    paper_of = store.chunk_paper_ids()
-    langs = store.paper_langs()
+    paper_of = store.chunks.paper_ids()
+    langs = store.papers.langs()
     per_side = [paper_vectors(store, side, paper_of) for side in dense]
     ids = sorted(set.intersection(*(set(v) for v in per_side))) if per_side else []
     if len(ids) < 2:
         return []
     vectors = [np.stack([side[i] for i in ids]).astype(np.float32) for side in per_side]
-    wids = store.work_ids()
+    wids = store.works.work_ids()
     links = find_translations(vectors, [langs[i] for i in ids], [wids.get(i, set()) for i in ids])
     return [(ids[a], ids[b], score, reason) for a, b, score, reason in links]
+
+
+def link_translations(core: Core) -> int:
+    """Find which papers are translations of each other and record the links."""
+    with core.lock:
+        links = find_links(core.store, core.encoders())
+        core.store.works.set_links(links)
+        return len(links)

@@ -1,14 +1,15 @@
-"""Search orchestration for the Library: modes, filters, related papers.
+"""The search service: a ``SearchQuery`` in, papers from both languages out; related papers.
 
-Application layer (like ``kb.library.facade``): it turns a query into per-encoder query vectors and
-BM25 hits, applies filters inside the search (as restrictions on candidate chunk ids, so a
-filtered query still returns k papers when k exist), and hands scores to ``index.search``.
+It turns a query into per-encoder query vectors and BM25 hits, applies filters inside the
+search (as restrictions on candidate chunk ids, so a filtered query still returns k papers
+when k exist), and hands scores to ``index.search``. The query's language is detected once
+here; the query itself was checked at the edge (``kb.library.query.SearchQuery.build``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from index.search import (
     dense_scores,
     fuse_in_language,
     group_translations,
+    interleave_languages,
     promote_title_match,
     rank_papers,
     score_chunks,
@@ -29,38 +31,85 @@ from index.search import (
 )
 from ingest.lang import detect_lang
 from kb.errors import InvalidInput
+from kb.library.core import Core
+from kb.library.query import SearchQuery
 from kb.store import Store
-from kb.types import Chunk, SearchResponse
+from kb.store.filters import PaperFilters
+from kb.types import Chunk, Paper, SearchHit, SearchResponse
 
-SEARCH_MODES = ("dense", "keyword", "hybrid")
 
+class Searcher:
+    """Searches and related papers over the core's store and encoders."""
 
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions applied inside the search."""
+    def __init__(self, core: Core) -> None:
+        self.core = core
 
-    lang: str | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    author: str | None = None
-    tag: str | None = None
-
-    @property
-    def narrows_papers(self) -> bool:
-        return any(v is not None for v in (self.year_from, self.year_to, self.author, self.tag))
-
-    def check(self) -> Filters:
-        if self.lang is not None and not (self.lang.isalpha() and 2 <= len(self.lang) <= 3):
-            raise InvalidInput(
-                f"lang must be a language code such as 'en' or 'zh', not {self.lang!r}."
+    def search(self, query: SearchQuery) -> SearchResponse:
+        """Papers for a query in any language, from both languages, best first."""
+        s = self.core.settings
+        started = time.perf_counter()
+        k, mode = query.k or s.search_k, query.mode or s.search_mode
+        qlang = detect_lang(query.text)  # once per search
+        sides = self.core.load()  # models loaded; indexes reloaded if another process wrote
+        # embedded outside the lock: a search waiting for the model (busy with an ingest
+        # job's passages) holds up no other
+        qvecs = (
+            [side.embed_query(query.text, qlang) for side in sides]
+            if mode in ("dense", "hybrid")
+            else None
+        )
+        filters = query.filters
+        with self.core.lock:
+            return run_search(
+                query.text,
+                qlang,
+                store=self.core.store,
+                dense=self.core.encoders(),
+                ids_by_lang=self.core.ids_by_lang(filters),
+                mode=mode,
+                k=k,
+                candidates=s.candidates,
+                snippets=s.snippets,
+                filtered=filters.narrows_papers or filters.lang is not None,
+                fusion=s.fusion,
+                qvecs=qvecs,
+                started=started,
             )
-        if self.year_from and self.year_to and self.year_from > self.year_to:
-            raise InvalidInput(f"year_from ({self.year_from}) is after year_to ({self.year_to}).")
-        return self
+
+    def related(self, ref: str | int, k: int | None = None) -> SearchResponse:
+        """The papers nearest to one paper (its chunks' mean per encoder), languages alternating."""
+        k = self.core.settings.search_k if k is None else k
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}.")
+        self.core.load()
+        with self.core.lock:
+            paper = self.core.paper(ref)
+            ids = np.asarray(self.core.store.chunks.ids_of(paper.id), dtype=np.int64)
+            like = []
+            sides = self.core.encoders()
+            for side in sides:
+                mean = side.vectors.vectors_of(ids).mean(axis=0)
+                like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            found = run_search(
+                paper.title,
+                "und",  # searching with the paper's vectors: no query language
+                store=self.core.store,
+                dense=sides,
+                ids_by_lang=self.core.ids_by_lang(PaperFilters()),
+                mode="dense",
+                k=k * 2,  # enough of each language to alternate
+                candidates=self.core.settings.candidates,
+                snippets=self.core.settings.snippets,
+                exclude_paper=paper.id,
+                like=like,
+                group=False,  # its translations are put first below, marked as such
+            )
+            return translations_first(interleave_languages(found, k), paper, self.core.store)
 
 
 def run_search(
     text: str,
+    qlang: str,
     *,
     store: Store,
     dense: list[DenseIndex],
@@ -87,11 +136,8 @@ def run_search(
         started: ``time.perf_counter()`` when the search began (for ``took_ms``).
     """
     started = time.perf_counter() if started is None else started
-    if mode not in SEARCH_MODES:
-        raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
-    ctx = SearchContext(store=store, ids_by_lang=ids_by_lang)
+    ctx = SearchContext(chunks_by_ids=store.chunks.by_ids, ids_by_lang=ids_by_lang)
     langs = sorted(ids_by_lang)
-    qlang = detect_lang(text) if text else "und"
     if like is not None:
         mode = "dense"  # searching with a paper's vectors: there are no query terms
     scores: dict[int, float] = {}
@@ -106,16 +152,16 @@ def run_search(
     via = {pid: ["keyword" if mode == "keyword" else "dense"] for pid, _ in ranked}
     if mode == "hybrid":
         ranked = _hybrid(
-            text, qlang, queries, ranked, chunks, via, ctx, candidates, filtered, fusion
+            text, qlang, queries, ranked, chunks, via, store, ctx, candidates, filtered, fusion
         )
     if exclude_paper is not None:
         ranked = [(pid, s) for pid, s in ranked if pid != exclude_paper]
     folded: dict[int, list[int]] = {}
     if group:
         head = [pid for pid, _ in ranked[: k * 3]]
-        ranked, folded = group_translations(ranked, store.translations_of(head))
+        ranked, folded = group_translations(ranked, store.works.translations_of(head))
     shown = [pid for pid, _ in ranked[:k]]
-    papers = store.papers_by_ids(shown + [t for pid in shown for t in folded.get(pid, [])])
+    papers = store.papers.by_ids(shown + [t for pid in shown for t in folded.get(pid, [])])
     return build_response(
         text, ranked, chunks, papers, k=k, snippets=snippets, started=started, via=via,
         highlight="" if like is not None else text, translations=folded,
@@ -129,13 +175,13 @@ def _hybrid(
     ranked: list[tuple[int, list[tuple[float, int]]]],
     chunks: dict[int, Chunk],
     via: dict[int, list[str]],
+    store: Store,
     ctx: SearchContext,
     candidates: int,
     filtered: bool,
     fusion: str,
 ) -> list[tuple[int, list[tuple[float, int]]]]:
     """Let keyword evidence (and the main encoder alone) reorder the query language's papers."""
-    store = ctx.store
     kw_ranked, kw_chunks = rank_papers(
         _keyword_scores(store, text, ctx.ids_by_lang, candidates, filtered), ctx
     )
@@ -173,7 +219,7 @@ def _title_first(
     scored: dict[int, list[tuple[float, int]]],
 ) -> list[tuple[int, list[tuple[float, int]]]]:
     """Put first a top keyword hit whose title is (nearly) the query: a title lookup."""
-    titles = store.paper_titles([pid for pid, _ in kw_top])
+    titles = store.papers.titles([pid for pid, _ in kw_top])
     for pid, _ in kw_top:
         if pid in titles and title_match(text, titles[pid]) >= TITLE_MATCH:
             if pid not in {p for p, _ in ranked} and pid in scored:
@@ -190,13 +236,29 @@ def _keyword_scores(
     if match is None or not ids_by_lang:
         return {}
     if not filtered:
-        return dict(store.keyword_search(match, limit=candidates))
+        return dict(store.keywords.search(match, limit=candidates))
     # Filtered: look deeper, then keep the allowed chunks, so k papers come back if k exist.
-    hits = store.keyword_search(match, limit=candidates * 20)
+    hits = store.keywords.search(match, limit=candidates * 20)
     allowed = np.concatenate(list(ids_by_lang.values()))
     keep = np.isin(np.asarray([cid for cid, _ in hits], dtype=np.int64), allowed)
     return {cid: score for (cid, score), ok in zip(hits, keep, strict=True) if ok}
 
 
 def _paper_langs(store: Store, paper_ids: list[int]) -> dict[int, str]:
-    return store.paper_langs(paper_ids)
+    return store.papers.langs(paper_ids)
+
+
+def translations_first(response: SearchResponse, paper: Paper, store: Store) -> SearchResponse:
+    """Put the paper's translations first, marked as such (fetched if the search missed them)."""
+    if not paper.translations:
+        return response
+    found = {hit.paper.id: hit for hit in response.results}
+    twins = store.papers.by_ids(paper.translations)
+    first = [
+        dataclasses.replace(found.get(t) or SearchHit(0.0, twins[t], []), relation="translation")
+        for t in paper.translations
+        if t in twins
+    ]
+    rest = [hit for hit in response.results if hit.paper.id not in twins]
+    results = (first + rest)[: max(len(response.results), len(first))]
+    return dataclasses.replace(response, results=results)

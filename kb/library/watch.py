@@ -13,21 +13,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ingest.documents import iter_inputs
 from kb.errors import InvalidInput
+from kb.library.ingest import Ingester, Listener
 from kb.types import IngestSummary
-
-if TYPE_CHECKING:
-    from kb.library.facade import Library
-    from kb.library.ingest import Listener
 
 Stamp = tuple[int, int]  # (size, mtime in ns)
 
 
 def watch(
-    lib: Library,
+    ingester: Ingester,
     folder: Path,
     *,
     interval: float,
@@ -53,7 +49,7 @@ def watch(
             if last.get(path) == stamp and seen.get(path) != stamp
         ]
         if settled:
-            summary = lib.ingest(settled, listener=listener, ocr=ocr)
+            summary = ingester.ingest(settled, listener=listener, ocr=ocr)
             for path in settled:
                 seen[path] = now[path]
             if on_round is not None:

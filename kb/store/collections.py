@@ -1,13 +1,12 @@
 """Store I/O for collections: shared reading lists of papers, each paper with a note.
 
-Part of the storage layer (``kb.store.Store`` inherits it); split out to keep modules small.
-Collections hold no vectors, so their writes leave the store's ``generation`` alone. A paper's
-rows here go with the paper (``ON DELETE CASCADE``, and ``Store.remove_paper`` says so too).
+``Store.collections`` (a ``Collections``) reads and writes them. Collections hold no vectors,
+so their writes leave the store's ``generation`` alone. A paper's rows here go with the paper
+(``ON DELETE CASCADE``, and ``Store.papers.remove`` says so too).
 """
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -16,7 +15,7 @@ from kb.errors import CollectionNotFound, Conflict
 from kb.types import Collection, CollectionItem, Membership
 
 if TYPE_CHECKING:
-    from kb.types import Paper
+    from kb.store.database import Store
 
 
 def _now() -> str:
@@ -30,24 +29,19 @@ def _taken(name: str) -> Conflict:
     )
 
 
-class CollectionsStore:
-    """Mixin of ``kb.store.Store``: needs ``self.db``, ``transaction()`` and ``papers_by_ids``."""
+class Collections:
+    """The collections of the store, with their papers' notes; ``store.collections``."""
 
-    db: sqlite3.Connection
-
-    if TYPE_CHECKING:
-
-        def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
-
-        def papers_by_ids(self, ids: list[int]) -> dict[int, Paper]: ...
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     # -- collections
 
-    def add_collection(self, name: str, description: str) -> int:
+    def add(self, name: str, description: str) -> int:
         """Create a collection; Conflict when the name (ignoring case) is taken."""
         now = _now()
         try:
-            with self.transaction() as db:
+            with self._store.transaction() as db:
                 cur = db.execute(
                     "INSERT INTO collections (name, description, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?)",
@@ -57,16 +51,16 @@ class CollectionsStore:
             raise _taken(name) from e
         return int(cur.lastrowid or 0)
 
-    def collection_id(self, name: str) -> int | None:
+    def id_of(self, name: str) -> int | None:
         """The id of the collection with this name (ignoring ASCII case), if any."""
-        row = self.db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
+        row = self._store.read_one("SELECT id FROM collections WHERE name = ?", (name,))
         return None if row is None else int(row[0])
 
-    def has_collection(self, collection_id: int) -> bool:
+    def has(self, collection_id: int) -> bool:
         sql = "SELECT 1 FROM collections WHERE id = ?"
-        return self.db.execute(sql, (collection_id,)).fetchone() is not None
+        return self._store.read_one(sql, (collection_id,)) is not None
 
-    def collection(self, collection_id: int) -> Collection:
+    def get(self, collection_id: int) -> Collection:
         """One collection with its papers (oldest first); NotFound when there is none."""
         found = self._collections("WHERE id = ?", (collection_id,))
         if not found:
@@ -75,26 +69,26 @@ class CollectionsStore:
             )
         return found[0]
 
-    def collections(self) -> list[Collection]:
+    def all(self) -> list[Collection]:
         """Every collection with its papers, by name."""
         return self._collections("", ())
 
     def _collections(self, where: str, args: tuple[object, ...]) -> list[Collection]:
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT id, name, description, created_at, updated_at FROM collections "
             f"{where} ORDER BY name COLLATE NOCASE, id",
             args,
-        ).fetchall()
+        )
         if not rows:
             return []
         ids = [int(r["id"]) for r in rows]
         marks = ",".join("?" * len(ids))
-        items = self.db.execute(
+        items = self._store.read(
             "SELECT collection_id, paper_id, note, added_at FROM collection_papers "
             f"WHERE collection_id IN ({marks}) ORDER BY added_at, rowid",
             ids,
-        ).fetchall()
-        papers = self.papers_by_ids(sorted({int(i["paper_id"]) for i in items}))
+        )
+        papers = self._store.papers.by_ids(sorted({int(i["paper_id"]) for i in items}))
         by_collection: dict[int, list[CollectionItem]] = {cid: [] for cid in ids}
         for i in items:
             paper = papers.get(int(i["paper_id"]))
@@ -113,9 +107,7 @@ class CollectionsStore:
             for r in rows
         ]
 
-    def update_collection(
-        self, collection_id: int, *, name: str | None, description: str | None
-    ) -> None:
+    def update(self, collection_id: int, *, name: str | None, description: str | None) -> None:
         """Rename and/or redescribe a collection; Conflict when the new name is taken."""
         sets, args = ["updated_at = ?"], [_now()]
         if name is not None:
@@ -125,7 +117,7 @@ class CollectionsStore:
             sets.append("description = ?")
             args.append(description)
         try:
-            with self.transaction() as db:
+            with self._store.transaction() as db:
                 db.execute(
                     f"UPDATE collections SET {', '.join(sets)} WHERE id = ?",
                     (*args, collection_id),
@@ -133,19 +125,19 @@ class CollectionsStore:
         except sqlite3.IntegrityError as e:
             raise _taken(name or "") from e
 
-    def delete_collection(self, collection_id: int) -> None:
+    def delete(self, collection_id: int) -> None:
         """Delete a collection and its notes; the papers stay in the library."""
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             db.execute("DELETE FROM collection_papers WHERE collection_id = ?", (collection_id,))
             db.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
 
     # -- papers in collections
 
-    def put_collection_paper(self, collection_id: int, paper_id: int, note: str | None) -> None:
+    def put_paper(self, collection_id: int, paper_id: int, note: str | None) -> None:
         """Add a paper to a collection, or set its note there; ``note=None`` keeps the note."""
         now = _now()
         keep = note is None
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO collection_papers (collection_id, paper_id, note, added_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (collection_id, paper_id) DO UPDATE SET "
@@ -154,9 +146,9 @@ class CollectionsStore:
             )
             db.execute("UPDATE collections SET updated_at = ? WHERE id = ?", (now, collection_id))
 
-    def delete_collection_paper(self, collection_id: int, paper_id: int) -> bool:
+    def delete_paper(self, collection_id: int, paper_id: int) -> bool:
         """Take a paper out of a collection; False when it was not in it."""
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             gone = db.execute(
                 "DELETE FROM collection_papers WHERE collection_id = ? AND paper_id = ?",
                 (collection_id, paper_id),
@@ -169,7 +161,7 @@ class CollectionsStore:
 
     def memberships(self, paper_id: int) -> list[Membership]:
         """The collections a paper is in, with its note in each, by collection name."""
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT c.id, c.name, p.note FROM collection_papers p "
             "JOIN collections c ON c.id = p.collection_id WHERE p.paper_id = ? "
             "ORDER BY c.name COLLATE NOCASE, c.id",

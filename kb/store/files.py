@@ -80,7 +80,9 @@ def read_faiss(path: Path) -> Any:
 def write_arrays(dest: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            # numpy 2.4.6's stub is savez(file, *args, allow_pickle: bool, **kwds): mypy matches
+            # a **dict of arrays against allow_pickle too. The keys here are array names.
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray] | None:

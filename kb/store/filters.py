@@ -39,6 +39,11 @@ class PaperFilters:
     author: str | None = None
     q: str | None = None
 
+    @property
+    def narrows_papers(self) -> bool:
+        """Whether the filters leave out papers for reasons other than their language."""
+        return any(v for v in (self.year_from, self.year_to, self.tag, self.author, self.q))
+
     def checked(self) -> PaperFilters:
         """The same filters, validated (InvalidInput naming the bad one) and trimmed."""
         for name, year in (("year_from", self.year_from), ("year_to", self.year_to)):

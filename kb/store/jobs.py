@@ -1,6 +1,6 @@
 """Store I/O for the server's ingest jobs, so that they outlive a restart.
 
-Part of the storage layer (``kb.store.Store`` inherits it); ``kb.library.jobs.JobRunner`` decides
+``Store.jobs`` (a ``Jobs``) reads and writes them; ``kb.library.jobs.JobRunner`` decides
 what to write and when. A job row keeps its status and times; each of its files keeps the name
 the client knows, the path of the PDF to ingest (a kept upload or a server file) and what
 ingesting it did. Jobs hold no vectors: their writes leave the store's ``generation`` alone.
@@ -8,10 +8,11 @@ ingesting it did. Jobs hold no vectors: their writes leave the store's ``generat
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kb.store.database import Store
 
 FINISHED = ("done", "failed")
 
@@ -40,18 +41,15 @@ class StoredJob:
     files: tuple[StoredJobFile, ...]
 
 
-class JobsStore:
-    """Mixin of ``kb.store.Store``: needs ``self.db`` and ``transaction()``."""
+class Jobs:
+    """The server's stored ingest jobs; ``store.jobs``."""
 
-    db: sqlite3.Connection
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-    if TYPE_CHECKING:
-
-        def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
-
-    def add_job(self, job: StoredJob, *, keep: int) -> None:
+    def add(self, job: StoredJob, *, keep: int) -> None:
         """Store a new job with its files; forget finished jobs older than the last ``keep``."""
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO ingest_jobs (id, status, created_at, started_at, finished_at, error) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -71,7 +69,7 @@ class JobsStore:
                 (*FINISHED, keep),
             )
 
-    def update_job(
+    def update(
         self,
         job_id: str,
         *,
@@ -82,7 +80,7 @@ class JobsStore:
         files: dict[int, StoredJobFile] | None = None,
     ) -> None:
         """Set a job's status and times, and the outcome of the files given (by position)."""
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             db.execute(
                 "UPDATE ingest_jobs SET status = ?, started_at = ?, finished_at = ?, error = ? "
                 "WHERE id = ?",
@@ -97,22 +95,22 @@ class JobsStore:
                 ],
             )
 
-    def stored_job(self, job_id: str) -> StoredJob | None:
+    def get(self, job_id: str) -> StoredJob | None:
         """One job with its files, or None when it is unknown (or was pruned)."""
         found = self._stored_jobs("WHERE id = ?", (job_id,))
         return found[0] if found else None
 
-    def stored_jobs(self, limit: int) -> list[StoredJob]:
+    def recent(self, limit: int) -> list[StoredJob]:
         """The last ``limit`` jobs, newest first."""
         return self._stored_jobs("ORDER BY seq DESC LIMIT ?", (limit,))
 
-    def unfinished_jobs(self) -> list[StoredJob]:
+    def unfinished(self) -> list[StoredJob]:
         """Jobs still queued or running (the server stopped before they ended), oldest first."""
         return self._stored_jobs("WHERE status NOT IN (?, ?) ORDER BY seq", FINISHED)
 
-    def awaited_job_paths(self) -> set[str]:
+    def awaited_paths(self) -> set[str]:
         """Paths of the pending files of unfinished jobs (to keep: the next start ingests them)."""
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT f.path FROM ingest_job_files f JOIN ingest_jobs j ON j.id = f.job_id "
             "WHERE j.status NOT IN (?, ?) AND f.status = 'pending' AND f.path IS NOT NULL",
             FINISHED,
@@ -120,17 +118,17 @@ class JobsStore:
         return {r[0] for r in rows}
 
     def _stored_jobs(self, tail: str, args: tuple[object, ...]) -> list[StoredJob]:
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT id, status, created_at, started_at, finished_at, error "
             f"FROM ingest_jobs {tail}",
             args,
-        ).fetchall()
+        )
         if not rows:
             return []
         ids = [r["id"] for r in rows]
         marks = ",".join("?" * len(ids))
         by_job: dict[str, list[StoredJobFile]] = {job_id: [] for job_id in ids}
-        for f in self.db.execute(
+        for f in self._store.read(
             "SELECT job_id, name, path, status, paper_id, detail FROM ingest_job_files "
             f"WHERE job_id IN ({marks}) ORDER BY job_id, ord",
             ids,

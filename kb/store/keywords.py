@@ -1,28 +1,28 @@
 """Store I/O for keyword search: the SQLite FTS5 table of chunk tokens and BM25 queries.
 
-Part of the storage layer (``kb.store.Store`` inherits it); split out to keep modules small.
-The tokens come from ``index.keywords`` (jieba for Chinese, Snowball stems for English).
+``Store.keywords`` (a ``Keywords``) queries and fills it; a paper's rows are written and
+deleted with the paper. The tokens come from ``index.keywords`` (jieba for Chinese, Snowball
+stems for English). These writes leave the store's ``generation`` alone: it tracks vectors.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kb.errors import InvalidInput, StoreError
 
+if TYPE_CHECKING:
+    from kb.store.database import Store
 
-class KeywordStore:
-    """Mixin of ``kb.store.Store``: needs ``self.db``, ``self.path`` and ``transaction()``."""
 
-    db: sqlite3.Connection
-    path: Path
+class Keywords:
+    """The keyword (FTS5) index of the store's chunks; ``store.keywords``."""
 
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-    def keyword_search(
+    def search(
         self, match: str, *, limit: int, chunk_ids_lang: str | None = None
     ) -> list[tuple[int, float]]:
         """(chunk id, score) of the chunks matching an FTS5 expression, best first.
@@ -40,22 +40,22 @@ class KeywordStore:
             f"WHERE chunk_fts MATCH ? {where} ORDER BY bm25(chunk_fts) LIMIT ?"
         )
         try:
-            rows = self.db.execute(sql, [*args, max(limit, 0)]).fetchall()
+            rows = self._store.read(sql, [*args, max(limit, 0)])
         except sqlite3.OperationalError as e:
             if e.sqlite_errorcode != sqlite3.SQLITE_ERROR:  # busy, I/O, corrupt: not the query
-                raise StoreError(f"Keyword search failed in {self.path}: {e}.") from e
+                raise StoreError(f"Keyword search failed in {self._store.path}: {e}.") from e
             raise InvalidInput(
                 f"The keyword query {match!r} is not valid FTS5 syntax ({e}). "
                 "Quote each term, as index.keywords.fts_query does."
             ) from e
         return [(int(cid), float(score)) for cid, score in rows]
 
-    def set_keyword_texts(self, rows: list[tuple[int, str]]) -> int:
+    def set_texts(self, rows: list[tuple[int, str]]) -> int:
         """Insert or replace the keyword tokens of existing chunks in one transaction.
 
         Ids of chunks that no longer exist are skipped; returns how many rows were written.
         """
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             cur = db.executemany(
                 "INSERT OR REPLACE INTO chunk_fts (rowid, tokens) "
                 "SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)",
@@ -63,15 +63,26 @@ class KeywordStore:
             )
             return max(cur.rowcount, 0)
 
-    def fts_missing_chunk_ids(self, batch: int = 256, *, after: int = 0) -> list[tuple[int, str]]:
+    def missing_chunk_ids(self, batch: int = 256, *, after: int = 0) -> list[tuple[int, str]]:
         """(chunk id, chunk text) of up to ``batch`` chunks with no keyword row, ids > ``after``.
 
         Backfill loops until this is empty, passing the last id seen as ``after``, then
         clears the ``fts_pending`` state set by the migration.
         """
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT c.id, c.text FROM chunks c WHERE c.id > ? AND NOT EXISTS "
             "(SELECT 1 FROM chunk_fts f WHERE f.rowid = c.id) ORDER BY c.id LIMIT ?",
             (after, batch),
-        ).fetchall()
+        )
         return [(int(r[0]), str(r[1])) for r in rows]
+
+    def delete_rows(self, ids: list[int]) -> None:
+        """Delete the keyword rows of these chunk ids (orphans that ``kb doctor`` found)."""
+        with self._store.transaction() as db:
+            db.executemany("DELETE FROM chunk_fts WHERE rowid = ?", [(i,) for i in ids])
+
+
+def delete_fts(db: sqlite3.Connection, chunk_where: str, arg: object) -> None:
+    """Delete the keyword rows of the chunks matching ``chunk_where`` (FTS5 has no cascade)."""
+    sql = f"DELETE FROM chunk_fts WHERE rowid IN (SELECT id FROM chunks WHERE {chunk_where})"
+    db.execute(sql, (arg,))

@@ -1,23 +1,27 @@
 """Store I/O for works: a paper's files, pages, identifiers, user edits and translation links.
 
-Part of the storage layer (``kb.store.Store`` inherits it); split out to keep modules small.
-A user's edit is kept in ``paper_edits`` and written over the extracted metadata, so it
-survives a re-ingest that replaces the paper's content.
+``Store.works`` (a ``Works``) reads and writes them, and checks the store's integrity for
+``kb doctor``; a paper's files, pages and identifiers are first written with the paper
+(``Store.papers.add``, through ``write_extras``). A user's edit is kept in ``paper_edits``
+and written over the extracted metadata, so it survives a re-ingest that replaces the paper's
+content.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kb.errors import InvalidInput, PaperNotFound, StoreError
+from kb.errors import InvalidInput, PaperNotFound
 from kb.types import PageReport, ParsedDocument
+
+if TYPE_CHECKING:
+    from kb.store.database import Store
 
 # Fields a user may correct, with the SQLite column each is stored in.
 EDITABLE = ("title", "authors", "year", "abstract", "doi", "arxiv_id", "url")
@@ -36,61 +40,57 @@ def apply_edits(db: sqlite3.Connection, paper_id: int) -> None:
             db.execute(f"UPDATE papers SET {name} = ? WHERE id = ?", (stored, paper_id))
 
 
-class WorksStore:
-    """Mixin of ``kb.store.Store``: needs ``self.db``, ``transaction()`` and ``_bump()``."""
+def write_extras(
+    db: sqlite3.Connection,
+    paper_id: int,
+    doc: ParsedDocument,
+    file_path: str | None,
+    work_ids: tuple[str, ...],
+) -> None:
+    """Record a paper's file, its pages' report and its work ids (in the caller's transaction)."""
+    if file_path is not None:
+        _put_file(db, paper_id, file_path, doc.content_hash)
+    db.executemany(
+        "INSERT INTO paper_pages (paper_id, page, extractor, quality, chars, needs_ocr) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (paper_id, p.number, p.extractor, p.quality, p.chars, int(p.needs_ocr))
+            for p in doc.pages
+        ],
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO paper_work_ids (paper_id, work_id) VALUES (?, ?)",
+        [(paper_id, w) for w in work_ids],
+    )
 
-    db: sqlite3.Connection
 
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+class Works:
+    """Files, pages, identifiers, edits and links of the store's papers; ``store.works``."""
 
-    # -- written with a paper
-
-    def _write_extras(
-        self,
-        db: sqlite3.Connection,
-        paper_id: int,
-        doc: ParsedDocument,
-        file_path: str | None,
-        work_ids: tuple[str, ...],
-    ) -> None:
-        """Record the paper's file, its pages' extraction report and its work ids."""
-        if file_path is not None:
-            _put_file(db, paper_id, file_path, doc.content_hash)
-        db.executemany(
-            "INSERT INTO paper_pages (paper_id, page, extractor, quality, chars, needs_ocr) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (paper_id, p.number, p.extractor, p.quality, p.chars, int(p.needs_ocr))
-                for p in doc.pages
-            ],
-        )
-        db.executemany(
-            "INSERT OR IGNORE INTO paper_work_ids (paper_id, work_id) VALUES (?, ?)",
-            [(paper_id, w) for w in work_ids],
-        )
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     # -- files
 
     def add_file(self, paper_id: int, path: str, content_hash: str) -> None:
         """Record another file of an existing paper (a duplicate copy or version)."""
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             _put_file(db, paper_id, path, content_hash)
 
     def file_owner(self, path: str) -> tuple[int, str] | None:
         """(paper id, content hash) of the paper a file path belongs to."""
-        row = self.db.execute(
+        row = self._store.read_one(
             "SELECT paper_id, content_hash FROM paper_files WHERE path = ?", (path,)
-        ).fetchone()
+        )
         return None if row is None else (int(row[0]), str(row[1]))
 
     def paper_id_by_file_hash(self, content_hash: str) -> int | None:
         """The paper that has a file (or is a paper) with this content hash."""
-        row = self.db.execute(
+        row = self._store.read_one(
             "SELECT paper_id FROM paper_files WHERE content_hash = ? UNION ALL "
             "SELECT id FROM papers WHERE content_hash = ? LIMIT 1",
             (content_hash, content_hash),
-        ).fetchone()
+        )
         return None if row is None else int(row[0])
 
     # -- identifiers and near-duplicates
@@ -99,7 +99,7 @@ class WorksStore:
         if not work_ids:
             return []
         marks = ",".join("?" * len(work_ids))
-        rows = self.db.execute(
+        rows = self._store.read(
             f"SELECT DISTINCT paper_id FROM paper_work_ids WHERE work_id IN ({marks}) "
             "ORDER BY paper_id",
             sorted(work_ids),
@@ -108,49 +108,25 @@ class WorksStore:
 
     def work_ids(self) -> dict[int, set[str]]:
         out: dict[int, set[str]] = {}
-        for pid, wid in self.db.execute("SELECT paper_id, work_id FROM paper_work_ids"):
+        for pid, wid in self._store.read("SELECT paper_id, work_id FROM paper_work_ids"):
             out.setdefault(int(pid), set()).add(str(wid))
         return out
 
     def signatures(self) -> tuple[np.ndarray, np.ndarray]:
         """(paper ids, MinHash signatures as rows) of the papers that have one."""
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT id, signature FROM papers WHERE signature IS NOT NULL ORDER BY id"
-        ).fetchall()
+        )
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.uint64)
         ids = np.asarray([r[0] for r in rows], dtype=np.int64)
         sigs = np.stack([np.frombuffer(r[1], dtype=np.uint64) for r in rows])
         return ids, sigs
 
-    def chunk_paper_ids(self) -> dict[int, int]:
-        """chunk id -> paper id, for every chunk."""
-        return {int(c): int(p) for c, p in self.db.execute("SELECT id, paper_id FROM chunks")}
-
-    def paper_titles(self, ids: list[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT id, title FROM papers WHERE id IN ({marks})", ids)
-        return {int(i): str(t) for i, t in rows}
-
-    def paper_langs(self, ids: list[int] | None = None) -> dict[int, str]:
-        """paper id -> language, for the given papers (all when None)."""
-        if ids is None:
-            rows = self.db.execute("SELECT id, lang FROM papers")
-            return {int(i): str(lang) for i, lang in rows}
-        out: dict[int, str] = {}
-        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
-            part = ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            rows = self.db.execute(f"SELECT id, lang FROM papers WHERE id IN ({marks})", part)
-            out.update({int(i): str(lang) for i, lang in rows})
-        return out
-
     # -- pages
 
     def pages_of(self, paper_id: int) -> list[PageReport]:
-        rows = self.db.execute(
+        rows = self._store.read(
             "SELECT page, extractor, quality, chars, needs_ocr FROM paper_pages "
             "WHERE paper_id = ? ORDER BY page",
             (paper_id,),
@@ -166,7 +142,7 @@ class WorksStore:
             raise InvalidInput(
                 f"Cannot edit {', '.join(unknown)}; editable: {', '.join(EDITABLE)}."
             )
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             row = db.execute(
                 "SELECT (SELECT fields FROM paper_edits WHERE paper_id = p.id) FROM papers p "
                 "WHERE p.id = ?",
@@ -191,7 +167,7 @@ class WorksStore:
             for a, b, s, r in links
             if a != b
         ]
-        with self.transaction() as db:
+        with self._store.transaction() as db:
             db.execute("DELETE FROM paper_links WHERE kind = ?", (kind,))
             db.executemany(
                 "INSERT OR REPLACE INTO paper_links (a, b, kind, score, reason) "
@@ -202,7 +178,7 @@ class WorksStore:
     def links(self, kind: str = TRANSLATION) -> dict[int, list[int]]:
         """paper id -> ids of the papers linked to it."""
         out: dict[int, list[int]] = {}
-        for a, b in self.db.execute("SELECT a, b FROM paper_links WHERE kind = ?", (kind,)):
+        for a, b in self._store.read("SELECT a, b FROM paper_links WHERE kind = ?", (kind,)):
             out.setdefault(int(a), []).append(int(b))
             out.setdefault(int(b), []).append(int(a))
         return out
@@ -212,7 +188,7 @@ class WorksStore:
         if not paper_ids:
             return {}
         marks = ",".join("?" * len(paper_ids))
-        rows = self.db.execute(
+        rows = self._store.read(
             f"SELECT a, b FROM paper_links WHERE kind = '{TRANSLATION}' "
             f"AND (a IN ({marks}) OR b IN ({marks}))",
             [*paper_ids, *paper_ids],
@@ -236,32 +212,29 @@ class WorksStore:
             "chunks_without_keyword_row": "SELECT id FROM chunks c WHERE NOT EXISTS "
             "(SELECT 1 FROM chunk_fts f WHERE f.rowid = c.id)",
         }
-        return {name: [int(r[0]) for r in self.db.execute(sql)] for name, sql in q.items()}
-
-    def delete_keyword_rows(self, ids: list[int]) -> None:
-        with self.transaction() as db:
-            db.executemany("DELETE FROM chunk_fts WHERE rowid = ?", [(i,) for i in ids])
+        return {name: [int(r[0]) for r in self._store.read(sql)] for name, sql in q.items()}
 
     def missing_files(self) -> Iterator[tuple[int, str]]:
         """(paper id, path) of recorded files; the caller checks which are gone."""
-        for pid, path in self.db.execute("SELECT paper_id, path FROM paper_files ORDER BY rowid"):
+        for pid, path in self._store.read("SELECT paper_id, path FROM paper_files ORDER BY rowid"):
             yield int(pid), str(path)
 
     # -- bundles (kb export-bundle)
 
     def paper_internals(self, paper_id: int) -> dict[str, Any]:
         """What a bundle carries beyond ``Paper``: edits, work ids, signature, cited, files."""
-        row = self.db.execute(
+        read = self._store.read
+        row = self._store.read_one(
             "SELECT signature, cited, (SELECT fields FROM paper_edits e WHERE e.paper_id = p.id) "
             "FROM papers p WHERE id = ?",
             (paper_id,),
-        ).fetchone()
+        )
         if row is None:
             raise PaperNotFound(f"No paper with id {paper_id}. `kb list` shows the ids.")
-        wids = self.db.execute(
+        wids = read(
             "SELECT work_id FROM paper_work_ids WHERE paper_id = ? ORDER BY work_id", (paper_id,)
         )
-        files = self.db.execute(
+        files = read(
             "SELECT path, content_hash FROM paper_files WHERE paper_id = ? ORDER BY rowid",
             (paper_id,),
         )
@@ -272,29 +245,6 @@ class WorksStore:
             "work_ids": [str(r[0]) for r in wids],
             "files": [(str(p), str(h)) for p, h in files],
         }
-
-    def vectors_of(self, chunk_ids: list[int], dim: int, slot: str | None = None) -> np.ndarray:
-        """The stored vectors of these chunks, in this order ([n, dim] float32)."""
-        found: dict[int, bytes] = {}
-        for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
-            part = chunk_ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            if slot is None:
-                sql, args = f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part
-            else:
-                sql = (
-                    "SELECT chunk_id, vector FROM chunk_vectors "
-                    f"WHERE slot = ? AND chunk_id IN ({marks})"
-                )
-                args = [slot, *part]
-            found.update({int(i): v for i, v in self.db.execute(sql, args) if v is not None})
-        lacking = [i for i in chunk_ids if i not in found]
-        if lacking:
-            raise StoreError(
-                f"Chunks {lacking[:5]} have no {slot or 'main'} vector; run `kb doctor --repair`."
-            )
-        raw = b"".join(found[i] for i in chunk_ids)
-        return np.frombuffer(raw, dtype=np.float32).reshape(len(chunk_ids), dim)
 
 
 def _put_file(db: sqlite3.Connection, paper_id: int, path: str, content_hash: str) -> None:

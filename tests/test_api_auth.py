@@ -9,9 +9,7 @@ import time
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import KEY_COOKIE, key_matches
 
 KEY = "k" * 20
@@ -28,9 +26,8 @@ def _json_get_routes(app) -> set[str]:
 
 
 @pytest.fixture
-def closed(settings, library):
-    keyed = settings.replace(api_keys=f"{KEY},{OTHER}", read_access="key")
-    with TestClient(create_app(keyed, library=library)) as c:
+def closed(make_app_client, library):
+    with make_app_client(library, api_keys=f"{KEY},{OTHER}", read_access="key") as c:
         yield c
 
 
@@ -63,9 +60,8 @@ def test_every_json_get_route_is_covered(closed):
             assert closed.get(path).status_code == 401, route
 
 
-def test_open_reads_and_keyed_writes(settings, library):
-    keyed = settings.replace(api_keys=KEY)
-    with TestClient(create_app(keyed, library=library)) as c:
+def test_open_reads_and_keyed_writes(make_app_client, library):
+    with make_app_client(library, api_keys=KEY) as c:
         assert c.get("/api/papers").status_code == 200
         assert c.patch("/api/papers/1", json={"title": "x"}).status_code == 401
         assert c.patch("/api/papers/1", json={"title": "x"}, headers=AUTH).status_code == 404
@@ -82,12 +78,11 @@ def test_key_comparison():
     assert not key_matches("ключ" * 5, s)  # non-ASCII is compared, not an error
 
 
-def test_cors_only_when_configured(settings, library):
+def test_cors_only_when_configured(make_app_client, library):
     origin = {"Origin": "https://lab.example.org"}
-    with TestClient(create_app(settings, library=library)) as c:
+    with make_app_client(library) as c:
         assert "access-control-allow-origin" not in c.get("/api/papers", headers=origin).headers
-    on = settings.replace(cors_origins="https://lab.example.org")
-    with TestClient(create_app(on, library=library)) as c:
+    with make_app_client(library, cors_origins="https://lab.example.org") as c:
         r = c.get("/api/papers", headers=origin)
         assert r.headers["access-control-allow-origin"] == "https://lab.example.org"
         pre = c.options(
@@ -104,17 +99,15 @@ def test_cors_only_when_configured(settings, library):
         assert "access-control-allow-origin" not in other.headers
 
 
-def test_keys_never_reach_the_logs(settings, library, caplog):
+def test_keys_never_reach_the_logs(make_app_client, library, caplog):
     """A real uvicorn server at debug level: neither header nor key appears in any log line."""
     import uvicorn
 
-    keyed = settings.replace(api_keys=KEY, read_access="key")
+    app = make_app_client(library, api_keys=KEY, read_access="key").app  # served by uvicorn
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(keyed, library=library), host="127.0.0.1", port=port, log_level="debug"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="debug")
     server = uvicorn.Server(config)
     # uvicorn's own log config (as `kb serve` uses it) does not propagate: listen on its loggers
     watched = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.access", "uvicorn.error")]

@@ -1,0 +1,112 @@
+"""Rendering the web page: the Jinja2 templates, error pages, and what pages share.
+
+Errors raised by the library (bad year, unknown paper, a missing key) become a friendly HTML
+page with the error's status, never a traceback; ``HTMLRoute`` does that for every page.
+Templates are in ``api/templates`` and assets in ``api/static`` (no CDN: the page works
+offline).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from api.errors import validation_message
+from api.web.i18n import LANG_COOKIE, js_messages, pick_lang, translator
+from kb.errors import KBError
+from kb.types import Paper, Snippet
+
+HERE = Path(__file__).resolve().parent.parent  # api/: templates/ and static/
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+FORMATS = (("bibtex", "BibTeX"), ("ris", "RIS"), ("csl-json", "CSL-JSON"))  # of /api/export
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    """Render a template with what every page needs: the translator, the UI language, etc."""
+    ui = pick_lang(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    base = {
+        "t": translator(ui),
+        "ui_lang": ui,
+        "other_lang": "zh" if ui == "en" else "en",
+        "here": here,
+        "js_messages": js_messages(ui),
+    }
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def error_page(request: Request, status: int, detail: str) -> Response:
+    return render(request, "error.html", {"status": status, "detail": detail}, status=status)
+
+
+class HTMLRoute(APIRoute):
+    """A page route: library errors and bad parameters render the error page, not JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except KBError as exc:
+                return error_page(request, exc.status, str(exc))
+            except RequestValidationError as exc:
+                return error_page(request, 422, validation_message(exc))
+
+        return route
+
+
+# ---------------------------------------------------------------- shared view models
+
+
+def lang_badge(lang: str) -> str:
+    return {"en": "EN", "zh": "中文"}.get(lang, lang.upper())
+
+
+def marked(snippet: Snippet) -> Markup:
+    """The snippet's text with its highlight spans in <mark>; every text piece escaped."""
+    text, out, at = snippet.text, [], 0
+    for start, end in sorted(snippet.highlights):
+        start, end = max(start, at), min(end, len(text))
+        if end <= start:
+            continue
+        out += [escape(text[at:start]), Markup("<mark>"), escape(text[start:end])]
+        out.append(Markup("</mark>"))
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
+templates.env.globals.update(lang_badge=lang_badge, marked=marked)
+
+
+def has_pdf(paper: Paper) -> bool:
+    return paper.kind == "pdf" or bool(paper.files)
+
+
+def paper_card(paper: Paper) -> dict[str, Any]:
+    """What a card or a list row shows of a paper."""
+    authors = paper.authors[:4] + (["et al."] if len(paper.authors) > 4 else [])
+    return {
+        "paper": paper,
+        "authors": ", ".join(authors),
+        "source": os.path.basename(paper.source.rstrip("/\\")) or paper.source,
+        "has_pdf": has_pdf(paper),
+    }
+
+
+def export_links(**params: object) -> list[tuple[str, str]]:
+    """(label, URL) of ``/api/export`` in each format, with ``params`` (empty ones left out)."""
+    kept = {k: v for k, v in params.items() if v is not None and v != ""}
+    return [(label, "/api/export?" + urlencode({"format": f, **kept})) for f, label in FORMATS]

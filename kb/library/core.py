@@ -1,0 +1,185 @@
+"""The core every library service shares: settings, the store, the encoders, the one lock.
+
+``Core`` owns what is expensive or shared: the store, the encoders with their FAISS indexes,
+and ``lock``, the one lock that keeps the store and the in-memory indexes a consistent pair
+(every read of both, and every write to both, holds it). Loading models and opening (or
+rebuilding) indexes are explicit calls (``load``), never side effects of an attribute.
+Services (``kb.library.search``, ``kb.library.ingest``, ...) receive the core once and never
+call back into the ``Library`` facade.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from index.dense import DenseIndex
+from index.embedder import Embedder, load_embedder
+from kb.errors import PaperNotFound
+from kb.library.encoders import keyword_text, passage_text, second_encoder
+from kb.settings import Settings
+from kb.store import Store
+from kb.store.filters import PaperFilters
+from kb.types import Paper
+
+SAVE_EVERY_S = 30.0
+CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
+
+
+class Core:
+    """Settings, store, encoders and the one lock of a library.
+
+    Args:
+        embedder: use this main encoder instead of loading ``settings.model`` (tests).
+        second: use this second encoder instead of ``settings.second_encoder`` (tests).
+    """
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, second: Embedder | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_path)
+        self.lock = threading.RLock()  # the store and the indexes, as one consistent pair
+        self.ingest_lock = threading.Lock()  # one ingest (or bundle import) at a time
+        self._embedder = embedder
+        self._second = second
+        self._sides: list[DenseIndex] | None = None
+        self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
+        self._last_save = time.monotonic()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- encoders and indexes
+
+    def embedder(self) -> Embedder:
+        """The main encoder, loaded on the first call."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
+
+    def second_embedder(self) -> Embedder | None:
+        """The second encoder (loaded on the first call), or None when it is off."""
+        if self._second is None:
+            self._second = second_encoder(self.settings)
+        return self._second
+
+    def unloaded(self) -> list[DenseIndex]:
+        """The encoders, their FAISS indexes not opened yet (so not yet repaired on open)."""
+        if self._sides is not None:
+            return self._sides
+        folder, extra = self.settings.index_dir, self.index_extra()
+        sides = [DenseIndex(self.store, self.embedder(), folder, None, extra)]
+        second = self.second_embedder()
+        if second is not None:
+            sides.append(DenseIndex(self.store, second, folder / second.name, second.name, extra))
+        return sides
+
+    def extra_slots(self) -> list[str]:
+        return [side.slot for side in self.unloaded() if side.slot is not None]
+
+    def encoders(self) -> list[DenseIndex]:
+        """The encoders of dense search (the main model, then the second encoder if enabled),
+        their indexes opened: loaded, checked against the store and back-filled on the first
+        call. Hold ``lock``."""
+        if self._sides is None:
+            generation = self.store.generation()
+            sides = self.unloaded()
+            self._sides = sides
+            for side in sides:
+                side.open()  # refuses a store built by another model, before any work
+            if self.store.generation() == generation:  # else a later load() reloads
+                self.store.mark_mirrored(generation)
+            self.backfill(sides)
+        return self._sides
+
+    def load(self) -> list[DenseIndex]:
+        """Load the models and open (or rebuild) the indexes, so the first request is fast.
+
+        Indexes are reloaded when another process (a `kb ingest` beside `kb serve`) changed
+        the store since they were loaded.
+        """
+        with self.lock:
+            if self._sides is not None and self.store.changed_elsewhere():
+                self.forget_indexes()
+            return self.encoders()
+
+    def forget_indexes(self) -> None:
+        """Drop the opened indexes; the next ``encoders()`` opens (or rebuilds) them again."""
+        self._sides, self._ids_cache = None, None
+
+    def replace_indexes(self, sides: list[DenseIndex]) -> None:
+        """Serve ``sides`` (already opened or rebuilt) from now on."""
+        self._sides, self._ids_cache = sides, None
+
+    def index_extra(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "chunking": {"max_tokens": s.chunk_tokens, "overlap": s.chunk_overlap},
+            "calibration": CALIBRATION,
+        }
+
+    def backfill(self, sides: list[DenseIndex]) -> None:
+        """Fill what an older store lacks: second-encoder vectors, keyword rows."""
+        for side in sides[1:]:
+            while batch := self.store.chunks.without_vectors(side.slot or "", limit=512):
+                ids = [cid for cid, _, _, _ in batch]
+                vecs = side.embed_passages([passage_text(t, x) for _, t, x, _ in batch])
+                self.store.chunks.set_vectors(ids, vecs, slot=side.slot)
+                side.add(ids, vecs, [lang for _, _, _, lang in batch])
+            side.save()
+        after = 0
+        while rows := self.store.keywords.missing_chunk_ids(512, after=after):
+            chunks = self.store.chunks.by_ids([cid for cid, _ in rows])
+            papers = self.store.papers.by_ids(list({c.paper_id for c in chunks.values()}))
+            self.store.keywords.set_texts(
+                [(cid, keyword_text(papers[c.paper_id].title, c.text)) for cid, c in chunks.items()]
+            )
+            after = rows[-1][0]
+        self.store.clear_state("fts_pending")
+
+    def save_indexes(self) -> None:
+        """Write every opened index to disk. Hold ``lock``."""
+        for side in self.encoders():
+            side.save()
+        self._last_save = time.monotonic()
+
+    def save_indexes_if_due(self) -> None:
+        """Save the indexes when the last save is SAVE_EVERY_S old (a long ingest)."""
+        if time.monotonic() - self._last_save > SAVE_EVERY_S:
+            with self.lock:
+                self.save_indexes()
+
+    # -- reads shared by the services
+
+    def ids_by_lang(self, filters: PaperFilters) -> dict[str, np.ndarray]:
+        """Chunk ids per language that the filters allow (unfiltered: cached per generation).
+        Hold ``lock``."""
+        if filters.narrows_papers:
+            ids = self.store.chunks.ids_by_lang(filters)
+        else:
+            generation = self.store.generation()
+            if self._ids_cache is None or self._ids_cache[0] != generation:
+                self._ids_cache = (generation, self.store.chunks.ids_by_lang(PaperFilters()))
+            ids = self._ids_cache[1]
+        if filters.lang:
+            return {filters.lang: ids[filters.lang]} if filters.lang in ids else {}
+        return ids
+
+    def paper(self, ref: str | int) -> Paper:
+        """A paper by numeric id, or by key (a record key or a PDF's content hash)."""
+        with self.lock:
+            if isinstance(ref, int) or str(ref).isdigit():
+                if not 0 <= int(ref) < 2**63:  # beyond SQLite's integers: no such paper
+                    raise PaperNotFound(f"No paper with id {ref}. `kb list` shows them.")
+                try:
+                    return self.store.papers.get(int(ref))
+                except PaperNotFound:
+                    pass
+            found = self.store.papers.by_key(str(ref))
+            if found is None:
+                raise PaperNotFound(f"No paper with id or key {ref!r}. `kb list` shows them.")
+            return found

@@ -1,0 +1,175 @@
+"""Store I/O for chunks and their vectors: the main encoder's in ``chunks.vector``, further
+encoders' in ``chunk_vectors`` (one row per chunk and slot).
+
+``Store.chunks`` (a ``Chunks``) reads them and replaces vectors; chunks are written with their
+paper (``Store.papers.add``, through ``insert_chunks``). Every vector write bumps the store's
+``generation``, which the FAISS index files record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kb.errors import StoreError
+from kb.store.filters import PaperFilters
+from kb.types import Chunk, ParsedDocument
+
+if TYPE_CHECKING:
+    from kb.store.database import Store
+
+_CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
+
+
+class Chunks:
+    """The chunks of a store and their vectors; ``store.chunks``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def by_ids(self, ids: list[int]) -> dict[int, Chunk]:
+        out: dict[int, Chunk] = {}
+        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            rows = self._store.read(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({marks})", part)
+            out.update({int(r["id"]): Chunk(**dict(r)) for r in rows})
+        return out
+
+    def ids_of(self, paper_id: int) -> list[int]:
+        rows = self._store.read("SELECT id FROM chunks WHERE paper_id = ?", (paper_id,))
+        return [int(r[0]) for r in rows]
+
+    def ids_by_lang(self, filters: PaperFilters | None = None) -> dict[str, np.ndarray]:
+        """Chunk ids of each chunk language, of the papers that pass the filters (their
+        ``lang`` aside: a search's language filter applies to chunks, by the caller)."""
+        narrowed = dataclasses.replace(filters or PaperFilters(), lang=None)
+        where, args = narrowed.where()
+        sql = f"SELECT c.id, c.lang FROM chunks c JOIN papers ON papers.id = c.paper_id {where}"
+        out: dict[str, list[int]] = {}
+        for cid, lang in self._store.read(sql + " ORDER BY c.id", args):
+            out.setdefault(str(lang), []).append(int(cid))
+        return {lang: np.asarray(ids, dtype=np.int64) for lang, ids in out.items()}
+
+    def paper_ids(self) -> dict[int, int]:
+        """chunk id -> paper id, for every chunk."""
+        return {int(c): int(p) for c, p in self._store.read("SELECT id, paper_id FROM chunks")}
+
+    def iter_texts(self, batch: int = 256) -> Iterator[list[tuple[int, str, str]]]:
+        """(chunk id, paper title, chunk text) in batches, for re-embedding."""
+        last = 0
+        while True:
+            rows = self._store.read(
+                "SELECT c.id, p.title, c.text FROM chunks c JOIN papers p ON p.id = c.paper_id "
+                "WHERE c.id > ? ORDER BY c.id LIMIT ?",
+                (last, batch),
+            )
+            if not rows:
+                return
+            yield [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+            last = int(rows[-1][0])
+
+    def iter_vectors(
+        self, dim: int, batch: int = 4096, *, slot: str | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
+        """(chunk ids, float32 vectors, chunk languages) of every embedded chunk, in id order.
+
+        Args:
+            slot: which encoder's vectors; None for the main encoder's.
+        """
+        last = 0
+        if slot is None:
+            sql = (
+                "SELECT id, vector, lang FROM chunks WHERE id > ? AND vector IS NOT NULL "
+                "ORDER BY id LIMIT ?"
+            )
+        else:
+            sql = (
+                "SELECT c.id, v.vector, c.lang FROM chunk_vectors v JOIN chunks c "
+                "ON c.id = v.chunk_id WHERE v.slot = ? AND c.id > ? ORDER BY c.id LIMIT ?"
+            )
+        while True:
+            args = (last, batch) if slot is None else (slot, last, batch)
+            rows = self._store.read(sql, args)
+            if not rows:
+                return
+            ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vecs.reshape(len(rows), dim), [str(r[2]) for r in rows]
+            last = int(ids[-1])
+
+    def set_vectors(self, ids: list[int], vectors: np.ndarray, *, slot: str | None = None) -> None:
+        """Replace (or, for a further encoder, add) the vectors of the given chunks."""
+        with self._store.transaction() as db:
+            if slot is None:
+                rows = zip(ids, vectors, strict=True)
+                db.executemany(
+                    "UPDATE chunks SET vector = ? WHERE id = ?",
+                    [(np.asarray(v, np.float32).tobytes(), i) for i, v in rows],
+                )
+            else:
+                put_vectors(db, slot, ids, vectors)
+            self._store.bump_generation(db)
+
+    def without_vectors(self, slot: str, limit: int) -> list[tuple[int, str, str, str]]:
+        """(chunk id, paper title, text, lang) of chunks with no vector in ``slot`` yet."""
+        rows = self._store.read(
+            "SELECT c.id, p.title, c.text, c.lang FROM chunks c JOIN papers p ON p.id = c.paper_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id "
+            "AND v.slot = ?) ORDER BY c.id LIMIT ?",
+            (slot, limit),
+        )
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def vectors_of(self, chunk_ids: list[int], dim: int, slot: str | None = None) -> np.ndarray:
+        """The stored vectors of these chunks, in this order ([n, dim] float32)."""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
+            part = chunk_ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            args: list[object] = [*part] if slot is None else [slot, *part]
+            if slot is None:
+                sql = f"SELECT id, vector FROM chunks WHERE id IN ({marks})"
+            else:
+                sql = (
+                    "SELECT chunk_id, vector FROM chunk_vectors "
+                    f"WHERE slot = ? AND chunk_id IN ({marks})"
+                )
+            found.update({int(i): v for i, v in self._store.read(sql, args) if v is not None})
+        lacking = [i for i in chunk_ids if i not in found]
+        if lacking:
+            raise StoreError(
+                f"Chunks {lacking[:5]} have no {slot or 'main'} vector; run `kb doctor --repair`."
+            )
+        raw = b"".join(found[i] for i in chunk_ids)
+        return np.frombuffer(raw, dtype=np.float32).reshape(len(chunk_ids), dim)
+
+
+def insert_chunks(
+    db: sqlite3.Connection, paper_id: int, doc: ParsedDocument, vectors: np.ndarray
+) -> list[int]:
+    """Insert a paper's chunks with their main vectors (inside the caller's transaction)."""
+    ids = []
+    for chunk, vec in zip(doc.chunks, vectors, strict=True):
+        cur = db.execute(
+            "INSERT INTO chunks (paper_id, ord, text, lang, page_start, page_end, vector) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (paper_id, chunk.ord, chunk.text, chunk.lang, chunk.page_start,
+             chunk.page_end, np.asarray(vec, dtype=np.float32).tobytes()),
+        )  # fmt: skip
+        ids.append(int(cur.lastrowid or 0))
+    return ids
+
+
+def put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.ndarray) -> None:
+    """Insert or replace a further encoder's vectors (inside the caller's transaction)."""
+    rows = [
+        (i, slot, np.asarray(v, np.float32).tobytes()) for i, v in zip(ids, vectors, strict=True)
+    ]
+    db.executemany(
+        "INSERT OR REPLACE INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, ?, ?)", rows
+    )
