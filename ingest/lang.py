@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import threading
 
-from langdetect import DetectorFactory, detect_langs
+from langdetect import DetectorFactory, detect_langs, detector_factory
 from langdetect.lang_detect_exception import LangDetectException
+from langdetect.language import Language
 
 # langdetect is random unless seeded (see its PyPI page); seed once, at import.
 DetectorFactory.seed = 0
@@ -65,6 +66,22 @@ def detect_lang(text: str) -> str:
     if any(g.lang == "en" and g.prob >= _EN_PRIOR for g in guesses):
         return "en"
     return normalize_lang(guesses[0].lang) if guesses else UNDETERMINED
+
+
+def guess_langs(sample: str, *, trials: int) -> list[Language]:
+    """langdetect's guesses for ``sample``, best first, from ``trials`` random trials.
+
+    Uses langdetect's seeded module factory under this module's lock (its profiles load
+    lazily on first use). langdetect 1.0.9 has no public way to get a detector from that
+    seeded factory with another trial count, hence ``detector_factory._factory``.
+    """
+    with _LOCK:
+        detector_factory.init_factory()
+        detector = detector_factory._factory.create()
+    detector.n_trial = trials
+    detector.append(sample)
+    guesses: list[Language] = detector.get_probabilities()
+    return guesses
 
 
 def normalize_lang(code: str) -> str:

@@ -17,11 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from langdetect import detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
-from ingest import lang as _lang
-from ingest.lang import CJK_CHARS, UNDETERMINED, UNSPACED_CHARS, normalize_lang
+from ingest.lang import CJK_CHARS, UNDETERMINED, UNSPACED_CHARS, guess_langs, normalize_lang
 from ingest.normalize import CID_RE
 
 # At or above GOOD_QUALITY a page's text is kept as is; below it another extractor is tried.
@@ -201,15 +199,9 @@ def _language(text: str) -> tuple[str, float]:
         # letters look wrong (measured: bench/ingest_throughput.py, docs/INGEST.md).
         return UNDETERMINED, 1.0
     try:
-        # The seeded factory of ingest.lang, under its lock (langdetect loads lazily). Three
-        # trials instead of langdetect's seven: this runs on every page, and at 3 ms a page
-        # (langdetect 1.0.9) the seven would cost a tenth of pypdf's own time.
-        with _lang._LOCK:
-            detector_factory.init_factory()
-            detector = detector_factory._factory.create()
-        detector.n_trial = _LANG_TRIALS
-        detector.append(sample)
-        guesses = detector.get_probabilities()
+        # Three trials instead of langdetect's seven: this runs on every page, and at 3 ms a
+        # page (langdetect 1.0.9) the seven would cost a tenth of pypdf's own time.
+        guesses = guess_langs(sample, trials=_LANG_TRIALS)
     except LangDetectException:
         return UNDETERMINED, 0.0
     if not guesses:

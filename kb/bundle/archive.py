@@ -30,7 +30,7 @@ import stat
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -289,7 +289,7 @@ class BundleReader:
                 raise self._damaged(f"{pdf_member(content_hash)} does not match its hash")
 
 
-def _copy_hashing(src: BinaryIO, out: BinaryIO, digest: Any) -> None:
+def _copy_hashing(src: IO[bytes], out: IO[bytes], digest: Any) -> None:
     while block := src.read(1 << 20):
         digest.update(block)
         out.write(block)

@@ -76,8 +76,8 @@ def diagnose(
             )
             report.findings.append(Finding(f"index {name}", orphans + missing + stale, detail))
     problems = store.works.integrity()
-    for check, ids in problems.items():
-        report.findings.append(Finding(check.replace("_", " "), len(ids), _sample(ids)))
+    for check, found in problems.items():
+        report.findings.append(Finding(check.replace("_", " "), len(found), _sample(found)))
     for slot in core.extra_slots():
         lacking = store.chunks.without_vectors(slot, limit=1_000_000)
         report.findings.append(

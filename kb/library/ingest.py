@@ -157,7 +157,7 @@ class Ingester:
             old_ids = [] if old is None else store.chunks.ids_of(old.id)
             if replace_id is not None:
                 old_ids += store.chunks.ids_of(replace_id)
-            extra = {side.slot: v for side, v in zip(sides[1:], vecs[1:], strict=True)}
+            extra = {side.slot or "": v for side, v in zip(sides[1:], vecs[1:], strict=True)}
             paper_id, ids = store.papers.add(
                 doc,
                 vecs[0],
@@ -286,7 +286,8 @@ class Pipeline:
         twin = next((p for p in pending if ids & set(p.work_ids)), None)
         reason = "same identifier"
         if twin is None and pending:
-            match = best_match(signature, np.stack([p.signature for p in pending]))
+            pending_sigs = [p.signature for p in pending if p.signature is not None]
+            match = best_match(signature, np.stack(pending_sigs))
             if match is not None:
                 twin, reason = pending[match[0]], f"near-identical text, similarity {match[1]:.2f}"
         if twin is not None:

@@ -214,16 +214,23 @@ class JobRunner:
         writes of one job reach the store in order. A failed write is logged: the job goes on.
         """
         with self._lock:
-            state = {
-                "status": job.status,
-                "started_at": job.started_at,
-                "finished_at": job.finished_at,
-                "error": job.error,
-                "files": {i: job.files[i].stored() for i in files},
-            }
+            status, started, finished, error = (
+                job.status,
+                job.started_at,
+                job.finished_at,
+                job.error,
+            )
+            outcomes = {i: job.files[i].stored() for i in files}
         try:
             with self.core.lock:
-                self.core.store.jobs.update(job.id, **state)
+                self.core.store.jobs.update(
+                    job.id,
+                    status=status,
+                    started_at=started,
+                    finished_at=finished,
+                    error=error,
+                    files=outcomes,
+                )
         except (sqlite3.Error, KBError) as e:
             log.warning("Cannot store the state of ingest job %s: %s", job.id, e)
 

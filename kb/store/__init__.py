@@ -9,7 +9,7 @@ one file hasher.
 
 from kb.store.chunks import Chunks
 from kb.store.collections import Collections
-from kb.store.database import MIGRATIONS, Store
+from kb.store.database import MIGRATIONS
 from kb.store.files import (
     atomic_dir,
     atomic_path,
@@ -24,6 +24,7 @@ from kb.store.files import (
 from kb.store.jobs import Jobs
 from kb.store.keywords import Keywords
 from kb.store.papers import Papers
+from kb.store.store import Store
 from kb.store.works import Works
 
 __all__ = [

@@ -20,7 +20,7 @@ from kb.store.filters import PaperFilters
 from kb.types import Chunk, ParsedDocument
 
 if TYPE_CHECKING:
-    from kb.store.database import Store
+    from kb.store.database import Database
 
 _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 
@@ -28,7 +28,7 @@ _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 class Chunks:
     """The chunks of a store and their vectors; ``store.chunks``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def by_ids(self, ids: list[int]) -> dict[int, Chunk]:

@@ -15,7 +15,8 @@ from kb.errors import CollectionNotFound, Conflict
 from kb.types import Collection, CollectionItem, Membership
 
 if TYPE_CHECKING:
-    from kb.store.database import Store
+    from kb.store.database import Database
+    from kb.store.papers import Papers
 
 
 def _now() -> str:
@@ -32,8 +33,8 @@ def _taken(name: str) -> Conflict:
 class Collections:
     """The collections of the store, with their papers' notes; ``store.collections``."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, store: Database, papers: Papers) -> None:
+        self._store, self._papers = store, papers
 
     # -- collections
 
@@ -88,7 +89,7 @@ class Collections:
             f"WHERE collection_id IN ({marks}) ORDER BY added_at, rowid",
             ids,
         )
-        papers = self._store.papers.by_ids(sorted({int(i["paper_id"]) for i in items}))
+        papers = self._papers.by_ids(sorted({int(i["paper_id"]) for i in items}))
         by_collection: dict[int, list[CollectionItem]] = {cid: [] for cid in ids}
         for i in items:
             paper = papers.get(int(i["paper_id"]))

@@ -5,8 +5,9 @@ carries the ``generation`` of the database it mirrors, so a crash between the tw
 and repaired by rebuilding the index from SQLite. Schema changes go through the numbered
 ``MIGRATIONS``.
 
-``Store`` composes one object per group of tables, each in its own module and each given the
-store: ``store.papers`` (papers and tags), ``store.chunks`` (chunks and their vectors),
+``Database`` is the connection and what every table shares; ``kb.store.store.Store`` adds one
+object per group of tables, each in its own module and each given the ``Database``:
+``store.papers`` (papers and tags), ``store.chunks`` (chunks and their vectors),
 ``store.works`` (files, pages, identifiers, edits, links, integrity), ``store.collections``,
 ``store.keywords`` (the FTS5 index) and ``store.jobs`` (the server's ingest jobs).
 
@@ -37,21 +38,18 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import StoreError
-from kb.store.chunks import Chunks
-from kb.store.collections import Collections
-from kb.store.jobs import Jobs
-from kb.store.keywords import Keywords
 from kb.store.migrations import MIGRATIONS
-from kb.store.papers import Papers
-from kb.store.works import Works
 
-__all__ = ["MIGRATIONS", "Store"]
+__all__ = ["MIGRATIONS", "Database"]
 
 _GENERATION = "SELECT value FROM state WHERE name = 'generation'"
 
 
-class Store:
-    """The SQLite database of papers, chunks, their vectors and store state."""
+class Database:
+    """The SQLite connection of the store: transactions, reads under the lock, store state.
+
+    ``kb.store.store.Store`` adds the table objects; they are given the ``Database``.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -71,12 +69,6 @@ class Store:
             raise StoreError(
                 f"Cannot open the store at {path}: {e}. Check the folder is writable (KB_DATA_DIR)."
             ) from e
-        self.papers = Papers(self)
-        self.chunks = Chunks(self)
-        self.works = Works(self)
-        self.collections = Collections(self)
-        self.keywords = Keywords(self)
-        self.jobs = Jobs(self)
 
     def close(self) -> None:
         with self._lock:

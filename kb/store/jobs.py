@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kb.store.database import Store
+    from kb.store.database import Database
 
 FINISHED = ("done", "failed")
 
@@ -44,7 +44,7 @@ class StoredJob:
 class Jobs:
     """The server's stored ingest jobs; ``store.jobs``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def add(self, job: StoredJob, *, keep: int) -> None:

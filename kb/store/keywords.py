@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 from kb.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
-    from kb.store.database import Store
+    from kb.store.database import Database
 
 
 class Keywords:
     """The keyword (FTS5) index of the store's chunks; ``store.keywords``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def search(

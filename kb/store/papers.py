@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kb.errors import InvalidInput, PaperNotFound, StoreError
-from kb.store.chunks import insert_chunks, put_vectors
+from kb.store.chunks import Chunks, insert_chunks, put_vectors
 from kb.store.filters import PAPER_ORDER, PaperFilters
 from kb.store.keywords import delete_fts
 from kb.store.works import apply_edits, write_extras
 from kb.types import Paper, ParsedDocument
 
 if TYPE_CHECKING:
-    from kb.store.database import Store
+    from kb.store.database import Database
 
 _PAPER_COLS = (
     "id, key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
@@ -48,8 +48,8 @@ def _not_found(paper_id: int) -> PaperNotFound:
 class Papers:
     """The papers of a store, with their tags; ``store.papers``."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, store: Database, chunks: Chunks) -> None:
+        self._store, self._chunks = store, chunks
 
     def add(
         self,
@@ -111,7 +111,7 @@ class Papers:
     def remove(self, paper_id: int) -> list[int]:
         """Delete a paper and its chunks; return the removed chunk ids."""
         with self._store.transaction() as db:
-            ids = self._store.chunks.ids_of(paper_id)
+            ids = self._chunks.ids_of(paper_id)
             delete_fts(db, "paper_id = ?", paper_id)
             db.execute("DELETE FROM collection_papers WHERE paper_id = ?", (paper_id,))
             if db.execute("DELETE FROM papers WHERE id = ?", (paper_id,)).rowcount == 0:

@@ -21,7 +21,7 @@ from kb.errors import InvalidInput, PaperNotFound
 from kb.types import PageReport, ParsedDocument
 
 if TYPE_CHECKING:
-    from kb.store.database import Store
+    from kb.store.database import Database
 
 # Fields a user may correct, with the SQLite column each is stored in.
 EDITABLE = ("title", "authors", "year", "abstract", "doi", "arxiv_id", "url")
@@ -67,7 +67,7 @@ def write_extras(
 class Works:
     """Files, pages, identifiers, edits and links of the store's papers; ``store.works``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     # -- files
