@@ -32,7 +32,7 @@ from kb.types import PaperMeta
 # on one re-extracted diagram PDF (0.50 against 0.66) and nothing on edited texts.
 SHINGLE_CHARS = 7
 NUM_PERM = 128
-# Measured 2026-11-28 with the code here (tests/test_dedup.py re-checks a sample):
+# Measured 2026-11-28 with the code here (tests/test_ingest_dedup.py re-checks a sample):
 # - the same work: the 22 shared PDFs' pypdf text against itself with 2 % / 5 % / 10 % of its
 #   words (or Chinese character pairs) deleted, replaced or inserted: min 0.87 / 0.77 / 0.63;
 #   the last 10 % cut off: min 0.81; a "v2" (2 % edits, end cut, a paragraph added): min 0.80;

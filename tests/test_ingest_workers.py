@@ -208,7 +208,7 @@ _KILLED_PARENT = """
 import multiprocessing, os, sys
 from pathlib import Path
 from ingest.workers import ParseJob, parse_many
-from tests.test_workers import scripted
+from tests.test_ingest_workers import scripted
 
 jobs = [ParseJob(Path(n), 256, 32, content_hash="0") for n in ("ok.pdf", "hang.pdf", "hang-b.pdf")]
 outcomes = parse_many(jobs, workers=2, timeout_s=600, memory_mb=1024, parse=scripted)
