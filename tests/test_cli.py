@@ -36,6 +36,8 @@ def test_ingest_examples_and_skip_on_second_run(ingested):
     assert "ingested 0, skipped 8, failed 0" in run(ingested, "ingest", "-q", str(EXAMPLES)).output
     stats = json.loads(run(ingested, "stats", "--json").output)
     assert stats["papers"] == 8 and stats["papers_by_lang"] == {"en": 4, "zh": 4}
+    table = run(ingested, "stats").output.splitlines()  # a table, not Python reprs
+    assert "papers by lang  en 4 · zh 4" in table and not any("{" in line for line in table)
 
 
 def test_english_query_finds_chinese_paper(ingested):
