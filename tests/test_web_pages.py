@@ -198,3 +198,14 @@ def test_paper_page_offers_the_collections(client, library):
     assert f'<option value="{shelf.id}">Agents &amp; tests {EN["paper.in_collection"]}' in page
     assert re.search(r'<option value="\d+">Other</option>', page)
     assert EN["upload.readonly"] in page  # the test server has no keys: writes would be 403
+
+
+def test_recently_added_lists_the_newest_papers_first(make_app_client):
+    records = [
+        {"key": f"r{i}", "title": f"Paper number {i} on reward hacking", "abstract": "x" * 40}
+        for i in range(10)
+    ]
+    with make_app_client(records=records) as client:
+        page = client.get("/").text
+    shown = re.findall(r"Paper number (\d+) on reward hacking", page)
+    assert shown[:8] == ["9", "8", "7", "6", "5", "4", "3", "2"]  # not the oldest eight

@@ -139,7 +139,7 @@ def search_page(
         context["exports"] = export_links(q=form["q"], k=n, **filters)
     else:
         context["stats"] = lib.stats()
-        context["recent"] = [paper_card(p) for p in lib.papers(limit=8)]
+        context["recent"] = [paper_card(p) for p in lib.papers(limit=8, sort="added")]
     return render(request, "search.html", context)
 
 
