@@ -8,19 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import web
-from api.auth import ReadAccess, bearer_key, write_refusal
+from api.auth import ReadAccess
 from api.docs import install_docs
-from api.errors import (
-    AUTH_ERRORS,
-    error_response,
-    install_error_handlers,
-    kb_error_response,
-    too_large_message,
-)
+from api.errors import AUTH_ERRORS, install_error_handlers
+from api.guard import RequestGuard
 from api.routes import collections, exports, jobs, meta, papers, search
 from api.schemas import ErrorPublic
 from kb.library import Library
@@ -65,7 +58,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
         "/api/papers": upload_max + MULTIPART_SLACK,
         "/api/ingest-jobs": upload_max * JOB_UPLOAD_FACTOR + MULTIPART_SLACK,
     }
-    app.add_middleware(BodyLimit, limits=limits, settings=settings)
+    app.add_middleware(RequestGuard, settings=settings, uploads=limits)
     if settings.cors_list:
         app.add_middleware(
             CORSMiddleware,
@@ -79,46 +72,3 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     web.install(app)
     install_docs(app)
     return app
-
-
-class BodyLimit:
-    """Guard the upload routes before their body is read.
-
-    A write without a valid key is refused (401/403) before one byte of the upload is read.
-    A body over its path's limit is refused (413): by Content-Length before reading anything,
-    else counted while it streams in (uploads are spooled to disk as they come).
-    """
-
-    def __init__(self, app: ASGIApp, limits: dict[str, int], settings: Settings) -> None:
-        self.app, self.limits, self.settings = app, limits, settings
-        self.mb = settings.upload_max_mb
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.limits.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if limit is None or scope.get("method") != "POST":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        auth = headers.get(b"authorization", b"").decode("latin-1")
-        refusal = write_refusal(self.settings, bearer_key(auth))
-        if refusal is not None:
-            return await kb_error_response(refusal)(scope, receive, send)
-        try:
-            declared = int(headers.get(b"content-length", b"-1"))
-        except ValueError:
-            declared = -1
-        if declared > limit:
-            return await self._refuse(scope, receive, send)
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:  # FastAPI re-raises HTTPException from body parsing: JSON 413
-                raise HTTPException(413)
-            return message
-
-        await self.app(scope, counted, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await error_response(too_large_message(self.mb), 413)(scope, receive, send)

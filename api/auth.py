@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -41,6 +42,26 @@ def write_refusal(settings: Settings, key: str | None) -> KBError | None:
     return None
 
 
+def read_refusal(settings: Settings, key: str | None) -> KBError | None:
+    """Why a read with this key (header or cookie; None: none) is refused, or None if allowed."""
+    if settings.read_access == "open":
+        return None
+    if not key:
+        return Unauthorized("Reading this kb needs an API key: send 'Authorization: Bearer KEY'.")
+    if not key_matches(key, settings):
+        return Unauthorized("The API key is not valid.")
+    return None
+
+
+def cookie_key(value: str | None) -> str | None:
+    """The key held by the web page's cookie.
+
+    The page stores it URL-encoded (``encodeURIComponent``: a base64 key's ``+ / =`` become
+    ``%2B %2F %3D``, and a ``%`` ``%25``), so decoding gives back exactly the key typed.
+    """
+    return unquote(value) if value else None
+
+
 def bearer_key(header: str | None) -> str | None:
     """The key of an ``Authorization: Bearer KEY`` header value, else None."""
     scheme, _, key = (header or "").partition(" ")
@@ -56,13 +77,13 @@ def require_write(settings: SettingsDep, credentials: BearerDep) -> None:
 
 def require_read(request: Request, settings: SettingsDep, credentials: BearerDep) -> None:
     """Dependency of every route that reads: open, or a key (header or cookie) when keyed."""
-    if settings.read_access == "open":
-        return
-    given = credentials.credentials if credentials is not None else request.cookies.get(KEY_COOKIE)
-    if not given:
-        raise Unauthorized("Reading this kb needs an API key: send 'Authorization: Bearer KEY'.")
-    if not key_matches(given, settings):
-        raise Unauthorized("The API key is not valid.")
+    if credentials is not None:
+        given: str | None = credentials.credentials
+    else:
+        given = cookie_key(request.cookies.get(KEY_COOKIE))
+    refusal = read_refusal(settings, given)
+    if refusal is not None:
+        raise refusal
 
 
 WriteAccess = Depends(require_write)

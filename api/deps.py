@@ -6,12 +6,14 @@ The state comes from the lifespan (``api.app.create_app``), never from module gl
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import asyncio
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from kb.library import Library
-from kb.library.jobs import JobRunner
+from kb.library.jobs import JobFile, JobRunner
 from kb.settings import Settings
 
 MAX_ROWID = 2**63 - 1  # SQLite's largest row id: a larger id is a 422, not a server error
@@ -51,3 +53,20 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, description="A job's id
 LangQuery = Annotated[LangParam | None, Query(description="Only this language")]
 YearQuery = Annotated[int | None, Query(ge=1000, le=3000)]
 AuthorQuery = Annotated[str | None, Query(max_length=200, description="Author substring")]
+
+
+async def finished_job(runner: JobRunner, files: list[JobFile]) -> dict[str, Any]:
+    """Queue ``files`` as one ingest job and wait for its end without holding a thread: the
+    worker thread resolves a future on this event loop when the job is done or failed."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+    def resolve(job: dict[str, Any]) -> None:
+        if not ended.done():  # the client may have gone: the job still ran
+            ended.set_result(job)
+
+    def on_done(job: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(resolve, job)
+
+    await run_in_threadpool(runner.submit, files, on_done=on_done)
+    return await ended

@@ -1,12 +1,16 @@
 """The one place the HTTP API turns errors into JSON: ``{"error": "...", "status": N}``.
 
 A ``KBError`` carries its status (``kb/errors.py``). Bad parameters (422), unknown routes (404)
-and bodies over the size limit (413) are mapped here too, so every error answer has
-``ErrorPublic``'s shape. The web pages render the same messages as HTML (``api.web.render``).
+and bodies over the size limit (413) are mapped here too, and so are operating-system and SQLite
+errors (``kb.errors.translate``: a full disk is 507) and, last, any other error (500, its
+traceback in the server's log only), so every error answer has ``ErrorPublic``'s shape. The web
+pages render the same messages as HTML (``api.web.render``).
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,8 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.schemas import ErrorPublic
-from kb.errors import KBError
+from kb.errors import KBError, translate
 from kb.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # the OpenAPI entry of the routes behind a key (included once per router in api.app)
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -33,8 +39,22 @@ def error_response(
 
 
 def kb_error_response(exc: KBError) -> JSONResponse:
-    """A library error as the API's error answer, with the error's own status."""
-    return error_response(str(exc), exc.status)
+    """A library error as the API's error answer, with the error's own status (and a
+    ``Retry-After`` header when it says when to try again)."""
+    retry = getattr(exc, "retry_after", None)
+    headers = None if retry is None else {"Retry-After": str(retry)}
+    return error_response(str(exc), exc.status, headers)
+
+
+def unexpected_response(request: Request, exc: BaseException) -> JSONResponse:
+    """A 500 for an error kb did not expect: the traceback goes to the log, never the client."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    message = (
+        f"The server failed on {request.method} {request.url.path} ({type(exc).__name__}); "
+        "nothing half-done was kept. The server's log has the details; `kb doctor` checks "
+        "whether the store is damaged."
+    )
+    return error_response(message, 500)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -46,7 +66,10 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def too_large_message(upload_max_mb: int) -> str:
+def too_large_message(upload_max_mb: int | None) -> str:
+    """Why a body was refused (413): an upload over KB_UPLOAD_MAX_MB (``None``: a JSON body)."""
+    if upload_max_mb is None:
+        return "The request body is too large: a body other than an upload may be at most 1 MiB."
     return f"The request is too large: a PDF may be at most {upload_max_mb} MiB (KB_UPLOAD_MAX_MB)."
 
 
@@ -61,6 +84,20 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:
         return kb_error_response(exc)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(MemoryError)
+    async def system_error(request: Request, exc: Exception) -> JSONResponse:
+        known = translate(exc)
+        if known is None:
+            return unexpected_response(request, exc)
+        log.warning("%s %s: %s", request.method, request.url.path, known)
+        return kb_error_response(known)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return unexpected_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

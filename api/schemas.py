@@ -35,6 +35,10 @@ class PaperPublic(PaperSummary):
     files: list[str] = Field(description="PDF files of this work (several when duplicates)")
     edited: list[str] = Field(description="Fields corrected by a user (kept on re-ingest)")
     needs_ocr: list[int] = Field(description="Pages without usable text (OCR could read them)")
+    author_kind: Literal["person", "organisation"] = Field(
+        description="person, or organisation when the authors are the issuing bodies"
+    )
+    title_en: str = Field(description="A Chinese paper's English title, as printed; or empty")
 
 
 class SnippetPublic(BaseModel):
@@ -49,8 +53,10 @@ class SnippetPublic(BaseModel):
 
 class SearchHitPublic(BaseModel):
     score: float = Field(
-        description="Calibrated score: comparable across languages, higher is better"
+        description="Relevance score (dense, hybrid): standard deviations above what a chance "
+        "match reaches, comparable across queries, languages and libraries; BM25 in keyword mode"
     )
+    weak: bool = Field(description="The score is under the relevance floor (KB_MIN_SCORE)")
     paper: PaperSummary
     snippets: list[SnippetPublic]
     via: list[str] = Field(description="Which sides found the paper: dense, keyword")
@@ -76,10 +82,14 @@ class PaperList(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "degraded", "error"] = Field(
+        description="ok; degraded: answering, but see problems; error: the store is unreadable"
+    )
     papers: int
     chunks: int
     model: str
+    problems: list[str] = Field(description="What is wrong now, and what to do")
+    repairs: list[str] = Field(description="Indexes found damaged and rebuilt since the start")
 
 
 class ErrorPublic(BaseModel):
@@ -108,6 +118,10 @@ class PaperEdit(BaseModel):
     doi: str | None = Field(default=None, max_length=300)
     arxiv_id: str | None = Field(default=None, max_length=100)
     url: str | None = Field(default=None, max_length=2000)
+    author_kind: Literal["person", "organisation"] | None = Field(
+        default=None, description="Whether the authors are people or organisations"
+    )
+    title_en: str | None = Field(default=None, max_length=1000)
     tags_add: list[Tag] = Field(default_factory=list, max_length=100)
     tags_remove: list[Tag] = Field(default_factory=list, max_length=100)
 

@@ -7,7 +7,13 @@ Chinese queries) while the server is idle, then starts an ingest job over a fold
 the same searches until the job ends. Prints throughput, p50/p95/p99 latency, error count
 and the job's outcome.
 
+With ``--hostile``, a third run searches as long as the idle one while hostile traffic is
+mixed in: clients streaming oversized bodies without a key, 50 uploads waiting in the ingest
+queue behind each other, and slow connections that send a byte at a time; it prints the
+searches' p99 and error count beside the clean (idle) run's, and what each hostile client got.
+
     .venv/bin/python bench/api_load.py --threads 4 --job-pdfs 4
+    .venv/bin/python bench/api_load.py --threads 4 --job-pdfs 4 --hostile
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ def main() -> None:
     parser.add_argument(
         "--job-timeout-s", type=float, default=600.0, help="give up on the job after this long"
     )
+    parser.add_argument("--hostile", action="store_true", help="add a run with hostile traffic")
+    parser.add_argument("--uploads", type=int, default=50, help="hostile: waiting uploads")
+    parser.add_argument("--slow", type=int, default=100, help="hostile: slow connections")
+    parser.add_argument("--oversized", type=int, default=4, help="hostile: oversized clients")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kb-api-load-") as tmp:
         run(args, Path(tmp))
@@ -98,6 +108,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         for f in done.get("files", []):
             if f["status"] == "failed":
                 print(f"  failed: {f['name']}: {f['detail']}")
+        if args.hostile:
+            hostile = _hostile(base, port, args)
+            _report("hostile", hostile)
+            _compare(idle, hostile)
         print(f"machine: {machine()}")
     finally:
         server.terminate()
@@ -159,6 +173,115 @@ def _report(label: str, result: dict) -> None:
     )
     for why in result["errors"][:5]:
         print(f"  error: {why}")
+
+
+def _p99_ms(result: dict) -> float:
+    lat = sorted(result["latencies"])
+    if len(lat) < 2:
+        return float("nan")
+    return statistics.quantiles(lat, n=100, method="inclusive")[98] * 1000
+
+
+def _compare(clean: dict, hostile: dict) -> None:
+    print(
+        f"searches p99: clean {_p99_ms(clean):.0f} ms, hostile {_p99_ms(hostile):.0f} ms; "
+        f"errors: clean {len(clean['errors'])}, hostile {len(hostile['errors'])}"
+    )
+
+
+def _hostile(base: str, port: int, args: argparse.Namespace) -> dict:
+    """Search for ``args.idle_s`` seconds while hostile clients run; their outcomes printed."""
+    stop = threading.Event()
+    got: dict[str, list] = {"oversized": [], "uploads": [], "slow": []}
+    lock = threading.Lock()
+
+    def note(kind: str, what: object) -> None:
+        with lock:
+            got[kind].append(what)
+
+    def oversized() -> None:  # 300 MiB PATCH bodies without a key, again and again
+        while not stop.is_set():
+            note("oversized", _stream_body(port, "/api/papers/1", 300 << 20))
+
+    def upload(n: int) -> None:
+        pdfs = sorted(args.pdfs.glob("*.pdf"), key=lambda p: p.stat().st_size)[: args.job_pdfs]
+        pdf = pdfs[n % len(pdfs)]
+        auth = {"Authorization": f"Bearer {KEY}"}
+        try:
+            with httpx.Client(base_url=base, timeout=args.job_timeout_s) as c:
+                files = {"file": (f"{n}-{pdf.name}", pdf.read_bytes(), "application/pdf")}
+                note("uploads", c.post("/api/papers", files=files, headers=auth).status_code)
+        except httpx.HTTPError as e:
+            note("uploads", type(e).__name__)
+
+    def slow() -> None:  # a request's headers, one byte a second
+        head = b"GET /api/search?q=slow HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                for byte in head:
+                    if stop.is_set():
+                        break
+                    sock.sendall(bytes([byte]))
+                    time.sleep(1.0)
+                note("slow", "held")
+        except OSError as e:
+            note("slow", f"closed by server ({type(e).__name__})")
+
+    workers = [threading.Thread(target=oversized, daemon=True) for _ in range(args.oversized)]
+    workers += [
+        threading.Thread(target=upload, args=(n,), daemon=True) for n in range(args.uploads)
+    ]
+    workers += [threading.Thread(target=slow, daemon=True) for _ in range(args.slow)]
+    for w in workers:
+        w.start()
+    result = _drive(base, args, stop_when=_after(args.idle_s))
+    stop.set()
+    time.sleep(2)
+    with lock:
+        sizes = [r for r in got["oversized"] if isinstance(r, tuple)]
+        statuses = _counts(str(status) for status, _ in sizes)
+        most = max((sent for _, sent in sizes), default=0) >> 20
+        print(f"  oversized bodies without a key: answers {statuses}; at most {most} MiB sent")
+        answered = _counts(map(str, got["uploads"]))
+        print(f"  uploads answered in the window: {answered} of {args.uploads} (the rest wait")
+        print("  in the ingest queue, holding no server thread)")
+        print(f"  slow connections: {_counts(got['slow'])} of {args.slow}")
+    return result
+
+
+def _stream_body(port: int, path: str, total: int) -> tuple[int, int] | str:
+    """Send a PATCH with ``total`` declared bytes until the server answers: (status, sent)."""
+    head = (f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {total}\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    block, sent = b"[" * (1 << 16), 0
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(head)
+            sock.setblocking(False)
+            reply = b""
+            while sent < total and not reply:
+                try:
+                    sent += sock.send(block)
+                except BlockingIOError:
+                    time.sleep(0.01)
+                except OSError:
+                    break
+                try:
+                    reply = sock.recv(1 << 12)
+                except BlockingIOError:
+                    pass
+            sock.setblocking(True)
+            reply = reply or sock.recv(1 << 12)
+            return int(reply.split()[1]), sent
+    except (OSError, ValueError, IndexError) as e:
+        return type(e).__name__
+
+
+def _counts(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
 
 
 def _after(seconds: float):

@@ -1,19 +1,29 @@
 """Retrieval quality on the shared bilingual safety papers, through the code of `kb eval`.
 
-Builds the standard QRELS from ../shared/data/xling (read in place, never copied): each of N
-safety papers (safety_pairs_dev.jsonl) is indexed in ONE language, even lines in English and
-odd lines in Chinese, as title + abstract, among M distractor papers
-(general_distractors_3000.jsonl, alternating likewise). Each safety paper gives three queries:
+Two sets (``--set``):
+
+**standard** (default): title + abstract records. Builds the standard QRELS from
+../shared/data/xling (read in place, never copied): each of N safety papers
+(safety_pairs_dev.jsonl) is indexed in ONE language, even lines in English and odd lines in
+Chinese, as title + abstract, among M distractor papers (general_distractors_3000.jsonl,
+alternating likewise). Each safety paper gives three queries:
 
 - same-title: its title in the indexed language (EN->EN, ZH->ZH);
 - cross-title: its title in the other language (ZH->EN, EN->ZH);
 - cross-abstract: its abstract in the other language (pasting an abstract to find the paper).
 
-The QRELS goes to a temporary file and through ``kb.evaluate.evaluate``. Settings (model,
-KB_MODEL_DIR, ...) come from the environment, as for `kb`.
+The QRELS goes to a temporary file and through ``kb.evaluate.evaluate``.
+
+**fulltext**: the 56 real PDFs of ../shared/data/pdfs and ../shared/data/pdfs-dev with the 91
+graded queries of ../shared/data/fulltext-qrels/queries.jsonl (``--main-only``: the 22 PDFs of
+pdfs/ and the 65 queries with a relevant document among them), run as
+``kb eval queries.jsonl --docs pdfs --docs pdfs-dev``.
+
+Settings (model, KB_MODEL_DIR, ...) come from the environment, as for `kb`.
 
     .venv/bin/python bench/eval_retrieval.py [--papers 493] [--distractors 3000]
-        [--modes dense keyword hybrid] [--json] [--markdown FILE]
+        [--modes dense keyword hybrid] [--json] [--markdown FILE] [--keep DIR]
+    .venv/bin/python bench/eval_retrieval.py --set fulltext [--main-only] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -34,7 +44,10 @@ from kb.errors import KBError
 from kb.evaluate import EvalReport, evaluate
 from kb.settings import Settings
 
-XLING = Path(__file__).resolve().parents[2] / "shared" / "data" / "xling"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+XLING = SHARED / "xling"
+FULLTEXT = SHARED / "fulltext-qrels" / "queries.jsonl"
+PDF_FOLDERS = (SHARED / "pdfs", SHARED / "pdfs-dev")
 SAFETY = XLING / "safety_pairs_dev.jsonl"
 DISTRACTORS = XLING / "general_distractors_3000.jsonl"
 MODES = ("dense", "keyword", "hybrid")
@@ -69,10 +82,10 @@ def build_qrels(papers: list[dict[str, Any]], distractors: list[dict[str, Any]])
     return lines + queries
 
 
-def markdown_file(report: EvalReport, wall_s: float, settings: Settings) -> str:
+def markdown_file(report: EvalReport, wall_s: float, settings: Settings, title: str) -> str:
     command = shlex.join(["python", *sys.argv])
     return (
-        "# Retrieval evaluation (bench/eval_retrieval.py)\n\n"
+        f"# Retrieval evaluation, {title} (bench/eval_retrieval.py)\n\n"
         f"- command: `{command}`\n"
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}\n"
         f"- machine: {machine()}\n"
@@ -86,6 +99,10 @@ def markdown_file(report: EvalReport, wall_s: float, settings: Settings) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=("standard", "fulltext"), default="standard")
+    parser.add_argument(
+        "--main-only", action="store_true", help="fulltext: only the 22 PDFs of pdfs/"
+    )
     parser.add_argument("--papers", type=int, default=493, help="safety papers (max 493)")
     parser.add_argument("--distractors", type=int, default=3000, help="distractors (max 3000)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), help="dense keyword hybrid")
@@ -97,16 +114,19 @@ def main() -> None:
     args = parser.parse_args()
     modes = [m for arg in args.modes for m in arg.split(",") if m]
     settings = Settings.from_env()
-    lines = build_qrels(_read(SAFETY, args.papers), _read(DISTRACTORS, args.distractors))
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
-        qrels = Path(tmp) / "safety_qrels.jsonl"
-        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-        qrels.write_text(text, encoding="utf-8")
-        try:
-            report = evaluate(qrels, settings, modes=modes, k=10, progress=True, keep=args.keep)
-        except KBError as e:
-            sys.exit(f"error: {e}")
+    try:
+        if args.set == "fulltext":
+            docs = PDF_FOLDERS[:1] if args.main_only else PDF_FOLDERS
+            report = evaluate(
+                FULLTEXT, settings, modes=modes, k=10, docs=docs, progress=True, keep=args.keep
+            )
+            title = "full text (22 PDFs)" if args.main_only else "full text (56 PDFs)"
+        else:
+            report = _standard(args, settings, modes)
+            title = "standard set"
+    except KBError as e:
+        sys.exit(f"error: {e}")
     wall_s = time.perf_counter() - started
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -114,7 +134,16 @@ def main() -> None:
         print(report.to_markdown(), end="")
     print(f"({wall_s:.1f} s in all)", file=sys.stderr)
     if args.markdown:
-        args.markdown.write_text(markdown_file(report, wall_s, settings), encoding="utf-8")
+        args.markdown.write_text(markdown_file(report, wall_s, settings, title), encoding="utf-8")
+
+
+def _standard(args: argparse.Namespace, settings: Settings, modes: list[str]) -> EvalReport:
+    lines = build_qrels(_read(SAFETY, args.papers), _read(DISTRACTORS, args.distractors))
+    with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
+        qrels = Path(tmp) / "safety_qrels.jsonl"
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        qrels.write_text(text, encoding="utf-8")
+        return evaluate(qrels, settings, modes=modes, k=10, progress=True, keep=args.keep)
 
 
 if __name__ == "__main__":

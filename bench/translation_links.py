@@ -98,7 +98,7 @@ def build_papers(n_papers: int, n_distractors: int) -> tuple[list[Paper], set[tu
 def embed_papers(papers: list[Paper], embedder: Any, settings: Settings) -> np.ndarray:
     """One vector per paper: the normalised mean of its chunks' passage vectors, as ingested."""
     from ingest.chunking import chunk_text
-    from kb.library.facade import passage_text
+    from kb.library.encoders import passage_text
 
     texts: list[str] = []
     owner: list[int] = []

@@ -88,8 +88,8 @@ class DenseIndex:
             saved = read_arrays(path)
             fingerprint = self.embedder.fingerprint
             if saved is not None and str(saved.pop("fingerprint", "")) == fingerprint:
-                self._means = LanguageMeans.from_arrays(saved)
-            else:
+                self._means = LanguageMeans.from_arrays(saved)  # None: an older file
+            if self._means is None:
                 self._means = LanguageMeans.compute(self.embedder)
                 arrays = self._means.to_arrays()
                 write_arrays(path, {**arrays, "fingerprint": np.asarray(fingerprint)})
@@ -153,7 +153,10 @@ class DenseIndex:
                 (self.to_index(vecs, langs), langs)
                 for _, vecs, langs in self.store.chunks.iter_vectors(dim, slot=self.slot)
             ]
-            self._stats = (size, LanguageStats.from_batches(batches, dim))
+            means = self.means()
+            prior, queries = means.reference_stats(), means.typical_queries()
+            stats = LanguageStats.from_batches(batches, dim, prior, queries=queries)
+            self._stats = (size, stats)
         return self._stats[1]
 
     def rebuild(self) -> None:

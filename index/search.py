@@ -2,11 +2,12 @@
 
 Dense search runs over the whole FAISS index once per document language and per encoder; every
 candidate chunk gets each encoder's exact score, z-scored within its document language
-(``index.calibration``), and the encoders' z-scores are summed. Chunks are grouped by paper
-(a paper scores as its best chunk). Hybrid search lets keyword evidence reorder only the papers
-in the query's own language, inside the ranks the dense ranking gave that language: BM25 hits
-exist only in the query's language, and letting them move papers across languages measurably
-buries the other-language paper (see docs/EVALUATION.md).
+(``index.calibration``), and the encoders' z-scores are summed. Chunks are grouped by paper,
+and a paper scores as its best chunk corrected for the paper's length (``index.scoring``), so
+a long report does not win by drawing more chunks. Hybrid search lets keyword evidence
+reorder only the papers in the query's own language, inside the ranks the dense ranking gave
+that language: BM25 hits exist only in the query's language, and letting them move papers
+across languages measurably buries the other-language paper (see docs/EVALUATION.md).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from index.calibration import LanguageStats
 from index.keywords import analyze, highlight_spans
+from index.scoring import PaperScorer
 from index.vectors import VectorIndex
 from kb.types import Chunk, Paper, SearchHit, SearchResponse, Snippet
 
@@ -39,17 +42,31 @@ class EncoderQuery:
     qvec: np.ndarray
 
 
+class PaperHits(NamedTuple):
+    """One ranked paper: its score and its scored chunks ``(score, chunk id)``, best first."""
+
+    pid: int
+    score: float
+    hits: list[tuple[float, int]]
+
+
+Ranked = list[PaperHits]
+
 # Reads the chunks of the given ids (missing ids are left out): ``store.chunks.by_ids``.
 ChunksById = Callable[[list[int]], dict[int, Chunk]]
+# Counts the chunks of the given papers: ``store.chunks.counts``.
+ChunkCounts = Callable[[list[int]], dict[int, int]]
 
 
 @dataclass(frozen=True)
 class SearchContext:
     """What a search ranks over: the allowed chunk ids of each document language, and how
-    to read chunks by id (the caller's storage; ``index`` reads no store itself)."""
+    to read chunks by id and count a paper's chunks (the caller's storage; ``index`` reads
+    no store itself)."""
 
     chunks_by_ids: ChunksById
     ids_by_lang: dict[str, np.ndarray]
+    chunk_counts: ChunkCounts | None = None
 
 
 def dense_scores(
@@ -79,31 +96,56 @@ def score_chunks(queries: list[EncoderQuery], doc_lang: str, ids: list[int]) -> 
 
 
 def rank_papers(
-    scores: dict[int, float], ctx: SearchContext
-) -> tuple[list[tuple[int, list[tuple[float, int]]]], dict[int, Chunk]]:
-    """Group chunk scores by paper, best paper first; also return the chunks read."""
+    scores: dict[int, float], ctx: SearchContext, scorer: PaperScorer | None = None
+) -> tuple[Ranked, dict[int, Chunk]]:
+    """Group chunk scores by paper, best paper first; also return the chunks read.
+
+    Args:
+        scorer: how dense chunk scores make a paper's score (standardised, corrected for the
+            paper's length); None: the paper's score is its best chunk's (BM25).
+    """
     chunks = ctx.chunks_by_ids(list(scores))
     by_paper: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for cid, score in scores.items():
         chunk = chunks.get(cid)
         if chunk is not None:  # a vector whose chunk is gone is ignored, never shown
             by_paper[chunk.paper_id].append((score, cid))
-    for scored in by_paper.values():
-        scored.sort(reverse=True)
-    ranked = sorted(by_paper.items(), key=lambda item: -item[1][0][0])
+    ranked = paper_hits(by_paper, ctx, scorer)
     return ranked, chunks
 
 
+def paper_hits(
+    by_paper: dict[int, list[tuple[float, int]]],
+    ctx: SearchContext,
+    scorer: PaperScorer | None,
+) -> Ranked:
+    """Each paper's hits (best first) with its score, best paper first."""
+    counts: dict[int, int] = {}
+    if scorer is not None and ctx.chunk_counts is not None:
+        counts = ctx.chunk_counts(list(by_paper))
+    out = []
+    for pid, hits in by_paper.items():
+        hits.sort(reverse=True)
+        if scorer is None:
+            score = hits[0][0]
+        else:
+            score = scorer.paper(hits[0][0], counts.get(pid, len(hits)))
+            hits = [(scorer.chunk(s), cid) for s, cid in hits]
+        out.append(PaperHits(pid, score, hits))
+    out.sort(key=lambda p: (-p.score, p.pid))
+    return out
+
+
 def fuse_in_language(
-    dense: list[tuple[int, list[tuple[float, int]]]],
-    keyword: list[tuple[int, list[tuple[float, int]]]],
+    dense: Ranked,
+    keyword: Ranked,
     paper_lang: dict[int, str],
     query_lang: str,
     method: str = "rrf",
     *,
-    main: list[tuple[int, list[tuple[float, int]]]] | None = None,
-    scored: dict[int, list[tuple[float, int]]] | None = None,
-) -> list[tuple[int, list[tuple[float, int]]]]:
+    main: Ranked | None = None,
+    scored: dict[int, PaperHits] | None = None,
+) -> Ranked:
     """Reorder the query-language papers of ``dense`` with more evidence, in their slots.
 
     The slots (positions) the dense ranking gave the query language stay theirs, so papers in
@@ -119,10 +161,10 @@ def fuse_in_language(
         scored: dense chunk scores of papers that are not in ``dense`` (found by keyword or
             by the main encoder), shown as their scores when they take a slot.
     """
-    slots = [i for i, (pid, _) in enumerate(dense) if paper_lang.get(pid) == query_lang]
+    slots = [i for i, p in enumerate(dense) if paper_lang.get(p.pid) == query_lang]
     own = [dense[i] for i in slots]
     if method == "zsum":
-        order = _zsum_order(own, {pid: s[0][0] for pid, s in keyword})
+        order = _zsum_order(own, {p.pid: p.score for p in keyword})
         chosen = [own[i] for i in order]
     else:
         chosen = _rrf_pool(own, [keyword, main or []], paper_lang, query_lang, scored or {})
@@ -138,50 +180,47 @@ def title_match(query: str, title: str) -> float:
     return len(q & t) / len(q | t) if q and t else 0.0
 
 
-def promote_title_match(
-    ranked: list[tuple[int, list[tuple[float, int]]]], pid: int
-) -> list[tuple[int, list[tuple[float, int]]]]:
+def promote_title_match(ranked: Ranked, pid: int) -> Ranked:
     """Move paper ``pid`` (a near-exact title match of the query) to the first place."""
-    moved = [item for item in ranked if item[0] == pid]
-    return moved + [item for item in ranked if item[0] != pid] if moved else ranked
+    moved = [item for item in ranked if item.pid == pid]
+    return moved + [item for item in ranked if item.pid != pid] if moved else ranked
 
 
 def _rrf_pool(
-    own: list[tuple[int, list[tuple[float, int]]]],
-    evidence: list[list[tuple[int, list[tuple[float, int]]]]],
+    own: Ranked,
+    evidence: list[Ranked],
     paper_lang: dict[int, str],
     query_lang: str,
-    scored: dict[int, list[tuple[float, int]]],
-) -> list[tuple[int, list[tuple[float, int]]]]:
+    scored: dict[int, PaperHits],
+) -> Ranked:
     """Query-language papers of every ranking, by reciprocal-rank fusion (best first)."""
-    rankings = [own] + [[e for e in r if paper_lang.get(e[0]) == query_lang] for r in evidence]
-    pool = dict(own)
+    rankings = [own] + [[e for e in r if paper_lang.get(e.pid) == query_lang] for r in evidence]
+    pool = {p.pid: p for p in own}
     fused: dict[int, float] = {}
     for ranking in rankings:
-        for rank, (pid, _) in enumerate(ranking):
-            if pid in pool or pid in scored:
-                pool.setdefault(pid, scored.get(pid, []))
-                fused[pid] = fused.get(pid, 0.0) + 1 / (RRF_K + rank)
+        for rank, item in enumerate(ranking):
+            if item.pid in pool or item.pid in scored:
+                if item.pid not in pool:
+                    pool[item.pid] = scored[item.pid]
+                fused[item.pid] = fused.get(item.pid, 0.0) + 1 / (RRF_K + rank)
     best = sorted(fused, key=lambda pid: -fused[pid])
-    return [(pid, pool[pid]) for pid in best if pool[pid]]
+    return [pool[pid] for pid in best if pool[pid].hits]
 
 
-def _zsum_order(
-    own: list[tuple[int, list[tuple[float, int]]]], bm25: dict[int, float]
-) -> list[int]:
+def _zsum_order(own: Ranked, bm25: dict[int, float]) -> list[int]:
     """Indexes of ``own`` by dense score + z-scored BM25 (0 for papers no keyword found)."""
     if not own:
         return []
-    kw = np.asarray([bm25.get(pid, 0.0) for pid, _ in own])
+    kw = np.asarray([bm25.get(p.pid, 0.0) for p in own])
     sd = float(kw.std())
     kw_z = (kw - kw.mean()) / sd if sd > 0 else np.zeros(len(own))
-    fused = np.asarray([scored[0][0] for _, scored in own]) + kw_z
+    fused = np.asarray([p.score for p in own]) + kw_z
     return sorted(range(len(own)), key=lambda i: -fused[i])
 
 
 def build_response(
     text: str,
-    ranked: list[tuple[int, list[tuple[float, int]]]],
+    ranked: Ranked,
     chunks: dict[int, Chunk],
     papers: dict[int, Paper],
     *,
@@ -191,34 +230,55 @@ def build_response(
     via: dict[int, list[str]],
     highlight: str = "",
     translations: dict[int, list[int]] | None = None,
+    floor: float | None = None,
+    min_score: float | None = None,
 ) -> SearchResponse:
     """The response for the best ``k`` papers; ``highlight``: the query whose terms to mark.
+
+    Scores go down the list (``position_scores``); a hit under ``floor`` is marked weak, and
+    one under ``min_score`` is left out.
 
     Args:
         translations: paper id -> ids of its translations to show with it (in ``papers``).
     """
     results = []
-    for pid, scored in ranked[:k]:
-        snips = [_snippet(chunks[cid], score, highlight) for score, cid in scored[:snippets]]
-        twins = [papers[t] for t in (translations or {}).get(pid, []) if t in papers]
-        hit = SearchHit(round(scored[0][0], 4), papers[pid], snips, via.get(pid, []), twins)
+    for item, score in zip(ranked[:k], position_scores(ranked[:k]), strict=True):
+        if min_score is not None and score < min_score:
+            break
+        snips = [_snippet(chunks[cid], s, highlight) for s, cid in item.hits[:snippets]]
+        twins = [papers[t] for t in (translations or {}).get(item.pid, []) if t in papers]
+        weak = floor is not None and score < floor
+        hit = SearchHit(
+            round(score, 4), papers[item.pid], snips, via.get(item.pid, []), twins, weak=weak
+        )
         results.append(hit)
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(query=text, took_ms=round(took, 2), results=results)
 
 
+def position_scores(ranked: Ranked) -> list[float]:
+    """The scores shown for a ranking: its papers' scores, highest first.
+
+    Hybrid search may reorder a language's papers on keyword evidence (or put a typed title
+    first); the shown scores still go down the list, each place taking the score of its rank,
+    so a weaker paper moved up shows the score of the place it took, never a score above the
+    one before it. A ranking sorted by score shows each paper's own score.
+    """
+    return sorted((p.score for p in ranked), reverse=True)
+
+
 def group_translations(
-    ranked: list[tuple[int, list[tuple[float, int]]]], links: dict[int, list[int]]
-) -> tuple[list[tuple[int, list[tuple[float, int]]]], dict[int, list[int]]]:
+    ranked: Ranked, links: dict[int, list[int]]
+) -> tuple[Ranked, dict[int, list[int]]]:
     """Fold each paper's translations into its best-ranked version.
 
     Returns the ranking without the folded papers, and, for each paper kept, the ids of its
     translations that the ranking held (best first), to be shown with it.
     """
-    position = {pid: i for i, (pid, _) in enumerate(ranked)}
+    position = {p.pid: i for i, p in enumerate(ranked)}
     folded: dict[int, list[int]] = {}
     hidden: set[int] = set()
-    for pid, _ in ranked:
+    for pid, _, _ in ranked:
         if pid in hidden:
             continue
         twins = sorted((t for t in links.get(pid, []) if t in position), key=position.__getitem__)
@@ -226,7 +286,7 @@ def group_translations(
         if twins:
             folded[pid] = twins
             hidden.update(twins)
-    return [item for item in ranked if item[0] not in hidden], folded
+    return [item for item in ranked if item.pid not in hidden], folded
 
 
 def interleave_languages(response: SearchResponse, k: int) -> SearchResponse:

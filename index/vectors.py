@@ -10,6 +10,7 @@ which ``kb.store.Store`` satisfies.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,11 +21,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.errors import IndexMismatch, StoreError
-from kb.store.files import read_faiss, read_json, write_faiss, write_json
+from kb.store.files import read_faiss, read_json, sha256_file, write_faiss, write_json
 
 INDEX_FILE = "vectors.faiss"
 Transform = Callable[[np.ndarray, list[str]], np.ndarray]
 CONFIG_FILE = "config.json"
+
+log = logging.getLogger(__name__)
 
 
 class StoredVectors(Protocol):
@@ -35,6 +38,10 @@ class StoredVectors(Protocol):
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
         """(chunk ids, float32 vectors, chunk languages) of every embedded chunk, in id order;
         ``slot``: which encoder's vectors (None: the main encoder's)."""
+        ...
+
+    def vector_ids(self, *, slot: str | None = None) -> np.ndarray:
+        """The ids of every embedded chunk, in id order (int64); ``slot`` as above."""
         ...
 
 
@@ -91,6 +98,7 @@ class VectorIndex:
         faiss = _faiss()
         self.dim = dim
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.rebuilt_because: str | None = None  # why a saved file was not used, on load
 
     @property
     def size(self) -> int:
@@ -140,6 +148,7 @@ class VectorIndex:
         """
         write_faiss(self.index, folder / INDEX_FILE)
         config = _config(identity, generation, self.size, folder / CONFIG_FILE)
+        config["checksum"] = sha256_file(folder / INDEX_FILE)  # checked on every load
         write_json(folder / CONFIG_FILE, {**config, **extra})
 
     @classmethod
@@ -160,22 +169,45 @@ class VectorIndex:
             slot: which stored vectors (None: the main encoder's).
         """
         check_identity(store, identity, "model" if slot is None else f"model:{slot}")
+        damage: str | None = None
         config_path = folder / CONFIG_FILE
+        config: dict[str, Any] = {}
         if config_path.is_file() and (folder / INDEX_FILE).is_file():
-            config = read_json(config_path)
+            try:
+                config = read_json(config_path)
+            except StoreError as e:  # damaged: rebuilt below
+                damage = str(e)
             fresh = config.get("generation") == store.generation() and all(
                 config.get(key) == value for key, value in extra.items()
             )
             if fresh and config.get("dim") == identity.dim:
                 loaded = cls(identity.dim)
+                damage = cls.damage(folder, config)
                 try:
-                    loaded.index = read_faiss(folder / INDEX_FILE)
+                    loaded.index = None if damage else read_faiss(folder / INDEX_FILE)
+                except StoreError as e:
+                    damage = str(e)
+                damage = damage or _mismatch(loaded, config, store.chunks.vector_ids(slot=slot))
+                if damage is None:
                     return loaded
-                except StoreError:
-                    pass  # damaged: rebuilt below from SQLite, the source of truth
+                log.warning("%s: %s; rebuilding it from the store", folder / INDEX_FILE, damage)
         index = cls.rebuild(store, identity.dim, transform, slot)
         index.save(folder, identity, store.generation(), extra)
+        index.rebuilt_because = damage
         return index
+
+    @staticmethod
+    def damage(folder: Path, config: dict[str, Any] | None = None) -> str | None:
+        """Why the saved index file in ``folder`` cannot be trusted (its SHA-256 is not the one
+        recorded when it was saved, or none was recorded), or None when it matches."""
+        if config is None:
+            config = read_json(folder / CONFIG_FILE)
+        recorded = config.get("checksum")
+        if not isinstance(recorded, str):
+            return "no checksum was recorded when it was saved"
+        if sha256_file(folder / INDEX_FILE) != recorded:
+            return "its bytes do not match the checksum recorded when it was saved"
+        return None
 
     @classmethod
     def peek(cls, folder: Path) -> tuple[int, np.ndarray] | None:
@@ -198,6 +230,15 @@ class VectorIndex:
         for ids, vecs, langs in store.chunks.iter_vectors(dim, slot=slot):
             index.add(ids, transform(vecs, langs))
         return index
+
+
+def _mismatch(loaded: VectorIndex, config: dict[str, Any], stored: np.ndarray) -> str | None:
+    """Why a loaded index does not mirror the store (count, ids), or None when it does."""
+    if loaded.size != config.get("vectors") or loaded.size != len(stored):
+        return f"it holds {loaded.size} vectors, the store {len(stored)}"
+    if not np.array_equal(np.sort(loaded.ids()), stored):
+        return "its chunk ids are not the store's"
+    return None
 
 
 def check_identity(store: VectorSource, identity: ModelIdentity, key: str = "model") -> None:
@@ -237,7 +278,10 @@ def _config(identity: ModelIdentity, generation: int, size: int, path: Path) -> 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     created = now
     if path.is_file():
-        created = read_json(path).get("created", now)
+        try:
+            created = read_json(path).get("created", now)
+        except StoreError:  # a damaged config is replaced
+            pass
     return {
         **identity.as_dict(),
         "normalized": True,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ingest.chunking import chunk_pages
 from ingest.lang import detect_lang
-from ingest.layout import first_page_lines
-from ingest.metadata import extract_metadata
+from ingest.layout import first_page_lines, text_lines
+from ingest.metadata import document_lang, extract_metadata, printed_info
 from ingest.normalize import clean_text, drop_running_lines
 from ingest.ocr import ocr_available, ocr_pages
 from ingest.pdf import DEFAULT_MAX_PAGES, PdfText, read_pdf
@@ -58,11 +58,17 @@ def parse_pdf(
     filled = [page for page in pages if page]
     lang = detect_lang("\n".join(filled[:_LANG_SAMPLE_PAGES]))
     lines = first_page_lines(path)  # font sizes: the title is the largest text
+    info = pdf.info
+    if pdf.reports and pdf.reports[0].extractor == "ocr":
+        # A scan: page 1 is the OCR's text, in lines without sizes; the PDF info's title and
+        # author count only where that text prints them.
+        lines, info = text_lines(pdf.pages[0]), printed_info(info, pdf.pages[0])
     if lang == "und" and lines:
         lang = detect_lang("\n".join(line.text for line in lines))
     # Page 1 as read: a running header there is often the title (en_owasp_agentic_...pdf).
-    meta = extract_metadata(pdf.info, pdf.pages[:1] + pages[1:], lang, lines=lines)
-    meta = dataclasses.replace(meta, title=meta.title or path.stem, n_pages=pdf.n_pages)
+    meta = extract_metadata(info, pdf.pages[:1] + pages[1:], lang, lines=lines)
+    lang = document_lang(lang, meta.title, "\n".join(filled[:2]))
+    meta = dataclasses.replace(meta, title=meta.title or path.stem, lang=lang, n_pages=pdf.n_pages)
     numbered = {number: text for number, text in enumerate(body.pages, start=1)}
     chunks = chunk_pages(numbered, max_tokens=max_tokens, overlap=overlap)
     if not chunks:

@@ -31,6 +31,7 @@ CJK_PUNCT = "\u3001-\u303f\uff00-\uffef\u2014\u2026\u201c\u201d\u2018\u2019"
 _PUNCT = rf"\s.,;:!?()\[\]{{}}\"'{CJK_PUNCT}"
 _ENDS_UNSPACED_RE = re.compile(rf"[{UNSPACED_CHARS}][{_PUNCT}]*$")
 _STARTS_UNSPACED_RE = re.compile(rf"[{_PUNCT}]*[{UNSPACED_CHARS}]")
+_STARTS_CLOSING_RE = re.compile(r"[,.;:!?)\]}，。、；：！？）】》」』”’．]")
 
 _MAX_DETECT_CHARS = 2000
 _EN_PRIOR = 0.1
@@ -84,6 +85,18 @@ def guess_langs(sample: str, *, trials: int) -> list[Language]:
     return guesses
 
 
+# The ISO 639-1 codes: what a record's ``lang`` may say (after ``normalize_lang``), with "und".
+KNOWN_LANGS = frozenset(
+    """aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu
+    cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho
+    hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv
+    kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr
+    nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq
+    sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh
+    yi yo za zh zu und""".split()
+)
+
+
 def normalize_lang(code: str) -> str:
     """Reduce a language tag to its primary ISO 639-1 subtag: "zh-CN", "zh_tw" -> "zh"."""
     primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
@@ -100,5 +113,9 @@ def join_text(left: str, right: str, *, gap: bool = True) -> str:
     if not left or not right:
         return left + right
     if not gap or (_ENDS_UNSPACED_RE.search(left) and _STARTS_UNSPACED_RE.match(right)):
+        return left + right
+    # A line that starts with a closing mark ("，" under "近年来", "," under "technology")
+    # is the end of the line above, which lost it to the extractor's line breaks.
+    if _STARTS_CLOSING_RE.match(right):
         return left + right
     return f"{left} {right}"

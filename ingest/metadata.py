@@ -1,132 +1,109 @@
 """Guess a paper's title, authors, year, abstract, DOI and arXiv id from its PDF info and text.
 
-The PDF's document info is used where it is sane; otherwise the first page's layout (see
-``ingest.layout``: the largest type is the title, the lines under it the by-line), and last
-the first page's plain text. Every rule reads both English and Chinese layouts: 摘要 as well
-as Abstract, 作者 as well as Authors, Chinese names kept in Chinese.
+The first page's layout comes first (see ``ingest.layout``: the largest type is the title);
+the PDF's document info is used where it agrees with the page or the page says nothing; and
+last the first page's plain text. Authors come from ``ingest.byline``, identifiers and the
+year from the zones of ``ingest.frontmatter``. Every rule reads English and Chinese
+layouts alike: 摘要 as well as Abstract, 作者 as well as Authors, Chinese names in Chinese.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 from pathlib import Path
 
-from ingest.lang import CJK_PUNCT, UNSPACED_CHARS, detect_lang, join_text
+from ingest.byline import find_authors, names_in_line
+from ingest.frontmatter import (
+    find_arxiv_id,
+    find_doi,
+    front_matter,
+    normalize_arxiv_id,
+    own_arxiv_id,
+    own_doi,
+    own_year,
+)
+from ingest.lang import UNSPACED_CHARS, detect_lang, join_text
 from ingest.layout import (
     ABSTRACT_RE,
     CONTENTS_RE,
-    LABEL_RE,
     TextLine,
     TitleBlock,
-    author_lines,
+    display_runs,
     first_page_lines,
     is_furniture,
     is_heading,
     is_sane_title,
     line_after,
+    subject_line,
     title_block,
 )
+from ingest.names import is_person_name, split_authors
 from ingest.pdf import read_pdf
 from kb.types import PaperMeta
 
 __all__ = [
     "describe_pdf",
+    "printed_info",
+    "document_lang",
     "extract_metadata",
     "find_arxiv_id",
     "find_doi",
     "is_person_name",
     "is_sane_title",
+    "names_in_line",
     "normalize_arxiv_id",
     "split_authors",
     "title_from_text",
 ]
 
 _UNSPACED_RE = re.compile(f"[{UNSPACED_CHARS}]")
+_HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 _CONNECTOR_END_RE = re.compile(
     r"(?:[:,&\-–—]|\b(?:and|of|for|the|in|to|with|on|a|an|via|from|by))$", re.IGNORECASE
 )
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_AUTHOR_SPLIT_RE = re.compile(r"\s*(?:[,;，；、]|\s(?:and|&)\s)\s*", re.IGNORECASE)
-# A by-line also separates names with " | ", " - " or wide gaps.
-_LINE_SPLIT_RE = re.compile(r"\s*(?:[,;，；、]|\s(?:and|&|[|–—-])\s|\s{3,})\s*", re.IGNORECASE)
-_INITIALS_RE = re.compile(r"^(?:[A-Z]\.?\s*-?\s*){1,3}$")
-_INITIAL_RE = re.compile(r"[A-Z]|(?:[A-Z]\.-?)+")  # "J", "J.", "J.-P." but not "AI"
-_PLACEHOLDER_AUTHORS = {
-    "admin", "administrator", "anonymous", "author", "owner", "user", "unknown", "windows user",
-    "microsoft office user", "微软用户", "作者", "用户", "未知",
-}  # fmt: skip
-_AUTHOR_LABEL_RE = re.compile(
-    r"^(?:作\s*者|著\s*者|执笔人?|authors?|written by)\s*[:：]\s*|^by\s+", re.IGNORECASE
-)
-# Footnote marks and affiliation numbers around a name: "Zou1", "张三 1", "周昆 *", "Wang†",
-# "(nick)"; a year ("Nov 2025") is not a mark.
-_MARKS_RE = re.compile(
-    r"\([^)]*\)|^[\s\d*†‡§¶#✉∗⋆^.]+|(?:[\s,，]*(?:(?<!\d)\d{1,2}|[*†‡§¶#✉∗⋆^]))+\s*$"
-)
-_LINK_RE = re.compile(r"@|https?:|www\.")
-_NOT_A_NAME_RE = re.compile(
-    r"@|https?:|www\.|\d|大学|学院|研究院|研究所|研究中心|实验室|公司|集团|联盟|协会|委员会"
-    r"|办公室|中心|科技|银行|医院|教授|研究员|主任|博士|硕士|院士|工程师|主编"
-    r"|\b(?:Univ|University|Institute|Lab|Labs|Laboratory|Inc|Corp|Corporation|Ltd|LLC|GmbH"
-    r"|Company|Commission|Foundation|Association|Alliance|Council|Agency|Department|Dept"
-    r"|Ministry|School|College|Academy|Centre|Center|Workstream|Team|Group|Project|Director"
-    r"|Professor|Prof|Dr|Sr|Chief|Officer|Manager|Member|Chair|Head|Lead|Editor|Fellow"
-    r"|Student|Researcher|Engineer|Scientist|President|Founder|CEO|CTO|Board)\b",
-    re.IGNORECASE,
-)
-_HAN_NAME_RE = re.compile(f"[{_HAN}]{{2,4}}|[{_HAN}]{{1,6}}·[{_HAN}]{{1,8}}")
-_HAN_NAMES_RE = re.compile(f"[{_HAN}]{{2,4}}(?: [{_HAN}]{{2,4}})+")
-_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la"}
-_PARTICLES |= {"le", "bin", "al", "ter", "ten"}
-_SURNAME_FIRST_RE = re.compile(r"[^\W\d_][\w'’\-]+,\s*(?:[A-Z]\.\s*-?\s*)+")
-
-_YEAR_RE = re.compile(r"(?<!\d)(19\d\d|20\d\d)(?!\d|\.\d)")
-_MONTH = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_Y = r"(?<!\d)((?:19|20)\d\d)(?!\d)"
-_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
-# A date printed on the page, earliest first wins: "27 October 2025", "April 11, 2024",
-# "Nov 2025", "2022 年 1 月", "2023-11-01", "11/25/2025", "Published 2021", "Published: 10/7/24".
-_DATE_RE = re.compile(
-    rf"\b{_MONTH}\s+(?:{_DAY},?\s+)?{_Y}|\b{_DAY}\s+{_MONTH},?\s+{_Y}|{_Y}\s*年\s*\d{{1,2}}\s*月"
-    rf"|{_Y}-\d\d?-\d\d?\b|\b\d\d?[/.]\d\d?[/.]{_Y}|\bpublished\b\D{{0,20}}?{_Y}"
-    r"|\b(?:published|date|released)\s*:?\s*\d\d?/\d\d?/(\d\d)\b",
-    re.IGNORECASE,
-)
 _MAX_ABSTRACT_CHARS = 2000
-_DOI_RE = re.compile(f'10\\.\\d{{4,9}}/[^\\s"<>{UNSPACED_CHARS}{CJK_PUNCT}]+')
-_DOI_TRAILING = ".,;:'\"!?"
-_ARXIV_RE = re.compile(
-    r"(?:arxiv:\s*|arxiv\.org/(?:abs|pdf)/)"
-    r"(\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?",
+# Lines inside an abstract's span that are not the abstract: footnotes ("∗Equal contribution",
+# "1University of ..."), e-mails, funding and received-date notes, venue footers, stamps.
+_NOT_ABSTRACT_RE = re.compile(
+    r"^\s*(?:[*∗†‡§¶✉]|\d{1,2}(?=[A-Z\u4e00-\u9fff(（]))|@\w|\be-?mail\b"
+    r"|equal contribution|corresponding author|work done|通信作者|通讯作者|收稿日期|修回日期"
+    r"|基金项目|作者简介|^\s*preprint\b|conference on|^\s*arxiv:|©|copyright",
     re.IGNORECASE,
-)
-# A line that links the original of a translation ("英文原文链接: arxiv.org/abs/2303.18223"):
-# that id is the original's, not this document's.
-_SOURCE_LINE_RE = re.compile(
-    r"原文|英文版|译自|翻译|translat|original (?:paper|version|article)", re.IGNORECASE
 )
 _DESCRIBE_PAGES = 2  # pages of text describe_pdf reads: the title page and the next (abstract)
+_ZH_SHARE = 0.1  # a Chinese-titled document whose text is this share Han is Chinese
 
 
 def describe_pdf(path: Path) -> PaperMeta:
     """The metadata of the PDF at ``path``, from its document info, its first pages' text and
     its first page's layout (``first_page_lines``).
 
-    Reads the text of the first two pages only (``n_pages`` still counts them all). Raises
-    IngestError if the file cannot be opened; pages without usable text read as "".
+    Reads the text of the first two pages and the last one (a back cover's imprint) only;
+    ``n_pages`` still counts them all. Raises IngestError if the file cannot be opened;
+    pages without usable text read as "".
     """
-    pdf = read_pdf(path, first_pages=_DESCRIBE_PAGES, require_text=False)
+    pdf = read_pdf(path, first_pages=_DESCRIBE_PAGES, last_page=True, require_text=False)
     lines = first_page_lines(path)
-    lang = detect_lang("\n".join(pdf.pages))
+    head = "\n".join(pdf.pages[:_DESCRIBE_PAGES])
+    lang = detect_lang(head)
     if lang == "und" and lines:
         lang = detect_lang("\n".join(line.text for line in lines))
     meta = extract_metadata(pdf.info, pdf.pages, lang, lines=lines)
-    return dataclasses.replace(meta, n_pages=pdf.n_pages)
+    lang = document_lang(lang, meta.title, head)
+    return dataclasses.replace(meta, lang=lang, n_pages=pdf.n_pages)
+
+
+def document_lang(lang: str, title: str, text: str) -> str:
+    """``lang``, or "zh" for a Chinese-titled document whose text is partly Chinese: a
+    Chinese journal article's English abstract block (or Latin text a broken font spells in
+    full-width letters) can outweigh its Chinese text."""
+    letters = sum(ch.isalpha() for ch in text)
+    han = len(_HAN_RE.findall(text))
+    chinese_title = len(_HAN_RE.findall(title)) * 2 >= sum(ch.isalpha() for ch in title) > 0
+    if lang != "zh" and chinese_title and letters and han >= _ZH_SHARE * letters:
+        return "zh"
+    return lang
 
 
 def extract_metadata(
@@ -136,7 +113,7 @@ def extract_metadata(
 
     Args:
         info: the PDF document info (``PdfText.info``: title, author, creation_date, ...).
-        pages: the text of each page, page 1 first.
+        pages: the text of each page, page 1 first (the last is read as a back cover).
         lang: the paper's language, stored as is.
         lines: the first page's lines with their font sizes (``first_page_lines``), if read;
             without them the title and authors come from the info and the plain text only.
@@ -144,40 +121,130 @@ def extract_metadata(
     page = [line for line in lines or [] if line.page == 1]
     first = (pages[0] if pages else "") or "\n".join(line.text for line in page)
     head = "\n".join([first, *pages[1:2]])
-    next_page = pages[1] if len(pages) > 1 else ""
-    block = title_block(page, next_page=next_page, known=info.get("title", ""))
-    title = _title(info.get("title", ""), block, first)
-    own_text = "\n".join([_own_lines(first), "\n".join(info.values()), _own_lines(head)])
+    texts = [first, *pages[1:]]
+    block = title_block(page, next_page=pages[1] if len(pages) > 1 else "", known=_info(info))
+    title = _title(_info(info), block, page, first, head)
+    if block and title == block.text and (subtitle := _subtitle(block, page, head)):
+        title = f"{title}{'' if title.endswith((':', '：')) else ':'} {subtitle}"
+    title = _recase(_unbracketed(title), [head, _info(info)])
+    anchor = block or _anchor(page, title)
+    authors = find_authors(page, anchor, info_author=info.get("author", ""), pages=texts)
+    zones = front_matter(page, anchor, texts, info)
     return PaperMeta(
         title=title,
-        authors=_authors(info.get("author", ""), page, block, title),
-        year=_year(info.get("creation_date", ""), first),
+        authors=authors.names,
+        author_kind=authors.kind,
+        title_en=_english_title(page, anchor, title),
+        year=own_year(zones, info.get("creation_date", "")),
         abstract=_abstract(head),
-        doi=find_doi(own_text),
-        arxiv_id=find_arxiv_id(own_text),
+        doi=own_doi(zones),
+        arxiv_id=own_arxiv_id(zones),
         lang=lang,
         n_pages=len(pages),
     )
 
 
-def _title(info_title: str, block: TitleBlock | None, first_page: str) -> str:
-    """The info title if sane, unless the layout's clearly larger title says otherwise."""
-    info_title = info_title.strip()
+def printed_info(info: dict[str, str], text: str) -> dict[str, str]:
+    """The PDF info without a title or author that ``text`` does not print: a scan's info is
+    often the scanner's, and its OCR text is what the pages say."""
+    page = _plain(text)
+    return {k: v for k, v in info.items() if k not in ("title", "author") or _plain(v) in page}
+
+
+def _info(info: dict[str, str]) -> str:
+    return info.get("title", "").strip()
+
+
+def _anchor(page: list[TextLine], title: str) -> TitleBlock | None:
+    """Where a title the layout did not pick (the info's, a memo's subject) sits on the page."""
+    end = line_after(page, title) if page and title else None
+    if end is None:
+        return None
+    start = next(
+        i
+        for i in range(end)
+        if _plain(page[i].text) and _plain(title).startswith(_plain(page[i].text))
+    )
+    return TitleBlock(title, page[start].size, False, end, page[start].top)
+
+
+# ---------------------------------------------------------------- title
+
+
+def _title(
+    info_title: str, block: TitleBlock | None, page: list[TextLine], first: str, head: str
+) -> str:
+    """The title as printed: a memo's subject line, the layout's largest type, or the PDF's
+    info title where the page prints it (see docs/METADATA.md for the order)."""
     sane = is_sane_title(info_title)
+    subject = subject_line(page)
+    if subject and not (block and block.strong):
+        return subject
     if block is None:
-        return info_title if sane else title_from_text(first_page)
+        return info_title if sane else title_from_text(first)
     if not sane:
         return block.text
     info_plain, block_plain = _plain(info_title), _plain(block.text)
-    if block_plain in info_plain:  # the info title adds a subtitle ("Facing Facts: Best ...")
-        return info_title
-    if info_plain in block_plain or block.strong:
+    if block_plain == info_plain:
+        return block.text  # as printed ("for Automated", where the info says "forAutomated")
+    if block_plain in info_plain:
+        # The info title adds to the layout's: kept only if the page prints the rest too
+        # ("Facing Facts" + its subtitle, not "... - amended (web-ready PDF)").
+        rest = info_plain.replace(block_plain, "", 1)
+        return info_title if rest in _plain(head) else block.text
+    if info_plain in block_plain:
         return block.text
-    return info_title
+    if len(info_plain) >= 8 and any(info_plain == _plain(run) for run in display_runs(page)):
+        return info_title  # printed large on page 1: the larger type above it is a banner
+    return block.text if block.strong else info_title
 
 
 def _plain(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def _unbracketed(title: str) -> str:
+    """A title printed whole inside 《》 ("《人工智能安全治理框架》") without them: the
+    brackets mark a title in running text, they are not part of it."""
+    match = re.fullmatch(r"\s*《([^《》]+)》\s*", title)
+    return match.group(1) if match else title
+
+
+def _subtitle(block: TitleBlock, page: list[TextLine], head: str) -> str:
+    """The smaller run of lines right under the title, when a running head or foot prints
+    the title and it together ("Responsible Practices for Synthetic Media: A Framework for
+    Collective Action" under a cover's "PAI's Responsible Practices for Synthetic Media")."""
+    if block.end >= len(page) or page[block.end].size >= block.size:
+        return ""
+    run = [page[block.end]]
+    for line in page[block.end + 1 :]:
+        if abs(line.size - run[0].size) >= 0.6 or not 0 < line.top - run[-1].top <= 2 * line.size:
+            break
+        run.append(line)
+    subtitle = " ".join(line.text for line in run)
+    sub, title = _plain(subtitle), _plain(block.text)
+    if len(sub) < 4 or is_furniture(subtitle):
+        return ""
+    for printed in head.splitlines():
+        plain = _plain(printed)
+        stem = plain[: -len(sub)]
+        if plain.endswith(sub) and stem and title.endswith(stem) and len(stem) >= 0.6 * len(title):
+            return subtitle
+    return ""
+
+
+def _recase(title: str, texts: list[str]) -> str:
+    """A title set in capitals, as the document prints it elsewhere in mixed case, if it does
+    (a running head, the PDF's info); else as printed."""
+    letters = [ch for ch in title if ch.isalpha() and ch.isascii()]
+    if len(letters) < 8 or sum(ch.isupper() for ch in letters) < 0.9 * len(letters):
+        return title
+    target = _plain(title)
+    for text in texts:
+        for line in text.splitlines():
+            if _plain(line) == target and not line.isupper():
+                return " ".join(line.split())
+    return title
 
 
 def title_from_text(text: str) -> str:
@@ -208,131 +275,57 @@ def _continues_title(title: str, nxt: str) -> bool:
         # Join a Chinese line only after a visibly unfinished one ("...的", "...:"): PDF text
         # has no spaces between Chinese names, so "张三李四" under a title looks like a title.
         unfinished = re.search(r"[的与和及、,:：—(《“]$", title)
-        return bool(unfinished) and not re.search(r"[\d:]", nxt) and len(title) + len(nxt) <= 60
+        return bool(unfinished) and not re.search(r"[\d:：]", nxt) and len(title) + len(nxt) <= 60
     return bool(_CONNECTOR_END_RE.search(title) or nxt[:1].islower())
 
 
-# ---------------------------------------------------------------- authors
-
-
-def _authors(
-    info_author: str, page: list[TextLine], block: TitleBlock | None, title: str
-) -> list[str]:
-    """The info author's names if any are people's names, else the by-line under the title."""
-    names = [name for name in map(_clean_name, split_authors(info_author)) if is_person_name(name)]
-    if names or not page:
-        return names
-    start = block.end if block else line_after(page, title)
-    if start is None:
-        return []
-    for text in author_lines(page, start, block.size if block else None):
-        for name in names_in_line(text):
-            if name not in names:
-                names.append(name)
-    return names
-
-
-def names_in_line(text: str) -> list[str]:
-    """The people's names in one by-line, without emails, affiliations and footnote marks.
-
-    A line counts only if its names are more than half of what is left once emails,
-    affiliations, roles and numbers are dropped: "Detection, Incident Response, Compliance"
-    is not a by-line. A line labelled otherwise ("中文校对:", "Version:") gives none.
-    """
-    label = _AUTHOR_LABEL_RE.match(text)
-    if label:
-        text = text[label.end() :]
-    elif LABEL_RE.match(text):
-        return []
-    names, others = [], 0
-    for part in _LINE_SPLIT_RE.split(text):
-        part = "" if _LINK_RE.search(part) else _clean_name(part)
-        # Digits left once the marks are gone make a date, a version or an address.
-        if sum(ch.isalpha() for ch in part) < 2 or _NOT_A_NAME_RE.search(part):
+def _english_title(page: list[TextLine], anchor: TitleBlock | None, title: str) -> str:
+    """A Chinese article's English title: the largest run of Latin lines below the Chinese
+    title, set larger than the body (bilingual journal front pages)."""
+    if not page or not anchor or not _HAN_RE.search(title):
+        return ""
+    body = max(
+        set(line.size for line in page), key=lambda s: sum(len(x.text) for x in page if x.size == s)
+    )
+    best: tuple[float, str] = (0.0, "")
+    run: list[TextLine] = []
+    for line in [*page[anchor.end :], None]:
+        if (
+            line is not None
+            and run
+            and abs(line.size - run[0].size) < 0.6
+            and line.top - run[-1].top <= 2 * line.size
+        ):
+            run.append(line)
             continue
-        found = part.split(" ") if _HAN_NAMES_RE.fullmatch(part) else [part]
-        for name in found:
-            if is_person_name(name):
-                names.append(name)
-            else:
-                others += 1
-    return names if len(names) > others else []
+        if run:
+            text = " ".join(x.text for x in run)
+            good = len(run) <= 3 and run[0].size > body and not _HAN_RE.search(text)
+            good = (
+                good and is_sane_title(text) and not is_furniture(text) and not names_in_line(text)
+            )
+            if good and run[0].size > best[0] and not ABSTRACT_RE.match(text):
+                best = (run[0].size, text)
+        run = [line] if line is not None else []
+    return best[1]
 
 
-def _clean_name(part: str) -> str:
-    return re.sub(r"\s+", " ", _MARKS_RE.sub("", part.strip())).strip()
-
-
-def is_person_name(name: str) -> bool:
-    """Whether ``name`` looks like a person's name: "Leon Derczynski", "J. Zico Kolter",
-    "Rob van der Veer", "Smith, J.", or 2-4 Han characters ("赵鑫", "欧阳娜娜").
-
-    Single words ("LPF", "admin"), organisations ("富数科技") and text with digits are not.
-    """
-    if _NOT_A_NAME_RE.search(name) or name.lower() in _PLACEHOLDER_AUTHORS:
-        return False
-    if _HAN_NAME_RE.fullmatch(name) or _SURNAME_FIRST_RE.fullmatch(name):
-        return True
-    tokens = name.split()
-    if not 2 <= len(tokens) <= 5 or tokens[0] in _PARTICLES or tokens[-1] in _PARTICLES:
-        return False
-    return all(_name_token(token) for token in tokens) and any(len(t) > 2 for t in tokens)
-
-
-def _name_token(token: str) -> bool:
-    if token in _PARTICLES or _INITIAL_RE.fullmatch(token):
-        return True
-    letters = token.replace("-", "").replace("'", "").replace("’", "")
-    return letters.isalpha() and token[0].isupper() and any(ch.islower() for ch in token)
-
-
-def split_authors(raw: str) -> list[str]:
-    """Split an author string on , ; and & 、 ，; keeps "Smith, J." together; [] if unknown."""
-    names: list[str] = []
-    for part in _AUTHOR_SPLIT_RE.split(raw.strip()):
-        part = part.strip()
-        if _INITIALS_RE.match(part) and names:
-            names[-1] = f"{names[-1]}, {part}"
-        elif part:
-            names.append(part)
-    keep = []
-    for name in names:
-        plausible = not re.search(r"[\d@/:]", name) and len(name) <= 80
-        if plausible and name.lower() not in _PLACEHOLDER_AUTHORS and name not in keep:
-            keep.append(name)
-    return keep
-
-
-# ---------------------------------------------------------------- year, abstract, identifiers
-
-
-def _year(creation_date: str, first_page: str) -> int | None:
-    """The year of a date printed on the first page, else of the PDF's creation date, else
-    the first plausible year on the first page.
-
-    A printed date beats the creation date: a PDF rebuilt in 2026 may still say "27 October
-    2025" on its cover.
-    """
-    last = dt.date.today().year + 1
-    printed = [next(filter(None, m.groups())) for m in _DATE_RE.finditer(first_page)]
-    printed = [text if len(text) == 4 else f"20{text}" for text in printed]
-    created = re.match(r"^(?:D:)?(\d{4})", creation_date.strip())
-    candidates = printed + ([created.group(1)] if created else []) + _YEAR_RE.findall(first_page)
-    for text in candidates:
-        if 1990 <= int(text) <= last:
-            return int(text)
-    return None
+# ---------------------------------------------------------------- abstract
 
 
 def _abstract(text: str) -> str:
+    """The text after an "Abstract"/"摘要" heading up to the next heading, without the
+    footnotes, e-mails and notes that extraction puts among its lines."""
     match = ABSTRACT_RE.search(text)
     if not match:
         return ""
     body = ""
     for line in text[match.end() :].splitlines():
         line = line.strip()
-        if is_heading(line):
+        if is_heading(line) or CONTENTS_RE.match(line):
             break
+        if _NOT_ABSTRACT_RE.search(line) or line.isdigit():
+            continue
         body = join_text(body, line) if line else body
         if len(body) >= _MAX_ABSTRACT_CHARS:
             return _cut(body, _MAX_ABSTRACT_CHARS)
@@ -344,31 +337,3 @@ def _cut(text: str, limit: int) -> str:
     text = text[:limit]
     ends = [m.end() for m in re.finditer(r"[。！？!?]|\.(?=\s)", text)]
     return text[: ends[-1]] if ends and ends[-1] > limit // 2 else text
-
-
-def _own_lines(text: str) -> str:
-    """``text`` without the lines that point to the original of a translation."""
-    return "\n".join(line for line in text.splitlines() if not _SOURCE_LINE_RE.search(line))
-
-
-def find_doi(text: str) -> str | None:
-    """The first DOI in ``text``, without trailing punctuation or an unmatched ")"."""
-    match = _DOI_RE.search(text)
-    if not match:
-        return None
-    doi = match.group().rstrip(_DOI_TRAILING)
-    while doi[-1] in ")]" and doi.count(doi[-1]) > doi.count("(" if doi[-1] == ")" else "["):
-        doi = doi[:-1].rstrip(_DOI_TRAILING)
-    return doi
-
-
-def find_arxiv_id(text: str) -> str | None:
-    """The first arXiv id in ``text`` ("arXiv:2306.05499v2" -> "2306.05499"), or None."""
-    match = _ARXIV_RE.search(text)
-    return match.group(1) if match else None
-
-
-def normalize_arxiv_id(raw: str) -> str:
-    """An arXiv id as given by a feed, without an "arXiv:" prefix or a version suffix."""
-    text = re.sub(r"^\s*arxiv\s*:\s*", "", raw, flags=re.IGNORECASE).strip()
-    return re.sub(r"v\d+$", "", text)

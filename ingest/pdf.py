@@ -24,6 +24,7 @@ from typing import Any
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, EmptyFileError, LimitReachedError
 
+from ingest.names import is_placeholder_author
 from ingest.normalize import clean_text, remove_cid_tokens
 from ingest.quality import TextQuality, drop_garbage_lines, text_quality
 from kb.errors import IngestError
@@ -82,6 +83,7 @@ def read_pdf(
     *,
     max_pages: int = DEFAULT_MAX_PAGES,
     first_pages: int | None = None,
+    last_page: bool = False,
     require_text: bool = True,
 ) -> PdfText:
     """Extract the text of every page and the document info of the PDF at ``path``.
@@ -91,6 +93,8 @@ def read_pdf(
 
     Args:
         first_pages: read only this many pages from the start (``n_pages`` still counts all).
+        last_page: with ``first_pages``, also read the last page (a back cover's imprint), as
+            the last item of ``pages``.
         require_text: raise IngestError when no page has usable text (a scanned PDF, or
             broken fonts), saying that it needs OCR; with False such a PDF is returned with
             every page marked ``needs_ocr``.
@@ -99,13 +103,15 @@ def read_pdf(
         reader = _open(path)
         n_pages = _count_pages(reader, path, max_pages)
         count = n_pages if first_pages is None else max(0, min(n_pages, first_pages))
-        results = [_page_text(reader, i, path) for i in range(count)]
+        numbers = list(range(count)) + ([n_pages - 1] if last_page and n_pages > count else [])
+        results = [_page_text(reader, i, path) for i in numbers]
         info = _read_info(reader)
         texts = [text for text, _ in results]
         judged = [text_quality(text) for text in texts]
         poor = [i for i, q in enumerate(judged) if not q.good and _retry(results[i][1])]
-        mined = _pdfminer_pages(path, poor) if poor else {}
-    pages, reports = _choose(texts, judged, mined)
+        by_number = _pdfminer_pages(path, [numbers[i] for i in poor]) if poor else {}
+        mined = {numbers.index(number): text for number, text in by_number.items()}
+    pages, reports = _choose(texts, judged, mined, numbers)
     if require_text and not any(pages):
         failures = [f"page {i + 1}: {_reason(e)}" for i, (_, e) in enumerate(results) if e]
         raise _no_text(path, n_pages, failures, had_text=any(map(_has_word, texts)))
@@ -122,9 +128,12 @@ def _retry(error: Exception | None) -> bool:
 
 
 def _choose(
-    texts: list[str], judged: list[TextQuality], mined: dict[int, str]
+    texts: list[str], judged: list[TextQuality], mined: dict[int, str], numbers: list[int]
 ) -> tuple[list[str], list[PageReport]]:
-    """Keep the better text of each page; a page without usable text becomes ""."""
+    """Keep the better text of each page; a page without usable text becomes "".
+
+    ``numbers`` are the pages' 0-based numbers in the file, in the order of ``texts``.
+    """
     pages, reports = [], []
     for index, (text, quality) in enumerate(zip(texts, judged, strict=True)):
         extractor: Extractor = "pypdf"
@@ -140,7 +149,7 @@ def _choose(
         pages.append(text)
         reports.append(
             PageReport(
-                number=index + 1,
+                number=numbers[index] + 1,
                 extractor=extractor,
                 quality=quality.score,
                 chars=len(text),
@@ -301,9 +310,13 @@ def _read_info(reader: PdfReader) -> dict[str, str]:
     """The PDF document info as plain strings; unreadable or empty entries are dropped."""
     try:
         raw = reader.metadata
-        items = {name: raw[key] for key, name in _INFO_KEYS.items() if raw and key in raw}
+        items: dict[str, object] = {
+            name: raw[key] for key, name in _INFO_KEYS.items() if raw and key in raw
+        }
     except Exception:  # a damaged info dict is not worth failing for
         return {}
+    if is_placeholder_author(str(items.get("author", ""))) and (creators := _xmp_creators(reader)):
+        items["author"] = "; ".join(creators)  # XMP dc:creator, where the info names nobody
     info = {}
     for name, value in items.items():
         plain = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
@@ -311,6 +324,16 @@ def _read_info(reader: PdfReader) -> dict[str, str]:
         if text:
             info[name] = text
     return info
+
+
+def _xmp_creators(reader: PdfReader) -> list[str]:
+    """The names in the XMP metadata's dc:creator, or [] (none, or unreadable XMP)."""
+    try:
+        xmp = reader.xmp_metadata
+        creators = xmp.dc_creator if xmp is not None else None
+    except Exception:  # XMP is XML that producers get wrong in many ways
+        return []
+    return [str(c).strip() for c in creators or [] if str(c).strip()]
 
 
 def _has_word(text: str) -> bool:

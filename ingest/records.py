@@ -10,25 +10,38 @@ One JSON object per line::
 are ignored. A bad line becomes an IngestError in the result and the other lines still
 parse. Duplicate keys in one file are all returned, in file order: the caller replaces
 an earlier record with a later one of the same key.
+
+A feed comes from outside, so each line is read within limits: at most ``MAX_LINE_BYTES``
+(a longer line is skipped unread, as one error) and nesting at most ``MAX_DEPTH`` levels
+(``ingest.safejson``), so one hostile line costs one error line, not the run. Every text
+field loses its control characters (``ingest.normalize.strip_controls``: no terminal escapes
+or NULs reach a listing or an export), text must be valid Unicode (no lone surrogates), and
+``lang`` must be an ISO 639-1 code (``ingest.lang.KNOWN_LANGS``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ingest.chunking import chunk_text
-from ingest.lang import detect_lang, normalize_lang
+from ingest.lang import KNOWN_LANGS, detect_lang, normalize_lang
 from ingest.metadata import normalize_arxiv_id
-from kb.errors import IngestError
+from ingest.normalize import strip_controls
+from ingest.safejson import MAX_DEPTH, loads_limited
+from kb.errors import IngestError, InvalidInput
 from kb.types import PaperMeta, ParsedDocument
 
 KNOWN_FIELDS = (
     "key", "title", "abstract", "authors", "year", "lang", "doi", "arxiv_id", "url", "text",
 )  # fmt: skip
 _OPTIONAL_STRINGS = ("lang", "doi", "arxiv_id", "url", "text")
+MAX_LINE_BYTES = 16 << 20  # one record: a paper's whole text is rarely over 1 MiB
+MAX_CONTAINERS = 10_000  # arrays and objects in one record (a real one has two or three)
+_READ_BLOCK = 1 << 20
 
 
 def read_records(
@@ -42,19 +55,36 @@ def read_records(
         max_tokens: chunk size in estimated tokens (see ``chunk_text``).
         overlap: estimated tokens shared by neighbouring chunks.
     """
+    results: list[ParsedDocument | IngestError] = []
     try:
-        raw_lines = path.read_bytes().splitlines()
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(_lines(fh), start=1):
+                if raw is None:
+                    why = f"longer than {MAX_LINE_BYTES >> 20} MiB; skipped unread."
+                    results.append(IngestError(f"{path.name} line {number}: {why}"))
+                    continue
+                if not raw.strip():
+                    continue
+                try:
+                    doc = _parse_line(path, raw, max_tokens=max_tokens, overlap=overlap)
+                    results.append(doc)
+                except IngestError as e:
+                    results.append(IngestError(f"{path.name} line {number}: {e}"))
     except OSError as e:
         raise IngestError(f"Cannot read {str(path)!r}: {e.strerror or e}.") from e
-    results: list[ParsedDocument | IngestError] = []
-    for number, raw in enumerate(raw_lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            results.append(_parse_line(path, raw, max_tokens=max_tokens, overlap=overlap))
-        except IngestError as e:
-            results.append(IngestError(f"{path.name} line {number}: {e}"))
     return results
+
+
+def _lines(fh: IO[bytes]) -> Iterator[bytes | None]:
+    """The file's lines (without the line break), each at most MAX_LINE_BYTES; a longer one
+    is read through in blocks without being kept, and yields None."""
+    while line := fh.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while (rest := fh.readline(_READ_BLOCK)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield line.rstrip(b"\r\n")
 
 
 def _parse_line(path: Path, raw: bytes, *, max_tokens: int, overlap: int) -> ParsedDocument:
@@ -81,13 +111,12 @@ def _parse_line(path: Path, raw: bytes, *, max_tokens: int, overlap: int) -> Par
 
 def _load(raw: bytes) -> dict[str, Any]:
     try:
-        record = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise IngestError(f"not UTF-8 text ({e.reason} at byte {e.start}).") from e
-    except json.JSONDecodeError as e:
-        raise IngestError(
-            f"not valid JSON ({e.msg} at column {e.colno}). Each line must be one JSON object."
-        ) from e
+        record = loads_limited(
+            raw, max_bytes=MAX_LINE_BYTES, max_depth=MAX_DEPTH, max_containers=MAX_CONTAINERS
+        )
+    except InvalidInput as e:
+        hint = " Each line must be one JSON object." if "JSON" in str(e) else ""
+        raise IngestError(f"{e}{hint}") from e
     if not isinstance(record, dict):
         raise IngestError(f"expected a JSON object, got {_json_type(record)}.")
     return record
@@ -98,21 +127,45 @@ def _validate(record: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in ("key", "title"):
         value = record.get(name)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not _text(name, value):
             raise IngestError(f"{name!r} must be a non-empty string, got {_describe(value)}.")
-        fields[name] = value.strip()
+        fields[name] = _text(name, value)
     abstract = record.get("abstract")
     if not isinstance(abstract, str):
         raise IngestError(f"'abstract' must be a string (may be \"\"), got {_describe(abstract)}.")
-    fields["abstract"] = abstract.strip()
+    fields["abstract"] = _text("abstract", abstract)
     for name in _OPTIONAL_STRINGS:
         value = record.get(name)
         if value is not None and not isinstance(value, str):
             raise IngestError(f"{name!r} must be a string, got {_describe(value)}.")
-        fields[name] = value.strip() if value and value.strip() else None
-    fields["authors"] = _authors(record.get("authors"))
+        fields[name] = _text(name, value) or None if value else None
+    fields["authors"] = [_text("authors", a) for a in _authors(record.get("authors"))]
+    fields["authors"] = [a for a in fields["authors"] if a]
     fields["year"] = _year(record.get("year"))
+    if fields["lang"] is not None:
+        fields["lang"] = _lang(fields["lang"])
     return fields
+
+
+def _text(name: str, value: str) -> str:
+    """A text field stripped of spaces and control characters; refused if not valid Unicode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IngestError(
+            f"{name!r} is not valid Unicode text (it holds a lone surrogate such as \\ud800)."
+        ) from None
+    return strip_controls(value).strip()
+
+
+def _lang(code: str) -> str:
+    lang = normalize_lang(code)
+    if lang not in KNOWN_LANGS:
+        raise IngestError(
+            f"'lang' must be an ISO 639-1 language code such as 'en' or 'zh' (or leave it out "
+            f"to detect it), got {_describe(code)}."
+        )
+    return lang
 
 
 def _authors(value: Any) -> list[str]:
@@ -137,8 +190,7 @@ def _year(value: Any) -> int | None:
 
 
 def _meta(fields: dict[str, Any]) -> PaperMeta:
-    lang = fields["lang"]
-    lang = normalize_lang(lang) if lang else detect_lang(f"{fields['title']}\n{fields['abstract']}")
+    lang = fields["lang"] or detect_lang(f"{fields['title']}\n{fields['abstract']}")
     arxiv_id = normalize_arxiv_id(fields["arxiv_id"]) if fields["arxiv_id"] else None
     return PaperMeta(
         title=fields["title"],

@@ -7,6 +7,7 @@ reads the environment anywhere else.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -70,6 +71,20 @@ class Settings:
             "How hybrid search picks the query language's papers for that language's places: "
             "rrf (reciprocal ranks of dense, main-encoder and BM25 rankings) or zsum (dense "
             "papers by dense score + z-scored BM25)."
+        ),
+    )
+    paper_score: str = field(
+        default="chance",
+        metadata=_help(
+            "How a paper's score comes from its chunks: chance (its best chunk, corrected for "
+            "the paper's number of chunks, so length is not rewarded) or best (its best chunk)."
+        ),
+    )
+    min_score: float = field(
+        default=2.5,
+        metadata=_help(
+            "Relevance floor: dense and hybrid results scoring under it are marked weak "
+            "(greyed on the web page)."
         ),
     )
     device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
@@ -191,6 +206,10 @@ class Settings:
             )
         if self.fusion not in ("rrf", "zsum"):
             raise ConfigError(f"KB_FUSION must be rrf or zsum, not {self.fusion!r}.")
+        if self.paper_score not in ("chance", "best"):
+            raise ConfigError(f"KB_PAPER_SCORE must be chance or best, not {self.paper_score!r}.")
+        if not math.isfinite(self.min_score):
+            raise ConfigError(f"KB_MIN_SCORE must be a finite number, not {self.min_score}.")
         if self.read_access not in ("open", "key"):
             raise ConfigError(f"KB_READ_ACCESS must be open or key, not {self.read_access!r}.")
         if self.read_access == "key" and not self.keys:
@@ -236,7 +255,7 @@ def _split(raw: str, sep: str) -> tuple[str, ...]:
 
 
 def _field_type(f: dataclasses.Field[Any]) -> type:
-    return {"Path": Path, "str": str, "int": int}[str(f.type)]
+    return {"Path": Path, "str": str, "int": int, "float": float}[str(f.type)]
 
 
 def _parse(key: str, raw: str, typ: type) -> Any:
@@ -245,6 +264,11 @@ def _parse(key: str, raw: str, typ: type) -> Any:
             return int(raw.strip())
         except ValueError:
             raise ConfigError(f"{key} has value {raw!r}. Not a valid int.") from None
+    if typ is float:
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{key} has value {raw!r}. Not a valid number.") from None
     if typ is Path:
         if not raw.strip():
             raise ConfigError(f"{key} is empty. Give a folder path.")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 SourceKind = Literal["pdf", "record"]
+AuthorKind = Literal["person", "organisation"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class PaperMeta:
     lang: str = "und"
     n_pages: int | None = None
     url: str | None = None
+    # "organisation" when the authors are the bodies that issued it (NIST, 复旦大学)
+    author_kind: AuthorKind = "person"
+    title_en: str = ""  # a Chinese paper's English title, as printed beside it
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Paper:
     edited: list[str] = field(default_factory=list)  # fields the user corrected (`kb edit`)
     needs_ocr: list[int] = field(default_factory=list)  # pages with no usable text
     translations: list[int] = field(default_factory=list)  # ids of its translations
+    author_kind: AuthorKind = "person"  # "organisation": the authors are issuing bodies
+    title_en: str = ""  # a Chinese paper's English title, as printed beside it
 
     def summary(self) -> dict[str, Any]:
         """The paper fields every search result carries (the shared JSON shape)."""
@@ -139,10 +145,12 @@ class SearchHit:
     # translations of this paper that the search also found, shown with it instead of as hits
     translations: list[Paper] = field(default_factory=list)
     relation: str | None = None  # "translation" when listed as a translation of the paper asked
+    weak: bool = False  # the score is under the relevance floor (``Settings.min_score``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": self.score,
+            "weak": self.weak,
             "paper": self.paper.summary(),
             "snippets": [asdict(s) for s in self.snippets],
             "via": list(self.via),

@@ -17,7 +17,9 @@ def test_search_shape(client):
     body = client.get("/api/search", params={"q": "jailbreak attacks", "k": 2}).json()
     assert set(body) == {"query", "took_ms", "results"}
     hit = body["results"][0]
-    assert set(hit) == {"score", "paper", "snippets", "via", "translations", "relation"}
+    assert set(hit) == {
+        "score", "weak", "paper", "snippets", "via", "translations", "relation"
+    }  # fmt: skip
     assert set(hit["paper"]) == {"id", "key", "title", "authors", "year", "lang", "doi",
                                  "arxiv_id", "source", "translations"}  # fmt: skip
     assert hit["paper"]["key"] == "a" and hit["paper"]["doi"] == "10.1234/jb"
@@ -26,10 +28,21 @@ def test_search_shape(client):
     assert [r["paper"]["lang"] for r in only_zh["results"]] == ["zh"]
 
 
+def test_min_score_leaves_out_weaker_results(client):
+    every = client.get("/api/search", params={"q": "jailbreak attacks", "mode": "dense"}).json()
+    scores = [r["score"] for r in every["results"]]
+    assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+    cut = (scores[0] + scores[1]) / 2
+    strong = client.get(
+        "/api/search", params={"q": "jailbreak attacks", "mode": "dense", "min_score": cut}
+    ).json()
+    assert [r["score"] for r in strong["results"]] == scores[:1]
+
+
 @pytest.mark.parametrize(
     "params",
     [{}, {"q": ""}, {"q": "x", "k": 0}, {"q": "x", "k": "many"}, {"q": "x", "lang": "fr"},
-     {"q": "x" * 2001}, {"q": "   "}],
+     {"q": "x" * 2001}, {"q": "   "}, {"q": "x", "min_score": "high"}],
 )  # fmt: skip
 def test_bad_search_parameters_are_4xx_json(client, params):
     r = client.get("/api/search", params=params)

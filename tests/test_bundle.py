@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import stat
@@ -478,7 +479,7 @@ def test_old_bundle_without_collections_still_imports(lib_a, lib_b, tmp_path):
 @pytest.mark.parametrize(
     ("collections", "message"),
     [
-        (b"not json", "collections.json is not JSON"),
+        (b"not json", "collections.json is not valid JSON"),
         (b'{"name": "x"}', "not a list of collections"),
         (b'["x"]', "collection 1 is not an object"),
         (b'[{"name": 7}]', "must be strings"),
@@ -652,3 +653,144 @@ def test_cli_round_trip_with_the_real_model(tmp_path, e5_dir):
     assert again["counts"] == {"imported": 0, "merged": 0, "skipped": 2, "failed": 0}
     found = json.loads(_invoke(env_b, "search", "奖励黑客", "--json", "-k", "1").output)
     assert found["results"][0]["paper"]["key"] == "r1"  # a Chinese query finds A's English paper
+
+
+# ---------------------------------------------------------------- hostile bundles (issue 13)
+
+
+def _rezip(src: Path, dest: Path, change, deflate: frozenset[str] = frozenset()) -> Path:
+    """As ``_rewrite``, and ``change`` may add members (a dict of name -> bytes); the members
+    named in ``deflate`` are compressed."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        members = {info.filename: zin.read(info) for info in zin.infolist()}
+        for name, body in change(members).items():
+            kind = zipfile.ZIP_DEFLATED if name in deflate else zipfile.ZIP_STORED
+            zout.writestr(name, body, kind)
+    return dest
+
+
+def _files_and_leftovers(lib: Library) -> list[str]:
+    data = lib.settings.data_dir
+    return sorted(
+        str(p.relative_to(data)) for p in data.rglob("*")
+        if p.parent == lib.settings.files_dir or ".bundle" in p.name or p.suffix == ".tmp"
+    )  # fmt: skip
+
+
+def test_pdfs_are_checked_against_their_hash_and_header_before_anything_is_written(
+    lib_a, lib_b, tmp_path
+):
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle, with_pdfs=True)
+    html = b"<html><script>alert(1)</script></html>"
+    html_hash = hashlib.sha256(html).hexdigest()
+
+    def swapped(members: dict[str, bytes]) -> dict[str, bytes]:
+        name = next(n for n in members if n.startswith("pdfs/"))
+        body = members[name]
+        return {**members, name: body[:100] + bytes([body[100] ^ 1]) + body[101:]}
+
+    def html_as_pdf(members: dict[str, bytes]) -> dict[str, bytes]:
+        papers = [json.loads(line) for line in members["papers.jsonl"].splitlines()]
+        papers[-1]["pdfs"].append(html_hash)  # the last paper: the others come first
+        body = "".join(json.dumps(p) + "\n" for p in papers).encode()
+        return {**members, "papers.jsonl": body, f"pdfs/{html_hash}.pdf": html}
+
+    cases = {
+        "swapped": (swapped, "does not match its SHA-256"),
+        "html": (html_as_pdf, "is not a PDF"),
+    }
+    for name, (change, message) in cases.items():
+        bad = _rezip(bundle, tmp_path / f"{name}.kbundle", change)
+        with pytest.raises(InvalidInput, match=message):
+            import_bundle(lib_b, bad)
+        assert lib_b.count() == 0 and _files_and_leftovers(lib_b) == [], name
+
+
+def test_a_failure_midway_rolls_back_the_whole_import(lib_a, lib_b, tmp_path, monkeypatch):
+    import sqlite3
+
+    from kb.errors import DiskFull, translate
+
+    bundle = tmp_path / "lab.kbundle"
+    lib_a.create_collection("Reading group")
+    lib_a.add_to_collection("Reading group", "r1", "read first")
+    export_bundle(lib_a, bundle, with_pdfs=True)
+    stored = Library.store_doc
+    calls = []
+
+    def full_on_the_third(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        return stored(self, *args, **kwargs)
+
+    monkeypatch.setattr(Library, "store_doc", full_on_the_third)
+    with pytest.raises(sqlite3.OperationalError) as err:  # the edges say it: a full disk
+        import_bundle(lib_b, bundle)
+    assert isinstance(translate(err.value), DiskFull)
+    assert len(calls) == 3  # two papers were stored, then rolled back with the third
+    assert lib_b.count() == 0 and lib_b.collections() == []
+    assert _files_and_leftovers(lib_b) == []  # the PDF it wrote is gone; no temp files
+    assert _index_matches_store(lib_b) and lib_b.doctor().healthy
+    monkeypatch.setattr(Library, "store_doc", stored)
+    again = import_bundle(lib_b, bundle)  # nothing half-done stands in the way
+    assert again.line() == "imported 3, merged 0, skipped 0, failed 0"
+    assert _index_matches_store(lib_b) and lib_b.collection("Reading group").items
+
+
+def test_zip_bombs_and_packed_vectors_are_refused_in_bounded_memory(lib_a, lib_b, tmp_path):
+    import tracemalloc
+
+    bundle = tmp_path / "lab.kbundle"
+    export_bundle(lib_a, bundle)
+
+    def long_title(members: dict[str, bytes]) -> dict[str, bytes]:
+        papers = [json.loads(line) for line in members["papers.jsonl"].splitlines()]
+        papers[0]["meta"]["title"] = "a" * (96 << 20)  # 96 MiB that pack into ~100 KiB
+        return {**members, "papers.jsonl": "".join(json.dumps(p) + "\n" for p in papers).encode()}
+
+    bomb = _rezip(bundle, tmp_path / "bomb.kbundle", long_title, frozenset({"papers.jsonl"}))
+    packed = _rezip(bundle, tmp_path / "packed.kbundle", dict, frozenset({"vectors/0.npy"}))
+    assert bomb.stat().st_size < 2 << 20
+    for path, message in ((bomb, "zip bomb"), (packed, "vectors/0.npy is compressed")):
+        tracemalloc.start()
+        try:
+            with pytest.raises(InvalidInput, match=message):
+                import_bundle(lib_b, path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 << 20, (path.name, peak)
+    assert lib_b.count() == 0 and _files_and_leftovers(lib_b) == []
+
+
+def test_import_memory_is_bounded_by_one_paper_not_the_bundle(tmp_path, monkeypatch):
+    """Vectors are read from the archive one paper at a time, nothing is unpacked: importing
+    a bundle of over 11 MiB (9 MiB of vectors) peaks (traced) under 4 MiB, most of it fixed
+    (read buffers, the first paper's parsing)."""
+    import tracemalloc
+
+    source = _lib(tmp_path / "src", HashEmbedder(dim=2048))
+    records = [{"key": f"p{i}", "title": f"Paper {i} on oversight", "abstract":
+                " ".join(f"w{i}x{j}" for j in range(2000))} for i in range(60)]  # fmt: skip
+    assert source.ingest([_feed(tmp_path / "feed.jsonl", records)]).ok
+    bundle = tmp_path / "big.kbundle"
+    export_bundle(source, bundle)
+    source.close()
+    with zipfile.ZipFile(bundle) as zf:
+        assert zf.getinfo("vectors/0.npy").file_size > 9 << 20
+        assert sum(i.file_size for i in zf.infolist()) > 11 << 20
+    # linking translations afterwards reads one mean vector per paper of the library, as
+    # after any ingest: not the import's own cost
+    monkeypatch.setattr(Library, "link_translations", lambda self: 0)
+    lib = _lib(tmp_path / "dst", HashEmbedder(dim=2048))
+    lib.load()
+    tracemalloc.start()
+    try:
+        assert len(import_bundle(lib, bundle).imported) == 60
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        lib.close()
+    assert peak < 4 << 20, peak

@@ -141,6 +141,6 @@ def test_exports_of_collections_and_library(lib):
     assert bib.entries["doe2024jailbreak"].fields["eprint"] == "2401.00001"
     whole = rispy.loads(lib.export(lib.all_papers(), "ris"))
     assert [r["title"] for r in whole] == [r["title"] for r in RECORDS]
-    assert whole[1]["language"] == "zh" and whole[1]["authors"] == ["王伟"]
+    assert whole[1]["language"] == "zh" and whole[1]["authors"] == ["王, 伟"]  # family name first
     with pytest.raises(InvalidInput):
         lib.export(lib.all_papers(), "docx")

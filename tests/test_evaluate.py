@@ -11,7 +11,16 @@ from click.testing import CliRunner
 
 from kb.cli.evaluate import eval_command
 from kb.errors import IngestError, InvalidInput
-from kb.evaluate import evaluate, mrr_at, ndcg_at, read_qrels, recall_at
+from kb.evaluate import (
+    Query,
+    crowding,
+    evaluate,
+    mrr_at,
+    ndcg_at,
+    precision_at,
+    read_qrels,
+    recall_at,
+)
 from kb.settings import Settings
 from tests.fakes import HashEmbedder
 
@@ -41,10 +50,24 @@ def test_ndcg_at():
     assert ndcg_at(["a", "b", "x"], {"a", "b", "c", "d", "e"}, 2) == 1.0
 
 
+def test_graded_ndcg_and_precision():
+    graded = {"a": 2, "b": 1}
+    assert ndcg_at(["a", "b"], graded, 10) == 1.0
+    # b (gain 1) first, a (gain 2) second: (1 + 2/log2(3)) / (2 + 1/log2(3))
+    assert ndcg_at(["b", "a"], graded, 10) == pytest.approx((1 + 2 / log2(3)) / (2 + 1 / log2(3)))
+    assert ndcg_at(["x", "a"], {"a": 2, "z": 0}, 10) == pytest.approx(1 / log2(3))  # 0: not
+    assert ndcg_at(["a"], ["a"], 10) == ndcg_at(["a"], {"a": 1}, 10) == 1.0
+    assert precision_at(["a", "x", "b", "y", "z", "c"], graded, 5) == 0.4
+    assert precision_at(["a"], graded, 5) == 0.2  # empty places count as misses
+    assert recall_at(["b"], graded, 10) == 0.5 and mrr_at(["x", "b"], graded, 10) == 0.5
+
+
 def test_metrics_refuse_empty_relevant():
-    for fn in (recall_at, mrr_at, ndcg_at):
+    for fn in (recall_at, mrr_at, ndcg_at, precision_at):
         with pytest.raises(ValueError):
             fn(["a"], set(), 10)
+        with pytest.raises(ValueError):
+            fn(["a"], {"a": 0}, 10)
 
 
 # -- the QRELS file
@@ -86,7 +109,12 @@ def test_read_qrels(tmp_path):
     assert [d["key"] for d in qrels.docs] == ["e1", "e2", "z1", "z2"]
     assert qrels.doc_lines == [1, 2, 3, 4]
     first = qrels.queries[0]
-    assert (first.lang, first.relevant, first.kind, first.line) == ("en", ("e1",), "same-title", 6)
+    assert (first.lang, first.relevant, first.kind, first.line) == (
+        "en",
+        {"e1": 1},
+        "same-title",
+        6,
+    )
 
 
 DOC = {"doc": DOCS[0]}
@@ -103,6 +131,9 @@ QUERY = QUERIES[0]
         ({"doc": DOCS[0]}, "duplicate doc key 'e1'"),
         ({**QUERY, "lang": "fr"}, '"lang" must be "en" or "zh"'),
         ({**QUERY, "relevant": []}, '"relevant" must be a non-empty list'),
+        ({**QUERY, "relevant": {"e1": 0}}, "at least one above 0"),
+        ({**QUERY, "relevant": {"e1": "2"}}, "grades (integers >= 0)"),
+        ({**QUERY, "relevant": {"e1": 2, "nope": 1}}, "relevant key 'nope' is not the key"),
         ({**QUERY, "relevant": ["nope"]}, "relevant key 'nope' is not the key of any doc"),
         ({**QUERY, "relevent": ["e1"]}, "unknown query field(s) relevent"),
         ({**QUERY, "query": "   "}, "The query is empty"),
@@ -200,20 +231,126 @@ def test_cli_eval_errors_are_one_line(tmp_path):
 
 
 def test_crowded_counts_only_same_language_defeats():
-    from kb.evaluate import Query, _crowded
-    from kb.types import Paper, SearchHit, SearchResponse
+    from kb.evaluate.run import _crowded
 
-    def hit(key: str, lang: str) -> SearchHit:
-        paper = Paper(0, key, "record", "s", "h", key, [], None, lang, None, None, "", None,
-                      None, 1, "")  # fmt: skip
-        return SearchHit(1.0, paper, [])
+    q = Query(line=1, text="t", lang="en", relevant={"zh1": 1, "en9": 1}, kind="cross-title")
 
-    q = Query(line=1, text="t", lang="en", relevant=("zh1",), kind="cross-title")
-    same_only = SearchResponse("t", 1.0, [hit("en1", "en"), hit("zh1", "zh")])
-    mixed = SearchResponse("t", 1.0, [hit("zh2", "zh"), hit("zh1", "zh")])
-    first = SearchResponse("t", 1.0, [hit("zh1", "zh"), hit("en1", "en")])
-    missing = SearchResponse("t", 1.0, [hit("en1", "en"), hit("en2", "en")])
-    assert _crowded(same_only, q, 10) == 1.0
-    assert _crowded(mixed, q, 10) == 0.0
-    assert _crowded(first, q, 10) == 0.0
-    assert _crowded(missing, q, 10) == 1.0
+    def crowded(*ranked: tuple[str, str]) -> float:
+        return _crowded(q, "zh", [key for key, _ in ranked], [lang for _, lang in ranked], 10)
+
+    assert crowded(("en1", "en"), ("zh1", "zh")) == 1.0
+    assert crowded(("en9", "en"), ("zh1", "zh")) == 1.0  # even a relevant English paper
+    assert crowded(("zh2", "zh"), ("zh1", "zh")) == 0.0
+    assert crowded(("zh1", "zh"), ("en1", "en")) == 0.0
+    assert crowded(("en1", "en"), ("en2", "en")) == 1.0  # missing, only English above
+
+
+# -- full text: PDFs as documents, graded relevance, crowding
+
+
+def test_crowding_compares_top5_share_with_judged_share():
+    queries = [
+        Query(line=i, text=f"q{i}", lang="en", relevant={rel: 2}, kind=None)
+        for i, rel in enumerate(["a", "b", "c", "d"])
+    ]
+    rankings = [["long", "a"], ["long", "b"], ["long", "c"], ["d", "x"]]
+    rows = {c.key: c for c in crowding(queries, rankings, ["a", "b", "c", "d", "long", "quiet"])}
+    assert (rows["long"].top5, rows["long"].judged, rows["long"].top5_not_relevant) == (0.75, 0, 3)
+    assert rows["long"].flagged and not rows["a"].flagged
+    assert rows["x"].excess == pytest.approx(0.25) and rows["x"].flagged
+    assert rows["a"].excess == 0.0 and "quiet" not in rows
+    assert next(iter(rows)) == "long"  # most in excess first
+
+
+def _pdf_qrels(tmp_path: Path, make_pdf) -> tuple[Path, Path]:
+    """Three PDFs named by language (one in a second folder) and graded queries over them,
+    one of them about a PDF that is not given."""
+    folder, other = tmp_path / "pdfs", tmp_path / "more"
+    folder.mkdir()
+    other.mkdir()
+    make_pdf("en_reward.pdf", [["Reward hacking in reinforcement learning agents"] * 3])
+    make_pdf("en_debate.pdf", [["Scalable oversight of superhuman models with debate"] * 3])
+    make_pdf("zh_inject.pdf", [["提示注入攻击与防御：攻击者在输入中嵌入恶意指令"] * 3])
+    for name, where in (("en_reward.pdf", folder), ("en_debate.pdf", folder)):
+        (tmp_path / name).rename(where / name)
+    (tmp_path / "zh_inject.pdf").rename(other / "zh_inject.pdf")
+    queries = [
+        {"id": "q1", "query": "Reward hacking in reinforcement learning agents", "lang": "en",
+         "kind": "title", "relevant": {"en_reward.pdf": 2, "zh_inject.pdf": 1},
+         "note": "graded; both languages"},
+        {"query": "提示注入攻击与防御", "lang": "zh", "relevant": {"zh_inject.pdf": 2}},
+        {"query": "debate", "lang": "en", "relevant": {"en_missing.pdf": 2}},
+    ]  # fmt: skip
+    return _write(tmp_path / "full.jsonl", queries), other
+
+
+def test_read_qrels_with_pdf_folders_drops_what_is_not_there(tmp_path, make_pdf):
+    qrels_path, other = _pdf_qrels(tmp_path, make_pdf)
+    qrels = read_qrels(qrels_path, [tmp_path / "pdfs", other])
+    assert sorted(qrels.pdfs) == ["en_debate.pdf", "en_reward.pdf", "zh_inject.pdf"]
+    assert (qrels.n_docs, len(qrels.queries), qrels.dropped) == (3, 2, 1)
+    assert qrels.queries[0].relevant == {"en_reward.pdf": 2, "zh_inject.pdf": 1}
+    only_main = read_qrels(qrels_path, [tmp_path / "pdfs"])
+    assert [q.relevant for q in only_main.queries] == [{"en_reward.pdf": 2}]
+    assert only_main.dropped == 2
+    with pytest.raises(InvalidInput, match="No PDF file in"):
+        read_qrels(qrels_path, [tmp_path])  # no PDF at the top of tmp_path
+    with pytest.raises(InvalidInput, match="Two documents are named 'zh_inject.pdf'"):
+        read_qrels(qrels_path, [other, other / "zh_inject.pdf"])
+    with pytest.raises(InvalidInput, match="0 docs and 3 queries"):
+        read_qrels(qrels_path)  # no PDFs given, no doc lines
+
+
+def test_evaluate_pdfs_by_file_name(tmp_path, settings, make_pdf):
+    qrels_path, other = _pdf_qrels(tmp_path, make_pdf)
+    keep = tmp_path / "kept"
+    report = evaluate(
+        qrels_path,
+        settings,
+        modes=["dense"],
+        k=10,
+        docs=[tmp_path / "pdfs", other],
+        embedder=HashEmbedder(),
+        keep=keep,
+    )
+    assert (report.n_docs, report.n_queries, report.dropped) == (3, 2, 1)
+    rows = {(r.direction, r.kind): r for r in report.modes[0].rows}
+    # q1 counts in EN->EN and EN->ZH (relevant documents in both) and once in EN->*
+    assert {d for d, _ in rows} == {"EN->EN", "EN->ZH", "ZH->ZH", "EN->*", "macro"}
+    assert rows["EN->*", "all"].n == 1 and rows["EN->EN", "title"].n == 1
+    assert rows["ZH->ZH", "all"].recall_1 == 1.0 and rows["EN->EN", "all"].mrr == 1.0
+    # rank 1 the grade-2 English PDF: the grade-1 Chinese one decides the rest of the nDCG
+    assert 2 / 3 < rows["EN->EN", "all"].ndcg <= 1.0
+    assert rows["macro", "all"].n == 3  # the EN->* row is not a direction of its own
+    crowd = {c.key: c for c in report.modes[0].crowding}
+    assert crowd["zh_inject.pdf"].judged == 1.0 and crowd["en_debate.pdf"].judged == 0.0
+    table = report.to_markdown()
+    assert "2 queries (1 dropped: no relevant document here) over 3 documents" in table
+    assert "| P@5 |" in table and "| dense | en_debate.pdf" in table
+    assert report.to_dict()["modes"][0]["flagged"] == [c.key for c in report.modes[0].flagged]
+    again = evaluate(
+        qrels_path, settings, modes=["dense"], docs=[tmp_path / "pdfs", other],
+        embedder=HashEmbedder(), keep=keep,
+    )  # fmt: skip
+    assert again.modes[0].rows == report.modes[0].rows  # the kept library, reused
+
+
+def test_an_unreadable_pdf_is_reported_and_keeps_its_direction(tmp_path, settings, make_pdf):
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    make_pdf("en_reward.pdf", [["Reward hacking in reinforcement learning agents"] * 3])
+    make_pdf("zh_scan.pdf", [[]])  # a page without text: kb needs OCR to read it
+    for name in ("en_reward.pdf", "zh_scan.pdf"):
+        (tmp_path / name).rename(folder / name)
+    qrels = _write(
+        tmp_path / "q.jsonl",
+        [
+            {"query": "reward hacking", "lang": "en", "relevant": {"en_reward.pdf": 2}},
+            {"query": "奖励黑客", "lang": "zh", "relevant": {"zh_scan.pdf": 2}},
+        ],
+    )
+    report = evaluate(qrels, settings, modes=["dense"], docs=[folder], embedder=HashEmbedder())
+    assert list(report.unreadable) == ["zh_scan.pdf"] and "OCR" in report.unreadable["zh_scan.pdf"]
+    rows = {(r.direction, r.kind) for r in report.modes[0].rows}
+    assert ("ZH->ZH", "all") in rows and not any("UND" in d for d, _ in rows)
+    assert "not ingested, so never ranked: zh_scan.pdf" in report.to_markdown()

@@ -12,7 +12,17 @@ import types
 
 import pytest
 
-PACKAGES = ["kb", "kb.store", "kb.library", "kb.bundle", "kb.cli", "api", "index", "ingest"]
+PACKAGES = [
+    "kb",
+    "kb.store",
+    "kb.library",
+    "kb.bundle",
+    "kb.evaluate",
+    "kb.cli",
+    "api",
+    "index",
+    "ingest",
+]
 
 
 def _public_names(module: types.ModuleType) -> set[str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+from pathlib import Path
 
 import pytest
 import rispy
@@ -61,9 +64,15 @@ def test_keys_are_ascii_unique_and_fall_back_to_the_id(papers):
 
 
 def test_split_name():
-    assert split_name("Jane  van Doe") == ("Doe", "Jane van")
+    assert split_name("Jane  van Doe") == ("van Doe", "Jane")
     assert split_name("Doe, Jane") == ("Doe", "Jane")
-    assert split_name("王伟") == ("王伟", "")
+    assert split_name("J. Zico Kolter") == ("Kolter", "J. Zico")
+    # Chinese names are printed family name first, with a gap or without.
+    assert split_name("王伟") == ("王", "伟")
+    assert split_name("陈 宏") == ("陈", "宏")
+    assert split_name("欧阳娜娜") == ("欧阳", "娜娜")
+    assert split_name("买买提") == ("买买提", "")  # no known surname: kept whole
+    assert split_name("World Economic Forum", "organisation") == ("World Economic Forum", "")
 
 
 def test_bibtex_parses_back_with_every_field(papers):
@@ -83,7 +92,10 @@ def test_bibtex_parses_back_with_every_field(papers):
     assert first.fields["abstract"] == "Misuse of aligned models."
     chinese = db.entries["kb2"]
     assert chinese.fields["title"] == "{越狱攻击与大模型安全}"
-    assert [str(p) for p in chinese.persons["author"]] == ["王伟", "李娜"]
+    assert [(p.last_names, p.first_names) for p in chinese.persons["author"]] == [
+        (["王"], ["伟"]),
+        (["李"], ["娜"]),
+    ]
     assert chinese.fields["language"] == "zh" and chinese.fields["abstract"] == "滥用风险。"
     assert db.entries["doe2024jailbreaka"].fields["url"] == "https://example.org/p?a=1&b=%7B2%7D"
 
@@ -107,14 +119,14 @@ def test_ris_parses_back_line_by_line(papers):
     assert [r["type_of_reference"] for r in records] == ["JOUR", "GEN", "GEN", "GEN"]
     first = records[0]
     assert first["title"] == "Jailbreak attacks on aligned chatbots"
-    assert first["authors"] == ["Jane Doe", "Müller, Hans"]
+    assert first["authors"] == ["Doe, Jane", "Müller, Hans"]
     assert first["year"] == "2024" and first["doi"] == "10.1234/jb_x"
     assert first["language"] == "en" and first["keywords"] == ["jail_break", "red team"]
     assert first["accession_number"] == "arXiv:2306.05499"
     assert first["urls"] == ["https://arxiv.org/abs/2306.05499"]
     assert first["abstract"] == "Misuse of aligned models."
     chinese = records[1]
-    assert chinese["title"] == "越狱攻击与大模型安全" and chinese["authors"] == ["王伟", "李娜"]
+    assert chinese["title"] == "越狱攻击与大模型安全" and chinese["authors"] == ["王, 伟", "李, 娜"]
     assert chinese["language"] == "zh" and chinese["keywords"] == ["越狱"]
     assert records[3]["title"] == NASTY and "language" not in records[3]
     assert export([paper(5, "p", arxiv_id="2401.00001")], "ris").startswith("TY  - UNPB\r\n")
@@ -132,7 +144,7 @@ def test_csl_json_round_trips(papers):
     assert "publisher" not in first  # it has a DOI: the arXiv is not its publisher
     chinese = items[1]
     assert chinese["title"] == "越狱攻击与大模型安全" and chinese["language"] == "zh"
-    assert chinese["author"] == [{"literal": "王伟"}, {"literal": "李娜"}]
+    assert chinese["author"] == [{"family": "王", "given": "伟"}, {"family": "李", "given": "娜"}]
     assert chinese["note"] == "读第3节" and chinese["type"] == "article"
     assert items[3]["title"] == NASTY and "language" not in items[3] and "issued" not in items[3]
     assert "越狱攻击" in export(papers, "csl-json")  # UTF-8, not \\u escapes
@@ -150,3 +162,78 @@ def test_empty_and_unknown_formats():
     assert json.loads(export([], "csl-json")) == []
     with pytest.raises(InvalidInput, match="bibtex, ris, csl-json"):
         export([], "endnote")
+
+
+# ---------------------------------------------------------------- names through real tools
+
+NAMED = [
+    paper(11, "Sleeper Agents", authors=["Evan Hubinger", "Rob van der Veer"], year=2024),
+    paper(12, "恶意网页识别研究综述", authors=["沙泓州", "周 舟", "欧阳娜娜"], lang="zh"),
+    paper(13, "Governance in the Age of Generative AI", year=2024, author_kind="organisation",
+          authors=["World Economic Forum", "Tom and Jerry Lab"]),
+    paper(14, "JADE 3.0：大模型安全对齐", authors=["复旦大学"], year=2024, lang="zh",
+          author_kind="organisation"),
+]  # fmt: skip
+# (family, given) as every format must carry them; given "" for a name never split.
+EXPECTED = [
+    [("Hubinger", "Evan"), ("van der Veer", "Rob")],
+    [("沙", "泓州"), ("周", "舟"), ("欧阳", "娜娜")],
+    [("World Economic Forum", ""), ("Tom and Jerry Lab", "")],
+    [("复旦大学", "")],
+]
+
+
+def test_bibtex_names_round_trip_through_pybtex():
+    db = parse_string(export(NAMED, "bibtex"), "bibtex")
+    for entry, expected in zip(db.entries.values(), EXPECTED, strict=True):
+        got = []
+        for person in entry.persons["author"]:
+            family = " ".join(person.prelast_names + person.last_names)
+            got.append((family.strip("{}"), " ".join(person.first_names)))
+        assert got == expected
+    # Organisations are braced whole: {{World Economic Forum}}, never split on " and ".
+    assert "author = {{World Economic Forum} and {Tom and Jerry Lab}}" in export(NAMED, "bibtex")
+
+
+def test_ris_names_round_trip_through_rispy():
+    records = rispy.loads(export(NAMED, "ris"))
+    for record, expected in zip(records, EXPECTED, strict=True):
+        got = [tuple(part.strip() for part in a.partition(",")[::2]) for a in record["authors"]]
+        assert got == expected  # "Family, Given"; organisations without a comma
+
+
+def test_csl_json_names_round_trip_through_citeproc_py():
+    citeproc = pytest.importorskip("citeproc")
+    from citeproc.source.json import CiteProcJSON
+
+    source = CiteProcJSON(json.loads(export(NAMED, "csl-json")))
+    for key, expected in zip(citation_keys(NAMED), EXPECTED, strict=True):
+        got = [
+            (str(n.get("literal") or n.get("family")), str(n.get("given", "")))
+            for n in source[key.lower()]["author"]
+        ]
+        assert got == expected
+    # Rendered by a real style: families cited, organisations whole.
+    style = next((Path(citeproc.__file__).parent / "data" / "styles").glob("*.csl"))
+    bibliography = citeproc.CitationStylesBibliography(
+        citeproc.CitationStylesStyle(str(style), validate=False), source, citeproc.formatter.plain
+    )
+    citations = [citeproc.Citation([citeproc.CitationItem(k)]) for k in citation_keys(NAMED)]
+    for citation in citations:
+        bibliography.register(citation)
+    cited = [str(bibliography.cite(c, lambda item: None)) for c in citations]
+    assert cited[0] == "(Hubinger and van der Veer, 2024)"
+    assert cited[1].startswith("(沙, 周 and 欧阳") and cited[3] == "(复旦大学, 2024)"
+    assert cited[2] == "(World Economic Forum and Tom and Jerry Lab, 2024)"
+
+
+def test_export_files_honour_the_umask(tmp_path):
+    from kb.store import atomic_path
+
+    old = os.umask(0o027)
+    try:
+        with atomic_path(tmp_path / "refs.bib") as tmp:
+            tmp.write_text(export(NAMED, "bibtex"), encoding="utf-8")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "refs.bib").stat().st_mode) == 0o640

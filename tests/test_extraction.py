@@ -105,7 +105,8 @@ def test_clean_text_repairs_chinese() -> None:
     # Kangxi radicals from zh_owasp_llm_top10_v1_1_zh.pdf's fonts become unified ideographs.
     assert clean_text("⼤语⾔模型⼈⼯智能") == "大语言模型人工智能"
     assert clean_text("大 语 言 模 型 的 安 全") == "大语言模型的安全"
-    assert clean_text("引言……见第 3 节") == "引言......见第 3 节"
+    assert clean_text("引言……见第 3 节") == "引言……见第 3 节"  # printed punctuation stays
+    assert clean_text("引言………………………3") == "引言 3"  # a leader of ellipses does not
 
 
 def test_clean_text_keeps_paragraphs_and_words() -> None:
@@ -353,7 +354,7 @@ def test_ocr_runs_on_exactly_the_pages_that_need_it(
     assert [p.extractor for p in doc.pages] == ["pypdf", "ocr", "pypdf", "ocr"]
     assert ocr_note(doc) is None
     text = "\n".join(chunk.text for chunk in doc.chunks)
-    assert "扫描页面识别出的文字, page-2.png recognised" in text
+    assert "扫描页面识别出的文字， page-2.png recognised" in text
     assert "page-4.png" in text and "page-1.png" not in text
 
 
@@ -365,3 +366,28 @@ def test_real_tesseract_reads_a_page_with_broken_fonts() -> None:
         pytest.skip(f"OCR not usable here: {ocr_available()}")
     text = ocr_pages(PDFS / "zh_so_large_lm_ch3_harms_part1.pdf", [1])[1]
     assert text_quality(text).cjk_share > 0.5 and "语言模型" in text
+
+
+def test_a_scans_title_and_authors_come_from_its_ocr_text(
+    make_pdf: MakePdf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A scan with no text layer whose PDF info is the scanner's: the OCR text names the
+    # title and the by-line, and the info's title is not printed anywhere in it.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _script(tools, "pdftoppm", 'for a; do stem="$a"; done; echo "$stem" > "$stem.png"')
+    _script(
+        tools,
+        "tesseract",
+        'if [ "$1" = --list-langs ]; then printf "List of available languages (2):\\n'
+        'chi_sim\\neng\\n"; exit 0; fi\n'
+        'printf "Red Teaming Language Models\\nwith Language Models\\n'
+        "Ethan Perez, Saffron Huang and Nat McAleese\\nAbstract\\n"
+        'Language models often harm users in ways that are hard to predict.\\n"',
+    )
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    path = make_pdf("scan.pdf", [[]], title="Scanned Document 0042", author="Scanner Operator")
+    meta = _parse(path, max_tokens=100, overlap=0, ocr=True).meta
+    assert meta.title == "Red Teaming Language Models with Language Models"
+    assert meta.authors == ["Ethan Perez", "Saffron Huang", "Nat McAleese"]
+    assert meta.abstract.startswith("Language models often harm users")

@@ -337,10 +337,11 @@ def test_layout_title_merges_lines_and_skips_stamps_and_organisations() -> None:
 
 
 def test_chinese_edition_year_joins_the_title() -> None:
-    page = _lines([("可信隐私计算研究报告", 36), ("(2022 年)", 28), ("隐私计算联盟", 18)])
+    page = _lines([("可信隐私计算研究报告", 36), ("（2022 年）", 28), ("隐私计算联盟", 18)])
     meta = extract_metadata({"author": "富数科技"}, [""], "zh", lines=page)
-    assert meta.title == "可信隐私计算研究报告(2022 年)"
-    assert meta.authors == []  # an organisation, as author or on the cover, is not a person
+    assert meta.title == "可信隐私计算研究报告（2022 年）"
+    # The organisation on the cover is the author, not the company the info names.
+    assert (meta.authors, meta.author_kind) == (["隐私计算联盟"], "organisation")
 
 
 def test_running_head_title_does_not_beat_the_info_title() -> None:
@@ -421,8 +422,11 @@ def test_is_person_name(name: str, person: bool) -> None:
 def test_translation_source_ids_are_not_the_documents() -> None:
     page = "大语言模型综述\n• 英文原文链接:https://arxiv.org/abs/2303.18223\n正文"
     assert extract_metadata({}, [page], "zh").arxiv_id is None
-    page = "See arXiv:2303.18223 for details."
-    assert extract_metadata({}, [page], "en").arxiv_id == "2303.18223"
+    # A body citation is the cited paper's id; the margin stamp is the document's own.
+    page = "Title of the Paper\nSee arXiv:2303.18223 for details."
+    assert extract_metadata({}, [page], "en").arxiv_id is None
+    page += "\narXiv:2401.05566v3 [cs.CR] 17 Jan 2024"
+    assert extract_metadata({}, [page], "en").arxiv_id == "2401.05566"
 
 
 def test_mojibake_is_no_title() -> None:

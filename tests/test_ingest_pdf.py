@@ -39,7 +39,8 @@ def test_reads_english_pdf_pages_in_order(make_pdf: MakePdf) -> None:
 def test_reads_chinese_pdf_without_spaces_between_characters(make_pdf: MakePdf) -> None:
     path = make_pdf("zh.pdf", [["大语言模型安全对齐研究综述", "摘要：本文研究模型的安全问题。"]])
     pdf = read_pdf(path)
-    assert pdf.pages[0] == "大语言模型安全对齐研究综述\n摘要:本文研究模型的安全问题。"
+    # Text as printed: the full-width colon stays (NFKC is for matching only).
+    assert pdf.pages[0] == "大语言模型安全对齐研究综述\n摘要：本文研究模型的安全问题。"
 
 
 def test_aes_pdf_with_empty_password_opens() -> None:
@@ -158,7 +159,24 @@ def test_clean_text() -> None:
     assert clean_text(raw) == "fine-tuning of the model\nnext\tline\n\nend"
     assert clean_text("大 语 言 模 型 , 安 全 。 LLM 模 型") == "大语言模型,安全。 LLM 模型"
     assert clean_text("models are de-\nployed at scale") == "models are deployed at scale"
-    assert clean_text("ＬＬＭ安全（２０２３）") == "LLM安全(2023)"
+    # Full-width letters and digits are an encoding (CNKI files); the punctuation is printed.
+    assert clean_text("ＬＬＭ安全（２０２３）") == "LLM安全（2023）"
+    assert clean_text("方向02：评测，见图①") == "方向02：评测，见图①"
+    assert clean_text("使用GPT，Claude等模型") == "使用GPT，Claude等模型"
+    # ... but a font that spells all its Latin text in full width gives English punctuation.
+    assert clean_text("technology ， which enhances lives．However ，") == (
+        "technology, which enhances lives. However ，"
+    )
+    assert (
+        clean_text("ＡＰＴ （ ａｄｖａｎｃｅｄ ｔｈｒｅａｔ ） ａｔｔａｃｋｓ")
+        == "APT (advanced threat) attacks"
+    )
+    assert clean_text("５８（５）：９０９－９２６，２０２１") == "58(5):909-926,2021"
+    assert clean_text("ＤＯＩ：１０．１１８９７／ＳＰ．Ｊ．１０１６") == "DOI:10.11897/SP.J.1016"
+    # TeX sets accents apart from their letters.
+    assert clean_text("Florian Tram`er, Aur´elien Bellet, Jakub Koneˇcn´y") == (
+        "Florian Tramèr, Aurélien Bellet, Jakub Konečný"
+    )
 
 
 def test_parse_pdf(make_pdf: MakePdf) -> None:

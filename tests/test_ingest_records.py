@@ -163,3 +163,89 @@ def test_real_bilingual_records(tmp_path: Path) -> None:
             assert not re.search(
                 r"[\u4e00-\u9fff] [\u4e00-\u9fff]", "".join(c.text for c in doc.chunks)
             )
+
+
+# ---------------------------------------------------------------- hostile lines (issue 13)
+
+
+def test_deeply_nested_lines_are_one_error_each_and_the_rest_is_read(tmp_path: Path) -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    inner: Any = 1
+    for _ in range(40):  # 40 levels: within Python's recursion limit, over kb's
+        inner = [inner]
+    nested = json.dumps({**GOOD, "key": "n", "extra": inner})
+    path = write_jsonl(tmp_path / "feed.jsonl", [GOOD, deep, nested, {**GOOD, "key": "last"}])
+    results = read_records(path, max_tokens=100, overlap=10)
+    assert [type(r).__name__ for r in results] == [
+        "ParsedDocument", "IngestError", "IngestError", "ParsedDocument",
+    ]  # fmt: skip
+    assert "line 2: nests 200000 levels deep" in str(results[1])
+    assert "line 3: nests 41 levels deep" in str(results[2])
+
+
+def test_a_deep_line_does_not_stop_the_library_ingest(library, tmp_path: Path) -> None:
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    path = write_jsonl(tmp_path / "feed.jsonl", [GOOD, deep, {**GOOD, "key": "last"}])
+    summary = library.ingest([path])
+    assert len(summary.ingested) == 2 and len(summary.failed) == 1
+
+
+def test_an_overlong_line_is_skipped_in_bounded_memory(tmp_path: Path, monkeypatch) -> None:
+    import tracemalloc
+
+    monkeypatch.setattr("ingest.records.MAX_LINE_BYTES", 1 << 20)
+    path = tmp_path / "feed.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(GOOD) + "\n")
+        fh.write('{"key": "big", "title": "T", "abstract": "' + "x" * (40 << 20) + '"}\n')
+        fh.write(json.dumps({**GOOD, "key": "last"}) + "\n")
+    tracemalloc.start()
+    try:
+        results = read_records(path, max_tokens=100, overlap=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [type(r).__name__ for r in results] == [
+        "ParsedDocument", "IngestError", "ParsedDocument",
+    ]  # fmt: skip
+    assert "line 2: longer than 1 MiB" in str(results[1])
+    assert peak < 8 << 20, peak  # a line is at most 1 MiB here; the file is 40 MiB
+
+
+def test_control_characters_are_stripped_from_every_text_field(tmp_path: Path) -> None:
+    esc = "\x1b[2J\x1b[31m"
+    record = {
+        "key": f"k{esc}1\x00", "title": f"Prompt {esc}injection\x07 attacks", "abstract":
+        "Line one\r\nline\x00 two\x85", "authors": ["Yi\x1b Liu", "\x00"], "doi": "10.1/x\x1b",
+        "arxiv_id": "2306.05499\x00", "url": "https://x.org/\x1b", "text": f"Body{esc} text.",
+        "lang": "en\x00",
+    }  # fmt: skip
+    doc = only_doc(read_records(write_jsonl(tmp_path / "f.jsonl", [record]), max_tokens=99,
+                                overlap=5))  # fmt: skip
+    m = doc.meta
+    shown = [doc.key, m.title, m.abstract, *m.authors, m.doi, m.arxiv_id, m.url, m.lang]
+    shown += [c.text for c in doc.chunks]
+    for text in shown:
+        assert text is not None
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    assert (doc.key, m.title) == ("k[2J[31m1", "Prompt [2J[31minjection attacks")
+    assert m.abstract == "Line one\nline two" and m.authors == ["Yi Liu"] and m.lang == "en"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lang": "klingon"}, "'lang' must be an ISO 639-1 language code"),
+        ({"lang": "xx"}, "'lang' must be an ISO 639-1 language code"),
+        ({"title": "T \ud800 x"}, "'title' is not valid Unicode"),
+        ({"authors": ["A \udfff"]}, "'authors' is not valid Unicode"),
+    ],
+)
+def test_unknown_languages_and_lone_surrogates_are_refused(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    line = json.dumps({**GOOD, **change})  # ASCII-escaped: "\ud800" reaches json.loads
+    results = read_records(write_jsonl(tmp_path / "f.jsonl", [line, GOOD]), max_tokens=99,
+                           overlap=5)  # fmt: skip
+    assert isinstance(results[0], IngestError) and message in str(results[0])
+    assert isinstance(results[1], ParsedDocument)

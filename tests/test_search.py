@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from index.search import fuse_in_language, title_match
+from index.search import PaperHits, fuse_in_language, title_match
 from kb.errors import InvalidInput
 from kb.library.query import SearchQuery
 
@@ -61,23 +61,29 @@ def test_a_typed_title_goes_first_in_hybrid(lib):
     assert title_match("reward hacking", "Reward hacking in reinforcement learning") < 0.8
 
 
+def _papers(*items: tuple[int, float]) -> list[PaperHits]:
+    """Ranked papers of one chunk each: (paper id, score); chunk id = 10 x paper id."""
+    return [PaperHits(pid, score, [(score, pid * 10)]) for pid, score in items]
+
+
 def test_fusion_only_reorders_query_language_slots():
-    dense = [(1, [(3.0, 10)]), (2, [(2.9, 20)]), (3, [(2.0, 30)]), (4, [(1.0, 40)])]
-    keyword = [(3, [(9.0, 30)])]
+    dense = _papers((1, 3.0), (2, 2.9), (3, 2.0), (4, 1.0))
+    keyword = _papers((3, 9.0))
     langs = {1: "zh", 2: "en", 3: "en", 4: "zh"}
     fused = fuse_in_language(dense, keyword, langs, "en")
-    assert [pid for pid, _ in fused] == [1, 3, 2, 4]  # zh papers keep ranks 1 and 4
+    assert [p.pid for p in fused] == [1, 3, 2, 4]  # zh papers keep ranks 1 and 4
 
 
 def test_keyword_and_main_encoder_can_fill_query_language_slots():
-    dense = [(1, [(3.0, 10)]), (2, [(2.9, 20)]), (3, [(2.0, 30)]), (4, [(1.0, 40)])]
+    dense = _papers((1, 3.0), (2, 2.9), (3, 2.0), (4, 1.0))
     langs = {1: "zh", 2: "en", 3: "en", 4: "zh", 5: "en"}
     # paper 5: missed by the summed dense ranking, first for keywords and the main encoder
-    keyword = [(5, [(9.0, 50)]), (3, [(4.0, 30)])]
-    main = [(5, [(2.5, 50)]), (3, [(2.4, 30)]), (2, [(1.0, 20)])]
-    fused = fuse_in_language(dense, keyword, langs, "en", main=main, scored={5: [(1.5, 50)]})
-    assert [pid for pid, _ in fused] == [1, 3, 5, 4]  # zh keeps ranks 1 and 4; 2 lost its slot
-    assert fused[2] == (5, [(1.5, 50)])  # shown with its dense score
+    keyword = _papers((5, 9.0), (3, 4.0))
+    main = _papers((5, 2.5), (3, 2.4), (2, 1.0))
+    scored = {5: PaperHits(5, 1.5, [(1.5, 50)])}
+    fused = fuse_in_language(dense, keyword, langs, "en", main=main, scored=scored)
+    assert [p.pid for p in fused] == [1, 3, 5, 4]  # zh keeps ranks 1 and 4; 2 lost its slot
+    assert fused[2] == scored[5]  # with its dense score
     assert fuse_in_language(dense, keyword, langs, "en", main=main) == fuse_in_language(
         dense, keyword, langs, "en", main=main, scored={}
     )  # without a dense score, a paper cannot take a slot
@@ -140,11 +146,11 @@ def test_related_excludes_the_paper_and_alternates_languages(lib):
 
 
 def test_zsum_fusion_lets_a_strong_keyword_match_win_within_its_language():
-    dense = [(1, [(5.0, 10)]), (2, [(4.9, 20)]), (3, [(4.0, 30)]), (4, [(3.0, 40)])]
-    keyword = [(3, [(30.0, 30)]), (2, [(2.0, 20)])]
+    dense = _papers((1, 5.0), (2, 4.9), (3, 4.0), (4, 3.0))
+    keyword = _papers((3, 30.0), (2, 2.0))
     langs = {1: "en", 2: "en", 3: "en", 4: "zh"}
     fused = fuse_in_language(dense, keyword, langs, "en", "zsum")
-    assert [pid for pid, _ in fused] == [3, 2, 1, 4]
+    assert [p.pid for p in fused] == [3, 2, 1, 4]
     assert fuse_in_language(dense, [], langs, "en", "zsum") == dense  # no keyword evidence
 
 
@@ -184,3 +190,60 @@ def test_score_statistics_follow_drift_not_every_change(library, tmp_path):
     library.ingest([zh])
     again = side.stats()
     assert again is not first and again.counts.get("zh") == 1  # a new language
+
+
+# -- filters keep their promise: k papers when k exist, in every mode
+
+
+def _long_records() -> list[dict]:
+    """Six Chinese and six English papers of many chunks, every one about data security."""
+    topics_zh = ["数据安全风险", "数据安全治理", "数据安全评估", "数据安全合规", "数据安全技术",
+                 "数据安全标准"]  # fmt: skip
+    out = []
+    for i, topic in enumerate(topics_zh):
+        body = "。".join(f"{topic}第{j}节：数据安全与隐私保护的要求和实践" for j in range(30))
+        out.append({"key": f"zh{i}", "title": f"{topic}研究报告", "abstract": f"{topic}。",
+                    "text": body, "lang": "zh", "year": 2020 + i % 3,
+                    "authors": ["王芳" if i % 2 else "李雷"]})  # fmt: skip
+        text = " ".join(f"Section {j}: data security controls and audits." for j in range(40))
+        out.append({"key": f"en{i}", "title": f"Data security report {i}", "abstract":
+                    "Data security.", "text": text, "lang": "en", "year": 2020 + i % 3,
+                    "authors": ["Ann Lee" if i % 2 else "Bo Chen"]})  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def long_lib(settings, tmp_path):
+    from kb.library.facade import Library
+    from tests.fakes import HashEmbedder
+    from tests.samples import write_feed
+
+    # two candidate chunks: the longest papers fill them, so the search must look deeper
+    lib = Library(
+        settings.replace(candidates=2, chunk_tokens=24, chunk_overlap=4), embedder=HashEmbedder()
+    )
+    assert not lib.ingest([write_feed(tmp_path / "long.jsonl", _long_records())]).failed
+    assert lib.count() == 12 and min(p.n_chunks for p in lib.all_papers()) >= 5
+    lib.tag("zh1", ["watch"])
+    lib.tag("en4", ["watch"])
+    yield lib
+    lib.close()
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_filters_return_k_papers_when_k_exist(long_lib, mode):
+    def found(query: str, **filters) -> list[str]:
+        return keys(long_lib.search(SearchQuery.build(query, mode=mode, k=20, **filters)))
+
+    assert sorted(found("数据安全", lang="zh")) == [f"zh{i}" for i in range(6)]
+    assert sorted(found("data security", lang="en")) == [f"en{i}" for i in range(6)]
+    # keyword search matches terms, so an English query finds only the English papers
+    both = mode != "keyword"
+    assert len(found("数据安全")) == (12 if both else 6)
+    year_2022 = ["en2", "en5", "zh2", "zh5"] if both else ["en2", "en5"]
+    assert sorted(found("data security", year_from=2022)) == year_2022
+    assert sorted(found("数据安全", author="王芳")) == ["zh1", "zh3", "zh5"]
+    assert sorted(found("data security", author="ann lee")) == ["en1", "en3", "en5"]
+    assert sorted(found("data security", tag="watch")) == (["en4", "zh1"] if both else ["en4"])
+    k3 = long_lib.search(SearchQuery.build("数据安全", mode=mode, k=3, lang="zh"))
+    assert len(k3.results) == 3

@@ -48,6 +48,18 @@ def test_search_renders_cards_and_keeps_the_filters(client):
     assert nothing.status_code == 200 and EN["search.no_results_hint"] in nothing.text
 
 
+def test_weak_results_are_greyed(make_app_client):
+    """Cards under the relevance floor (KB_MIN_SCORE) are marked, and only those."""
+    with make_app_client(records=WEB_RECORDS, min_score=100.0) as c:
+        page = c.get("/", params={"q": "jailbreak attacks"}).text
+        assert page.count('class="card"') == page.count('data-weak="1"') == 3
+        assert f'title="{EN["card.weak"]}"' in page
+    with make_app_client(records=WEB_RECORDS, min_score=-100.0) as c:
+        page = c.get("/", params={"q": "jailbreak attacks"}).text
+        assert page.count('class="card"') == 3 and 'data-weak="1"' not in page
+    assert ".card[data-weak]" in (API / "static" / "kb.css").read_text()
+
+
 def test_titles_and_snippets_are_escaped_and_highlighted(client):
     text = client.get("/", params={"q": "jailbreak"}).text
     assert "<script>alert(1)" not in text

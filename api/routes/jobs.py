@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/ingest-jobs", tags=["ingest jobs"])
     response_model=JobPublic,
     status_code=202,
     dependencies=[WriteAccess],
-    responses=error_responses(401, 403, 404, 413),
+    responses=error_responses(401, 403, 404, 413, 503),
 )
 def create_job(
     settings: SettingsDep,
@@ -36,6 +36,7 @@ def create_job(
     """Queue PDFs (uploaded, and/or a server folder's) for ingest; poll the job for progress."""
     if not files and not folder:
         raise InvalidInput("Give PDFs in files, or a server folder in folder.")
+    runner.ensure_room()  # 503 with Retry-After when the queue is full, before keeping files
     todo: list[JobFile] = []
     if folder:
         todo += folder_files(folder, settings.import_root_paths)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.deps import LibraryDep
+from api.deps import JobsDep, LibraryDep
 from api.schemas import Health
 
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/healthz", response_model=Health)
-def healthz(lib: LibraryDep) -> Health:
-    stats = lib.stats()
-    return Health(status="ok", papers=stats["papers"], chunks=stats["chunks"], model=stats["model"])
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(lib: LibraryDep, runner: JobsDep, response: Response) -> Health:
+    """``ok``; ``degraded`` (200: answering, ``problems`` says what is wrong); ``error`` (503:
+    the store cannot be read)."""
+    health = lib.health()
+    if not runner.alive():
+        health["problems"].append("the ingest job worker has stopped: restart the server")
+        health["status"] = "degraded" if health["status"] == "ok" else health["status"]
+    if health["status"] == "error":
+        response.status_code = 503
+    return Health.model_validate(health)

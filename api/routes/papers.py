@@ -7,14 +7,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import WriteAccess
-from api.deps import AuthorQuery, LangQuery, LibraryDep, PaperId, SortParam, YearQuery
+from api.deps import (
+    AuthorQuery,
+    JobsDep,
+    LangQuery,
+    LibraryDep,
+    PaperId,
+    SortParam,
+    YearQuery,
+    finished_job,
+)
 from api.errors import error_responses
 from api.schemas import PaperEdit, PaperList, PaperPublic, SearchResultPublic
+from kb.errors import IngestError
+from kb.library.jobs import JobFile
 from kb.types import Paper
 
-CLEARABLE = ("abstract", "doi", "arxiv_id", "url")
+CLEARABLE = ("abstract", "doi", "arxiv_id", "url", "title_en")
 
 router = APIRouter(prefix="/api/papers", tags=["papers"])
 
@@ -55,19 +67,31 @@ def list_papers(
     dependencies=[WriteAccess],
     responses={
         200: {"model": PaperPublic, "description": "The library already had it: that paper"},
-        **error_responses(401, 403, 413, 415, 422),
+        **error_responses(401, 403, 413, 415, 422, 503),
     },
 )
-def upload_paper(
+async def upload_paper(
     lib: LibraryDep,
+    runner: JobsDep,
     response: Response,
     file: Annotated[UploadFile, File(description="One PDF, at most KB_UPLOAD_MAX_MB")],
 ) -> PaperPublic:
-    """Upload one PDF and ingest it now: 201 with the new paper, 200 with an existing one."""
-    status, paper = lib.add_upload(file.file, file.filename or "upload.pdf")
-    if status in ("duplicate", "skipped"):
+    """Upload one PDF and ingest it: 201 with the new paper, 200 with an existing one.
+
+    It waits its turn in the ingest queue (an ingest job) without holding a server thread;
+    503 with Retry-After when the queue is full.
+    """
+    name = file.filename or "upload.pdf"
+    runner.ensure_room()
+    path = await run_in_threadpool(lib.keep_upload, file.file, name)
+    job = await finished_job(runner, [JobFile(name, path)])
+    done = job["files"][0]
+    if done["status"] == "failed" or done["paper_id"] is None:
+        await run_in_threadpool(lib.discard_upload, path)
+        raise IngestError(f"{name!r} could not be ingested: {done['detail'] or job['error']}")
+    if done["status"] in ("duplicate", "skipped"):
         response.status_code = 200
-    return _public(paper)
+    return _public(await run_in_threadpool(lib.paper, done["paper_id"]))
 
 
 @router.get("/{paper_id}", response_model=PaperPublic)

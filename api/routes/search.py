@@ -32,6 +32,15 @@ def search(
     like: Annotated[
         int | None, Query(ge=1, le=MAX_ROWID, description="Search with this paper instead of q")
     ] = None,
+    min_score: Annotated[
+        float | None,
+        Query(
+            ge=-100,
+            le=100,
+            description="Leave out results scoring under this (dense and hybrid); default: "
+            "keep them, those under KB_MIN_SCORE marked weak",
+        ),
+    ] = None,
 ) -> SearchResultPublic:
     if like is not None:
         result = lib.related(like, k=k)
@@ -47,6 +56,7 @@ def search(
             year_to=year_to,
             author=author,
             tag=tag,
+            min_score=min_score,
         )
         result = lib.search(query)
     return SearchResultPublic.model_validate(result.to_dict())

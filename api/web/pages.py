@@ -64,6 +64,7 @@ def hit_card(hit: SearchHit) -> dict[str, Any]:
     return {
         **paper_card(hit.paper),
         "score": hit.score,
+        "weak": hit.weak,
         "snippets": snippets,
         "translations": hit.translations,
         "relation": hit.relation,

@@ -9,6 +9,7 @@ offline).
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from markupsafe import Markup, escape
 
 from api.errors import validation_message
 from api.web.i18n import LANG_COOKIE, js_messages, pick_lang, translator
-from kb.errors import KBError
+from kb.errors import KBError, translate
 from kb.types import Paper, Snippet
 
 HERE = Path(__file__).resolve().parent.parent  # api/: templates/ and static/
@@ -63,6 +64,11 @@ class HTMLRoute(APIRoute):
                 return error_page(request, exc.status, str(exc))
             except RequestValidationError as exc:
                 return error_page(request, 422, validation_message(exc))
+            except (OSError, sqlite3.Error, MemoryError) as exc:  # a full disk, a damaged store
+                known = translate(exc)
+                if known is None:
+                    raise
+                return error_page(request, known.status, str(known))
 
         return route
 

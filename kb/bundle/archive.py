@@ -14,10 +14,10 @@ Storage layer for ``kb.bundle.export`` (export and import). Members, and nothing
 
 Version 1 bundles (no collections) are still read.
 
-A bundle is read only after every member's CRC is checked, every name is one of the above
-(no absolute paths, ``..`` or links), and every paper line and every collection parses, so a
-damaged or hostile archive is refused before anything is written. Member names are never used
-as paths.
+A bundle is read only after every member's CRC and size is checked, every name is one of the
+above (no absolute paths, ``..`` or links), every PDF is a PDF with the hash it is named by,
+and every paper line and every collection parses, so a damaged or hostile archive is refused
+before anything is written. Member names are never used as paths, and nothing is unpacked.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from ingest.safejson import loads_limited
 from kb.bundle.records import (
     BundleCollection,
     BundleEncoder,
@@ -42,6 +42,7 @@ from kb.bundle.records import (
 )
 from kb.errors import InvalidInput
 from kb.store import atomic_path
+from kb.store.uploads import PDF_MAGIC
 
 FORMAT = "kb-bundle"
 FORMAT_VERSION = 2  # 2: collections.json
@@ -55,6 +56,10 @@ _MEMBER_RE = re.compile(
 _MAX_MANIFEST = 1 << 20
 _MAX_COLLECTIONS = 1 << 28
 _NPY_HEADER_MAX = 1 << 16
+MAX_LINE_BYTES = 32 << 20  # one paper of papers.jsonl: its metadata and every chunk's text
+MAX_RATIO = 100  # a member may unpack to this many times its packed size (JSON packs ~5x)
+_RATIO_SLACK = 1 << 20  # small members pack better; a mebibyte is no bomb
+_BLOCK = 1 << 18  # read in blocks of 256 KiB: a small, fixed part of the bound
 
 
 def vectors_member(n: int) -> str:
@@ -128,13 +133,18 @@ class BundleWriter:
 
 
 class BundleReader:
-    """A checked bundle: its manifest, encoders, papers and (memory-mapped) vectors.
+    """A checked bundle: its manifest, encoders, papers, and its vectors read in paper order.
 
-    Args:
-        work: an empty folder for the unpacked vector files (deleted by the caller).
+    Everything is checked when the reader is made, before anything is written: every
+    member's name, CRC and size (a member unpacking to over ``MAX_RATIO`` times its packed
+    size is a zip bomb; vector files must be stored uncompressed, as kb writes them, so the
+    vectors an import adds are no larger than the bundle itself), every PDF's SHA-256 against
+    its name and its ``%PDF-`` header, every paper line (at most ``MAX_LINE_BYTES``), every
+    collection and every vector file's header. Nothing is unpacked to disk: the vectors are
+    read from the archive row by row, one paper at a time (``papers_with_vectors``).
     """
 
-    def __init__(self, path: Path, work: Path) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         try:
             self._zip = zipfile.ZipFile(path)
@@ -152,13 +162,13 @@ class BundleReader:
             self.n_chunks = int(self.manifest["counts"]["chunks"])
             keys = self._check_papers()
             self.collections = self._read_collections(keys)
-            self.vectors = [self._unpack_vectors(n, e, work) for n, e in enumerate(self.encoders)]
+            for n, enc in enumerate(self.encoders):
+                self._open_vectors(n, enc).close()  # the header and size, checked now
         except BaseException:
             self._zip.close()
             raise
 
     def close(self) -> None:
-        self.vectors = []
         self._zip.close()
 
     def _damaged(self, why: str) -> InvalidInput:
@@ -179,24 +189,50 @@ class BundleReader:
             if info.filename in names:
                 raise InvalidInput(f"The bundle {self.path.name!r} holds {info.filename!r} twice.")
             names.add(info.filename)
+            self._check_size(info)
         if MANIFEST not in names or PAPERS not in names:
             raise InvalidInput(
                 f"{self.path.name!r} is not a kb bundle: it has no {MANIFEST} or {PAPERS}."
             )
-        try:
-            bad = self._zip.testzip()  # reads every member once: CRC-checks all of it
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
-            raise self._damaged(str(e)) from e
-        if bad is not None:
-            raise self._damaged(f"{bad!r} fails its checksum")
+        for info in self._zip.infolist():  # reads every member once, in blocks
+            try:
+                self._check_content(info)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+                raise self._damaged(str(e)) from e
+
+    def _check_size(self, info: zipfile.ZipInfo) -> None:
+        if info.filename.startswith("vectors/") and info.compress_type != zipfile.ZIP_STORED:
+            raise self._damaged(f"{info.filename} is compressed (kb stores vectors as they are)")
+        if info.file_size > MAX_RATIO * info.compress_size + _RATIO_SLACK:
+            raise self._damaged(
+                f"{info.filename} would unpack to {info.file_size} bytes from "
+                f"{info.compress_size} (a zip bomb?)"
+            )
+
+    def _check_content(self, info: zipfile.ZipInfo) -> None:
+        """Read one member through (zipfile checks its CRC at the end); a PDF must start with
+        ``%PDF-`` and have the SHA-256 it is named by."""
+        pdf = info.filename.startswith("pdfs/")
+        digest, head = hashlib.sha256(), b""
+        with self._zip.open(info) as fh:
+            while block := fh.read(_BLOCK):
+                if pdf:
+                    digest.update(block)
+                    head = head or block[: len(PDF_MAGIC)]
+        if not pdf:
+            return
+        if not head.startswith(PDF_MAGIC):
+            raise self._damaged(f"{info.filename} is not a PDF (it does not start with %PDF-)")
+        if digest.hexdigest() != info.filename[len("pdfs/") : -len(".pdf")]:
+            raise self._damaged(f"{info.filename} does not match its SHA-256 name")
 
     def _read_manifest(self) -> dict[str, Any]:
         if self._zip.getinfo(MANIFEST).file_size > _MAX_MANIFEST:
             raise self._damaged(f"{MANIFEST} is too large")
         try:
-            manifest = json.loads(self._zip.read(MANIFEST))
-        except ValueError as e:
-            raise self._damaged(f"{MANIFEST} is not JSON ({e})") from e
+            manifest = loads_limited(self._zip.read(MANIFEST), max_bytes=_MAX_MANIFEST)
+        except InvalidInput as e:
+            raise self._damaged(f"{MANIFEST} is {e}".rstrip(".")) from e
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise InvalidInput(f"{self.path.name!r} is not a kb bundle (no format {FORMAT!r}).")
         version = manifest.get("version")
@@ -239,9 +275,9 @@ class BundleReader:
         if info.file_size > _MAX_COLLECTIONS:
             raise self._damaged(f"{COLLECTIONS} is too large")
         try:
-            data = json.loads(self._zip.read(info))
-        except ValueError as e:
-            raise self._damaged(f"{COLLECTIONS} is not JSON ({e})") from e
+            data = loads_limited(self._zip.read(info), max_bytes=_MAX_COLLECTIONS)
+        except InvalidInput as e:
+            raise self._damaged(f"{COLLECTIONS} is {e}".rstrip(".")) from e
         if not isinstance(data, list):
             raise self._damaged(f"{COLLECTIONS} is not a list of collections")
         found = [
@@ -254,27 +290,41 @@ class BundleReader:
         return found
 
     def papers(self) -> Iterator[BundlePaper]:
+        """The paper records in order, each line read within ``MAX_LINE_BYTES``."""
         with self._zip.open(PAPERS) as fh:
-            for n, raw in enumerate(fh, 1):
+            n = 0
+            while raw := fh.readline(MAX_LINE_BYTES + 1):
+                n += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise self._damaged(f"{PAPERS}:{n} is over {MAX_LINE_BYTES >> 20} MiB")
                 if raw.strip():
-                    yield BundlePaper.from_json(raw.decode("utf-8", "replace"), f"{PAPERS}:{n}")
+                    yield BundlePaper.from_json(raw, f"{PAPERS}:{n}")
 
-    def _unpack_vectors(self, n: int, enc: BundleEncoder, work: Path) -> np.ndarray:
+    def papers_with_vectors(
+        self, columns: list[int]
+    ) -> Generator[tuple[BundlePaper, list[np.ndarray]], None, None]:
+        """Each paper with its chunks' rows from the vector files ``columns`` (encoder
+        numbers of the manifest), read in step: one paper's vectors in memory at a time."""
+        readers = [self._open_vectors(n, self.encoders[n]) for n in columns]
+        try:
+            for paper in self.papers():
+                yield paper, [r.take(len(paper.chunks)) for r in readers]
+        finally:
+            for r in readers:
+                r.close()
+
+    def _open_vectors(self, n: int, enc: BundleEncoder) -> _VectorRows:
         name = vectors_member(n)
         info = self._zip.NameToInfo.get(name)
         expected = self.n_chunks * enc.dim * 4
         if info is None or not expected <= info.file_size <= expected + _NPY_HEADER_MAX:
             raise self._damaged(f"{name} is missing or has the wrong size")
-        dest = work / f"{n}.npy"
-        with self._zip.open(info) as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
+        fh = self._zip.open(info)
         try:
-            arr = np.load(dest, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise self._damaged(f"{name} is not a vector file ({e})") from e
-        if arr.dtype != np.dtype("<f4") or arr.shape != (self.n_chunks, enc.dim):
-            raise self._damaged(f"{name} holds {arr.dtype} {arr.shape}, not float32 vectors")
-        return arr
+            return _VectorRows(fh, self.n_chunks, enc.dim)
+        except ValueError as e:
+            fh.close()
+            raise self._damaged(f"{name} is not a float32 vector file ({e})") from e
 
     def pdf_size(self, content_hash: str) -> int:
         return self._zip.getinfo(pdf_member(content_hash)).file_size
@@ -287,6 +337,37 @@ class BundleReader:
                 _copy_hashing(src, out, digest)
             if digest.hexdigest() != content_hash:
                 raise self._damaged(f"{pdf_member(content_hash)} does not match its hash")
+
+
+class _VectorRows:
+    """One ``vectors/N.npy`` member read front to back: its header checked, then rows on demand.
+
+    Raises ValueError when the header is not that of a C-ordered little-endian float32
+    array of shape (rows, dim).
+    """
+
+    def __init__(self, fh: IO[bytes], rows: int, dim: int) -> None:
+        self._fh, self.dim = fh, dim
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"npy format version {version}")
+        if dtype != np.dtype("<f4") or fortran or tuple(shape) != (rows, dim):
+            raise ValueError(f"it holds {dtype} {tuple(shape)}")
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` rows (float32, shape (n, dim))."""
+        size = n * self.dim * 4
+        data = self._fh.read(size)
+        if len(data) != size:
+            raise InvalidInput("A vector file of the bundle ends early; it is damaged.")
+        return np.frombuffer(data, dtype="<f4").reshape(n, self.dim)
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 def _copy_hashing(src: IO[bytes], out: IO[bytes], digest: Any) -> None:

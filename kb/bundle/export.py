@@ -209,7 +209,7 @@ def _export_paper(
     twins = store.papers.by_ids(paper.translations)
     meta = PaperMeta(
         paper.title, paper.authors, paper.year, paper.abstract, paper.doi, paper.arxiv_id,
-        known_lang(paper.lang), paper.n_pages, paper.url,
+        known_lang(paper.lang), paper.n_pages, paper.url, paper.author_kind, paper.title_en,
     )  # fmt: skip
     entry = BundlePaper(
         key=paper.key,

@@ -6,7 +6,7 @@ newly ingested file:
 - same key, or same content as a paper or one of its files: already here;
 - same DOI / arXiv id, or near-identical text (MinHash): the same work;
 - else stored as a new paper (``imported``) with its metadata, edits, tags and page reports,
-  its chunks and vectors in one transaction (``Library.store_doc``).
+  its chunks and vectors (``Library.store_doc``).
 
 A paper found here gains the bundle's tags and PDFs; it is reported ``merged`` when that
 changed something and ``skipped`` when not, so importing a bundle twice changes nothing.
@@ -15,12 +15,16 @@ Then the bundle's collections (reading lists): one whose name (ignoring case) is
 created; one that has a namesake here is merged into it: its papers (mapped to the papers
 here, also those found already here) are added, and a bundle note only fills an empty note
 here (a note here is never overwritten; the same holds for the description).
+
+All of it, papers, collections and translation links, is one store transaction (nested store
+calls are savepoints), taken under the library's lock: the import commits whole or not at all.
+While it runs, this process's searches wait for it, and another process's writes (a
+``kb serve`` on the same store) wait on SQLite's busy timeout; its reads go on.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
+import contextlib
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, replace
@@ -48,7 +52,11 @@ Progress = Callable[[int, int], None]  # (papers done, papers in all)
 
 @dataclass
 class ImportSummary:
-    """What one import did, paper by paper (``key``, paper id here, detail)."""
+    """What one import did, paper by paper (``key``, paper id here, detail).
+
+    ``failed`` and ``collections_failed`` stay empty since imports are all or nothing (a
+    failure raises and nothing is imported); they are kept for the JSON shape.
+    """
 
     imported: list[tuple[str, int, str]] = field(default_factory=list)
     merged: list[tuple[str, int, str]] = field(default_factory=list)
@@ -118,18 +126,24 @@ class ImportSummary:
 def import_bundle(lib: Library, path: Path, *, progress: Progress | None = None) -> ImportSummary:
     """Merge the bundle at ``path`` into the library; see the module docstring.
 
-    The whole archive is checked first (checksums, names, every paper line); a damaged,
-    foreign or hostile one raises ``InvalidInput`` before anything is written, and one made
-    with other encoder weights raises ``IndexMismatch``.
+    The whole archive is checked first (``BundleReader``: checksums, sizes, names, every PDF's
+    hash and header, every paper line); a damaged, foreign or hostile one raises
+    ``InvalidInput`` before anything is written, and one made with other encoder weights
+    raises ``IndexMismatch``. Then the import is all or nothing: one store transaction; on
+    any failure it is rolled back, the indexes are reopened from disk (they mirror the store
+    as it was) and the PDFs this import wrote are deleted, so the library is as before.
+
+    Memory is bounded by one paper (its line of papers.jsonl, at most 32 MiB, and its
+    vectors) plus a signature (1 KiB) and a summary row per paper: vectors are read from the
+    archive in paper order, nothing is unpacked to disk. The indexes grow by the vectors
+    imported, which are stored uncompressed in the bundle, so by at most the bundle's size.
     """
-    lib.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=lib.settings.data_dir, prefix=".bundle.") as work:
-        reader = BundleReader(path, Path(work))
-        try:
-            with lib.ingest_turn():
-                return _import(lib, reader, progress)
-        finally:
-            reader.close()
+    reader = BundleReader(path)
+    try:
+        with lib.ingest_turn():
+            return _import(lib, reader, progress)
+    finally:
+        reader.close()
 
 
 def _import(lib: Library, reader: BundleReader, progress: Progress | None) -> ImportSummary:
@@ -142,30 +156,31 @@ def _import(lib: Library, reader: BundleReader, progress: Progress | None) -> Im
     s = lib.settings
     if chunking and chunking != {"max_tokens": s.chunk_tokens, "overlap": s.chunk_overlap}:
         summary.notes.append(f"the bundle was chunked with {chunking}; its chunks are kept as is")
-    importer = _Importer(lib, reader, sides, columns, summary)
-    total = reader.manifest["counts"].get("papers")
-    total = total if isinstance(total, int) else 0
-    try:
-        for done, entry in enumerate(reader.papers(), 1):
-            try:
-                importer.place(entry)
-            except KBError as e:
-                summary.failed.append((entry.key, str(e)))
-            except sqlite3.Error as e:  # the store refused the row: nothing of it was kept
-                summary.failed.append((entry.key, f"The store refused it ({e})."))
-            if progress:
-                progress(done, max(total, done))
-    finally:
-        with lib.locked():
-            lib.save_indexes()
-    if summary.imported:
-        lib.link_translations()
-    here = {k: pid for k, pid, _ in summary.imported + summary.merged + summary.skipped}
-    for found in reader.collections:
+    written: list[Path] = []  # PDFs this import put in files_dir: deleted if it fails
+    # The library lock, then the store's (the documented order), for the whole import: the
+    # store and the indexes change together, and all of it commits or none of it.
+    with lib.locked() as store:
         try:
-            _place_collection(lib, found, here, summary)
-        except KBError as e:
-            summary.collections_failed.append((found.name, str(e)))
+            with store.transaction():
+                importer = _Importer(lib, reader, sides, columns, summary, written)
+                importer.run(progress)
+                here = {k: pid for k, pid, _ in summary.imported + summary.merged + summary.skipped}
+                for found in reader.collections:
+                    try:
+                        _place_collection(lib, found, here, summary)
+                    except KBError as e:
+                        raise type(e)(
+                            f"Collection {found.name!r} of the bundle could not be imported: "
+                            f"{e} Nothing was imported."
+                        ) from e
+                if summary.imported:
+                    lib.link_translations()
+        except BaseException:
+            lib.reload_indexes()  # they hold the rolled-back papers' vectors: reopened from disk
+            for pdf in written:
+                pdf.unlink(missing_ok=True)
+            raise
+        lib.save_indexes()
     return summary
 
 
@@ -179,8 +194,6 @@ def _place_collection(
     """
     name = " ".join(theirs.name.split())
     items = [(here[i.key], i.note.strip()) for i in theirs.items if i.key in here]
-    if lost := len(theirs.items) - len(items):
-        summary.notes.append(f"collection {name!r}: {lost} paper(s) that failed were left out")
     with lib.locked():  # one collection at a time, as a whole
         try:
             mine = lib.collection(name)
@@ -243,7 +256,8 @@ def _mismatch(name: str, enc: BundleEncoder, model: str, dim: int, side: DenseIn
 
 
 class _Importer:
-    """Places the bundle's papers one at a time (held: the library's ingest lock)."""
+    """Places the bundle's papers one at a time (held: the ingest turn, the library's lock
+    and the import's transaction)."""
 
     def __init__(
         self,
@@ -252,11 +266,31 @@ class _Importer:
         sides: list[DenseIndex],
         columns: list[int | None],
         summary: ImportSummary,
+        written: list[Path],
     ) -> None:
         self.lib, self.reader, self.sides, self.columns = lib, reader, sides, columns
-        self.summary = summary
+        self.summary, self.written = summary, written
+        self.used = sorted({c for c in columns if c is not None})  # vector files to read
+        self.rows: dict[int, np.ndarray] = {}  # the current paper's rows, per vector file
         with lib.locked():
             self.sig_ids, self.sigs = lib.store.works.signatures()
+
+    def run(self, progress: Progress | None) -> None:
+        """Place every paper; the first failure stops the import, naming the paper."""
+        total = self.reader.manifest["counts"].get("papers")
+        total = total if isinstance(total, int) else 0
+        with contextlib.closing(self.reader.papers_with_vectors(self.used)) as papers:
+            for done, (entry, rows) in enumerate(papers, 1):
+                self.rows = dict(zip(self.used, rows, strict=True))
+                try:
+                    self.place(entry)
+                except KBError as e:
+                    raise type(e)(
+                        f"Paper {entry.key!r} of the bundle could not be imported: {e} "
+                        "Nothing was imported."
+                    ) from e
+                if progress:
+                    progress(done, max(total, done))
 
     def place(self, entry: BundlePaper) -> None:
         store = self.lib.store
@@ -330,8 +364,7 @@ class _Importer:
         self, entry: BundlePaper, doc: ParsedDocument, side: DenseIndex, col: int | None
     ) -> np.ndarray:
         if col is not None:
-            rows = self.reader.vectors[col][entry.row : entry.row + len(doc.chunks)]
-            return np.array(rows, dtype=np.float32)
+            return np.array(self.rows[col], dtype=np.float32)
         return side.embed_passages([passage_text(doc.meta.title, c.text) for c in doc.chunks])
 
     def _write_pdfs(
@@ -348,6 +381,8 @@ class _Importer:
                 continue
             dest = self.lib.settings.files_dir / f"{content_hash}.pdf"
             if not (dest.is_file() and sha256_file(dest) == content_hash):
+                if not dest.exists():
+                    self.written.append(dest)
                 self.reader.copy_pdf(content_hash, dest)
             out[content_hash] = str(dest.resolve())
         return out

@@ -38,15 +38,17 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails
 from typing_extensions import TypedDict  # pydantic checks only this TypedDict on Python 3.11
 
+from ingest.safejson import MAX_DEPTH, loads_limited
 from kb.errors import InvalidInput
 from kb.library.collections import MAX_NAME, MAX_TEXT
-from kb.types import Extractor, SourceKind
+from kb.types import AuthorKind, Extractor, SourceKind
 
 _T = TypeVar("_T")
 _FORBID = ConfigDict(extra="forbid")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode Cc but \t and \n
 _LANG_RE = re.compile(r"[a-z]{2,3}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+MAX_CONTAINERS = 200_000  # arrays and objects in one paper line (its chunks and pages)
 
 
 def _text(value: str) -> str:
@@ -133,6 +135,8 @@ class BundleMeta:
     lang: Lang | None = "und"
     n_pages: Int64 | None = None
     url: Text | None = None
+    author_kind: AuthorKind = "person"
+    title_en: Text = ""
 
 
 @dataclass(config=_FORBID)
@@ -168,6 +172,8 @@ class BundleEdits(TypedDict, total=False):
     doi: Text | None
     arxiv_id: Text | None
     url: Text | None
+    author_kind: AuthorKind
+    title_en: Text | None
 
 
 @dataclass(config=_FORBID)
@@ -201,12 +207,15 @@ class BundlePaper:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, line: str, where: str) -> BundlePaper:
-        """Parse and check one line; ``where`` names it in the error."""
+    def from_json(cls, line: str | bytes, where: str) -> BundlePaper:
+        """Parse and check one line (nesting at most ``MAX_DEPTH``); ``where`` names it."""
+        raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
         try:
-            data = json.loads(line)
-        except (ValueError, RecursionError) as e:
-            raise InvalidInput(f"{where} is not a valid paper record ({e}).") from e
+            data = loads_limited(
+                raw, max_bytes=len(raw), max_depth=MAX_DEPTH, max_containers=MAX_CONTAINERS
+            )
+        except InvalidInput as e:
+            raise InvalidInput(f"{where} is not a valid paper record: {e}") from e
         return _parse(cls, data, where, "paper record")
 
     @property

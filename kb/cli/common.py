@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from kb.errors import KBError
+from kb.errors import KBError, translate
 from kb.settings import Settings
 
 
@@ -26,14 +26,28 @@ def open_library(ctx: click.Context):  # -> kb.library.facade.Library
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every KBError into one clear line on stderr and exit status 1."""
+    """Turn every error into one clear line on stderr and exit status 1, never a traceback.
+
+    A KBError is its message; an operating-system or SQLite error is what it stands for
+    (``kb.errors.translate``: a full disk, a damaged store); any other error is named with
+    where to report it.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except KBError as e:
-            raise click.ClickException(str(e)) from e
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place the CLI maps errors
+            known = translate(e)
+            if known is None:
+                known = KBError(
+                    f"kb stopped on an unexpected error ({type(e).__name__}: {e}); nothing "
+                    "half-done was kept. `kb doctor` checks whether the store is damaged; "
+                    "if it is not, please report this with the command you ran."
+                )
+            raise click.ClickException(str(known)) from e
 
     return wrapper
 

@@ -35,20 +35,41 @@ MODES = ("dense", "keyword", "hybrid")
     show_default=True,
     help="Papers fetched per query; the cutoff of Recall, MRR and nDCG.",
 )
+@click.option(
+    "--docs",
+    "docs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="A folder of PDFs (or a PDF) to ingest as documents, keyed by file name (repeatable).",
+)
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build the library in this folder and keep it; a later run reuses its embeddings.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a Markdown table.")
 @click.pass_context
 def eval_command(
-    ctx: click.Context, qrels: Path, modes: tuple[str, ...], k: int, as_json: bool
+    ctx: click.Context,
+    qrels: Path,
+    modes: tuple[str, ...],
+    k: int,
+    docs: tuple[Path, ...],
+    keep: Path | None,
+    as_json: bool,
 ) -> None:
     """Measure search quality on a QRELS file of documents and queries with known answers.
 
-    Ingests the file's documents into a temporary library (the store in --data-dir is not
-    touched), runs every query in each mode and prints Recall@1, Recall@k, MRR@k and nDCG@k
-    per direction (EN->EN, ZH->ZH, EN->ZH, ZH->EN) and query kind, and the latency per mode.
-    A mode the library does not offer is reported as unavailable. The file format is in
-    kb/evaluate.py.
+    Ingests the file's documents (records, and the PDFs of --docs) into a temporary library
+    (the store in --data-dir is not touched), runs every query in each mode and prints
+    Recall@1, Recall@k, MRR@k, nDCG@k (graded when the file grades relevance) and P@5 per
+    direction (EN->EN, ZH->ZH, EN->ZH, ZH->EN) and query kind, the latency per mode, and the
+    documents that crowd the top 5 beyond their judged share. A mode the library does not
+    offer is reported as unavailable. The file format is in kb/evaluate/qrels.py.
 
     Example: kb eval qrels.jsonl --mode dense -k 10
+
+    Example: kb eval fulltext.jsonl --docs pdfs/ --docs more-pdfs/ --keep /tmp/evallib
 
     Exit status: 0 when at least one mode was evaluated, 1 otherwise.
     """
@@ -56,7 +77,15 @@ def eval_command(
 
     settings: Settings = ctx.obj["settings"]
     try:
-        report = evaluate(qrels, settings, modes=list(modes or MODES), k=k, progress=not as_json)
+        report = evaluate(
+            qrels,
+            settings,
+            modes=list(modes or MODES),
+            k=k,
+            docs=list(docs),
+            keep=keep,
+            progress=not as_json,
+        )
     except KBError as e:
         raise click.ClickException(str(e)) from e
     if as_json:

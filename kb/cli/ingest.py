@@ -191,6 +191,12 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
 @click.option("--doi", help="DOI, e.g. 10.48550/arXiv.2401.00001.")
 @click.option("--arxiv-id", help="arXiv id without version, e.g. 2401.00001.")
 @click.option("--url", help="A link to the paper.")
+@click.option(
+    "--author-kind",
+    type=click.Choice(["person", "organisation"]),
+    help="Whether the authors are people or organisations (cited whole).",
+)
+@click.option("--title-en", help="A Chinese paper's English title.")
 @json_option
 @click.pass_context
 @handle_errors
@@ -198,6 +204,8 @@ def edit(ctx: click.Context, ref: str, as_json: bool, **fields: Any) -> None:
     """Correct a paper's metadata; the correction survives re-ingest.
 
     Example: kb edit 3 --title "Sleeper Agents" --authors "Evan Hubinger; 张三" --year 2024
+
+    Example: kb edit 7 --authors "World Economic Forum" --author-kind organisation
     """
     paper = open_library(ctx).edit(ref, fields)
     if as_json:
@@ -225,9 +233,11 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
         for f in report.findings:
             state = "ok" if not f.count else ("repaired" if f.repaired else "PROBLEM")
             if not f.repairable and f.count:
-                state = "note"
+                state = "DAMAGED" if f.damaged else "note"
             detail = f" ({f.detail})" if f.count and f.detail else ""
             click.echo(f"{state:>8}  {f.check}: {f.count}{detail}")
-        click.echo("healthy" if report.healthy else "problems found: run `kb doctor --repair`")
+        damaged = any(f.damaged and f.count for f in report.findings)
+        advice = "see above: repair cannot fix it" if damaged else "run `kb doctor --repair`"
+        click.echo("healthy" if report.healthy else f"problems found: {advice}")
     if not report.healthy:
         ctx.exit(1)

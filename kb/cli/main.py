@@ -44,6 +44,12 @@ def cli(ctx: click.Context, data_dir: Path | None, model: str | None) -> None:
 @click.option("--year-to", type=click.IntRange(1000, 3000), help="Only papers up to this year.")
 @click.option("--author", help="Only papers with an author containing this text.")
 @click.option("--tag", help="Only papers with this tag (see `kb tag`).")
+@click.option(
+    "--min-score",
+    type=float,
+    help="Leave out results scoring under this (default: show them, marked weak under "
+    "KB_MIN_SCORE).",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -57,6 +63,7 @@ def search(
     year_to: int | None,
     author: str | None,
     tag: str | None,
+    min_score: float | None,
     as_json: bool,
 ) -> None:
     """Search in English or Chinese; papers in both languages come back.
@@ -72,6 +79,7 @@ def search(
         year_to=year_to,
         author=author,
         tag=tag,
+        min_score=min_score,
     )
     _print_results(open_library(ctx).search(query_), as_json)
 
@@ -99,7 +107,8 @@ def _print_results(result: SearchResponse, as_json: bool) -> None:
     for n, hit in enumerate(result.results, 1):
         p = hit.paper
         year = f" ({p.year})" if p.year else ""
-        click.echo(f"{n}. [{p.lang}] {p.title}{year}  score {hit.score:.3f}  id {p.id}")
+        weak = "  (weak)" if hit.weak else ""
+        click.echo(f"{n}. [{p.lang}] {p.title}{year}  score {hit.score:.3f}{weak}  id {p.id}")
         if p.authors:
             click.echo(f"   {', '.join(p.authors)}")
         for s in hit.snippets:

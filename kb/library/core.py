@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ class Core:
         self._sides: list[DenseIndex] | None = None
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._last_save = time.monotonic()
+        self.repairs: list[str] = []  # what opening the indexes found damaged and rebuilt
 
     def close(self) -> None:
         self.store.close()
@@ -90,7 +92,13 @@ class Core:
             sides = self.unloaded()
             self._sides = sides
             for side in sides:
-                side.open()  # refuses a store built by another model, before any work
+                opened = side.open()  # refuses a store built by another model, before any work
+                if opened.rebuilt_because:
+                    self.repairs.append(
+                        f"{datetime.now(UTC).isoformat(timespec='seconds')}: the "
+                        f"{side.embedder.name} index was rebuilt from the store "
+                        f"({opened.rebuilt_because})"
+                    )
             if self.store.generation() == generation:  # else a later load() reloads
                 self.store.mark_mirrored(generation)
             self.backfill(sides)
@@ -106,6 +114,10 @@ class Core:
             if self._sides is not None and self.store.changed_elsewhere():
                 self.forget_indexes()
             return self.encoders()
+
+    def opened(self) -> list[DenseIndex] | None:
+        """The encoders with their indexes open, or None before the first ``encoders()``."""
+        return self._sides
 
     def forget_indexes(self) -> None:
         """Drop the opened indexes; the next ``encoders()`` opens (or rebuilds) them again."""

@@ -80,7 +80,8 @@ class Curation:
         """Correct metadata (as ``edit``) and add or remove tags, all checked before any change.
 
         Args:
-            fields: editable fields (title, authors, year, abstract, doi, arxiv_id, url); an
+            fields: editable fields (title, authors, year, abstract, doi, arxiv_id, url,
+                author_kind, title_en); an
                 empty string clears a field.
         """
         if fields:
@@ -107,7 +108,7 @@ class Curation:
             for side in self.core.encoders():
                 side.remove(ids)
             self.core.save_indexes()
-            self._discard_unused([Path(f) for f in paper.files])
+            self.discard_unused([Path(f) for f in paper.files])
             return paper
 
     def add_upload(self, stream: BinaryIO, name: str) -> tuple[str, Paper]:
@@ -125,7 +126,7 @@ class Curation:
         try:
             return self.ingest_one(path, name)
         except IngestError:
-            self._discard_unused([path])
+            self.discard_unused([path])
             raise
 
     def keep_upload(self, stream: BinaryIO, name: str) -> Path:
@@ -144,7 +145,7 @@ class Curation:
             raise IngestError(f"{name!r} could not be ingested: {why}")
         return last.status, self.core.paper(last.paper_id)
 
-    def _discard_unused(self, paths: list[Path]) -> None:
+    def discard_unused(self, paths: list[Path]) -> None:
         """Delete kept uploads (in ``files_dir``) that no paper records any more."""
         with self.core.lock:
             for path in paths:
@@ -172,8 +173,11 @@ def check_edit(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "year":
             if not (isinstance(value, int) and 1000 <= value <= 3000):
                 raise InvalidInput(f"year must be a year such as 2024, not {value!r}.")
-        elif name == "abstract":  # stored as text, never null: clearing leaves ""
+        elif name in ("abstract", "title_en"):  # stored as text, never null: clearing leaves ""
             value = str(value).strip()
+        elif name == "author_kind":
+            if value not in ("person", "organisation"):
+                raise InvalidInput(f"author_kind must be person or organisation, not {value!r}.")
         else:
             value = str(value).strip() or None
             if name == "title" and value is None:

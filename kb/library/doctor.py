@@ -1,8 +1,11 @@
 """``kb doctor``: check SQLite against the FAISS indexes and repair what can be repaired.
 
 SQLite is the source of truth. What is checked:
-- each encoder's saved FAISS index: the store generation it mirrors, ids it has that no chunk
-  has (orphan vectors), chunk ids it lacks;
+- the database file itself (``PRAGMA integrity_check``): a damaged file is named with what to
+  do, and nothing else is checked (the other checks read it);
+- each encoder's saved FAISS index: its bytes against the checksum recorded when it was saved,
+  the store generation it mirrors, ids it has that no chunk has (orphan vectors), chunk ids it
+  lacks;
 - chunks without a vector (per encoder), papers without chunks, keyword rows without a chunk
   and chunks without a keyword row;
 - recorded PDF files that are gone from disk (reported only: the paper is still searchable);
@@ -22,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.vectors import VectorIndex
+from index.vectors import INDEX_FILE, VectorIndex
+from kb.errors import StoreError
 from kb.library.core import Core
+from kb.store.database import damaged_store_fix
 from kb.store.uploads import discard, unused_uploads
 
 UNUSED_UPLOAD_AGE_S = 3600.0  # younger uploads may still be waiting in a server's ingest job
@@ -36,6 +41,7 @@ class Finding:
     detail: str
     repairable: bool = True
     repaired: bool = False
+    damaged: bool = False  # the store itself is damaged: repair cannot help, the detail says what
 
 
 @dataclass
@@ -44,7 +50,10 @@ class DoctorReport:
 
     @property
     def healthy(self) -> bool:
-        return not any(f.count for f in self.findings if f.repairable and not f.repaired)
+        broken = any(f.count and f.damaged for f in self.findings)
+        return not broken and not any(
+            f.count for f in self.findings if f.repairable and not f.repaired
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -60,12 +69,26 @@ def diagnose(
     be fixed and say what was."""
     report = DoctorReport()
     store = core.store
+    damaged = store.integrity_problems()
+    if damaged:
+        detail = (
+            f"{store.path} is damaged: {'; '.join(damaged[:3])}. {damaged_store_fix(store.path)}"
+        )
+        report.findings.append(
+            Finding("database file", len(damaged), detail, repairable=False, damaged=True)
+        )
+        return report
     for side in core.unloaded():
         name = side.embedder.name
         saved = VectorIndex.peek(side.folder)
         stored = _stored_ids(core, side.slot)
+        damage = _file_damage(side.folder) if saved is not None else None
         if saved is None:
             report.findings.append(Finding(f"index {name}", 1, "no saved index file"))
+        elif damage is not None:
+            where = side.folder / INDEX_FILE
+            detail = f"{where}: {damage}; repair rebuilds it from the store"
+            report.findings.append(Finding(f"index {name}", 1, detail))
         else:
             generation, ids = saved
             orphans = np.setdiff1d(ids, stored).size
@@ -101,6 +124,13 @@ def diagnose(
             if finding.repairable and finding.count:
                 finding.repaired = True
     return report
+
+
+def _file_damage(folder: Path) -> str | None:
+    try:
+        return VectorIndex.damage(folder)
+    except (StoreError, OSError) as e:
+        return str(e)
 
 
 def _stored_ids(core: Core, slot: str | None) -> np.ndarray:

@@ -10,8 +10,14 @@ ASCII. The formats and what each field holds:
   its case; an arXiv id becomes ``eprint`` + ``archivePrefix = {arXiv}``.
 - RIS: ``TY  - JOUR`` (a DOI), ``UNPB`` (an arXiv preprint) or ``GEN``; CRLF line ends as the
   format asks; one ``AU``/``KW`` line per author/tag; ``AN  - arXiv:ID``.
-- CSL-JSON: a JSON array as citeproc, Zotero and pandoc read it; names split into
-  family/given, or kept ``literal`` when they have no space (most Chinese names).
+- CSL-JSON: a JSON array as citeproc, Zotero and pandoc read it.
+
+Names (``split_name``): a person's is written family name first in every format (BibTeX
+``Doe, Jane``, RIS ``AU  - Doe, Jane``, CSL ``{"family", "given"}``), particles with the family
+name ("van Doe, Jane"). A Chinese name is family name first as printed, spaced or not: "陈宏"
+and "陈 宏" are both 陈 (family) + 宏 (given); a Chinese name without a known surname stays
+whole. An organisation (``Paper.author_kind``) is never split: BibTeX ``{{World Economic
+Forum}}``, CSL ``{"literal": ...}``, RIS the name as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ingest.names import chinese_surname
 from kb.errors import InvalidInput
 from kb.types import Paper
 
@@ -47,6 +54,8 @@ _BIBTEX_SPECIALS = {
     "^": r"\textasciicircum{}",
 }
 _BIBTEX_RE = re.compile("|".join(re.escape(c) for c in _BIBTEX_SPECIALS))
+_HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la", "le"}
 # Words too common to tell papers apart in a citation key.
 _SKIP_WORDS = {"a", "an", "the", "on", "of", "in", "for", "to", "and", "towards", "toward"}
 
@@ -73,17 +82,30 @@ def _ascii(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", flat)
 
 
-def split_name(name: str) -> tuple[str, str]:
+def split_name(name: str, kind: str = "person") -> tuple[str, str]:
     """(family, given) of an author name: "Doe, Jane" and "Jane Doe" give ("Doe", "Jane").
 
-    A name with no comma and no space (most Chinese names) is all family name.
+    "Jane van Doe" gives ("van Doe", "Jane"); "陈宏" and "陈 宏" give ("陈", "宏"), a Chinese
+    name being printed family name first. An organisation, a single word and a Chinese name
+    without a known surname are all family name (given "").
     """
     name = " ".join(name.split())
+    if kind == "organisation":
+        return name, ""
     if "," in name:
         family, _, given = name.partition(",")
         return family.strip(), given.strip()
-    given, _, family = name.rpartition(" ")
-    return family, given
+    if _HAN_RE.search(name):
+        if " " in name:  # printed with a gap: the family name comes first
+            family, _, given = name.partition(" ")
+            return family, given.replace(" ", "")
+        surname = chinese_surname(name)
+        return (surname, name[len(surname) :]) if surname else (name, "")
+    words = name.split(" ")
+    start = len(words) - 1
+    while start > 1 and words[start - 1] in _PARTICLES:
+        start -= 1
+    return " ".join(words[start:]), " ".join(words[:start])
 
 
 def citation_keys(papers: list[Paper]) -> list[str]:
@@ -91,7 +113,9 @@ def citation_keys(papers: list[Paper]) -> list[str]:
     keys: list[str] = []
     seen: set[str] = set()
     for p in papers:
-        surname = _ascii(split_name(p.authors[0])[0]).lower() if p.authors else ""
+        surname = (
+            _ascii(split_name(p.authors[0], p.author_kind)[0]).lower()[:20] if p.authors else ""
+        )
         words = (_ascii(w).lower() for w in re.split(r"[\s\-–—:/]+", p.title))
         word = next((w for w in words if w and w not in _SKIP_WORDS and not w.isdigit()), "")
         word, year = word[:20], p.year or ""
@@ -138,10 +162,14 @@ def _verbatim(text: str) -> str:
     return _one_line(text).replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D")
 
 
-def _bibtex_author(name: str) -> str:
-    name = bibtex_escape(name)
-    # BibTeX splits author lists on " and ": a name that contains it is kept whole.
-    return f"{{{name}}}" if re.search(r"\sand\s", name, re.IGNORECASE) else name
+def _bibtex_author(name: str, kind: str) -> str:
+    """``Family, Given``; an organisation, or a name that holds " and ", braced whole."""
+    family, given = split_name(name, kind)
+    if kind == "organisation" or re.search(r"\sand\s", name, re.IGNORECASE) or not given:
+        whole = bibtex_escape(name)
+        # Braced, BibTeX reads the name as one family name and never splits it on " and ".
+        return f"{{{whole}}}" if kind == "organisation" or " " in whole else whole
+    return f"{bibtex_escape(family)}, {bibtex_escape(given)}"
 
 
 def to_bibtex(papers: list[Paper], notes: Mapping[int, str] | None = None) -> str:
@@ -151,7 +179,8 @@ def to_bibtex(papers: list[Paper], notes: Mapping[int, str] | None = None) -> st
     for key, p in zip(citation_keys(papers), papers, strict=True):
         fields: list[tuple[str, str]] = [("title", f"{{{bibtex_escape(p.title)}}}")]
         if p.authors:
-            fields.append(("author", " and ".join(_bibtex_author(a) for a in p.authors)))
+            names = (_bibtex_author(a, p.author_kind) for a in p.authors)
+            fields.append(("author", " and ".join(names)))
         if p.year:
             fields.append(("year", str(p.year)))
         if p.doi:
@@ -182,13 +211,20 @@ def _ris_type(p: Paper) -> str:
     return "UNPB" if p.arxiv_id else "GEN"
 
 
+def _ris_author(name: str, kind: str) -> str:
+    """RIS's ``Family, Given``; an organisation (or a single name) without a comma, which
+    reference managers read as a name not to split."""
+    family, given = split_name(name, kind)
+    return f"{family}, {given}" if given else family
+
+
 def to_ris(papers: list[Paper], notes: Mapping[int, str] | None = None) -> str:
     """RIS records (``TY`` first, ``ER`` last), CRLF line ends."""
     notes = notes or {}
     lines: list[str] = []
     for key, p in zip(citation_keys(papers), papers, strict=True):
         tags: list[tuple[str, str | None]] = [("TY", _ris_type(p)), ("ID", key), ("TI", p.title)]
-        tags += [("AU", a) for a in p.authors]
+        tags += [("AU", _ris_author(a, p.author_kind)) for a in p.authors]
         tags += [("PY", str(p.year) if p.year else None), ("AB", p.abstract), ("DO", p.doi)]
         tags += [("AN", f"arXiv:{p.arxiv_id}" if p.arxiv_id else None), ("UR", _arxiv_url(p))]
         tags += [("LA", p.lang if _has_lang(p) else None)]
@@ -204,8 +240,8 @@ def to_ris(papers: list[Paper], notes: Mapping[int, str] | None = None) -> str:
 # ---------------------------------------------------------------- CSL-JSON
 
 
-def _csl_name(name: str) -> dict[str, str]:
-    family, given = split_name(name)
+def _csl_name(name: str, kind: str) -> dict[str, str]:
+    family, given = split_name(name, kind)
     if not given:
         return {"literal": family}
     return {"family": family, "given": given}
@@ -222,7 +258,7 @@ def csl_items(papers: list[Paper], notes: Mapping[int, str] | None = None) -> li
             "title": p.title,
         }
         if p.authors:
-            item["author"] = [_csl_name(a) for a in p.authors]
+            item["author"] = [_csl_name(a, p.author_kind) for a in p.authors]
         if p.year:
             item["issued"] = {"date-parts": [[p.year]]}
         optional = {

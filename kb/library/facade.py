@@ -111,6 +111,12 @@ class Library:
         with self.core.lock:
             self.core.save_indexes()
 
+    def reload_indexes(self) -> None:
+        """Drop the in-memory indexes (after a rolled-back write changed them); the next call
+        that needs them reopens them from disk, or rebuilds them from the store."""
+        with self.core.lock:
+            self.core.forget_indexes()
+
     # -- ingest
 
     def ingest(
@@ -260,6 +266,10 @@ class Library:
         """Copy an uploaded PDF into ``files_dir`` (named by its content hash), size-checked."""
         return self._curation.keep_upload(stream, name)
 
+    def discard_upload(self, path: Path) -> None:
+        """Delete a kept upload that no paper records (one that could not be ingested)."""
+        self._curation.discard_unused([path])
+
     # -- collections
 
     def create_collection(self, name: str, description: str = "") -> Collection:
@@ -313,6 +323,11 @@ class Library:
         return self._collections.export_collection(ref, fmt)
 
     # -- maintenance
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` reports: ``status`` (ok, degraded, error), counts, ``problems``
+        and the indexes rebuilt since the start (``repairs``); cheap, loads nothing."""
+        return self._maintenance.health()
 
     def doctor(self, *, repair: bool = False) -> DoctorReport:
         """Check SQLite against the indexes (see ``kb.library.doctor``); optionally repair."""

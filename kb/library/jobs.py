@@ -24,12 +24,22 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ingest.documents import iter_inputs
-from kb.errors import Cancelled, Forbidden, InvalidInput, KBError, NotFound, StoreError
+from kb.errors import (
+    Busy,
+    Cancelled,
+    Forbidden,
+    InvalidInput,
+    KBError,
+    NotFound,
+    StoreError,
+    translate,
+)
 from kb.library.core import Core
 from kb.library.ingest import STATUSES, Ingester, IngestEvent
 from kb.store.jobs import StoredJob, StoredJobFile
 
 KEEP_JOBS = 100
+MAX_WAITING = 64  # jobs queued or running; more are refused (Busy: 503 with Retry-After)
 STOP_WAIT_S = 30.0  # how long shutdown waits for the running job to reach its next file
 JOB_STATUSES = ("queued", "running", "done", "failed")
 FILE_STATUSES = ("pending", *STATUSES)
@@ -128,9 +138,18 @@ class JobRunner:
     store's), so a client reading a job never waits on a deadlock with the worker.
     """
 
-    def __init__(self, core: Core, ingester: Ingester, *, keep: int = KEEP_JOBS) -> None:
+    def __init__(
+        self,
+        core: Core,
+        ingester: Ingester,
+        *,
+        keep: int = KEEP_JOBS,
+        max_waiting: int | None = None,
+    ) -> None:
         self.core, self.ingester = core, ingester
         self.keep = keep
+        self.max_waiting = MAX_WAITING if max_waiting is None else max_waiting
+        self._waiters: dict[str, Callable[[dict[str, Any]], None]] = {}  # job id -> on_done
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # the recent ones, also in the store
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -161,10 +180,33 @@ class JobRunner:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def submit(self, files: list[JobFile]) -> dict[str, Any]:
+    def alive(self) -> bool:
+        """True while the worker thread runs (or the runner is stopping on purpose)."""
+        with self._lock:
+            return self._stopping or self._thread.is_alive()
+
+    def ensure_room(self) -> None:
+        """Raise Busy (503, Retry-After) when ``max_waiting`` jobs are queued or running, so
+        a flood of uploads is refused at once instead of piling up on disk and in memory."""
+        with self._lock:
+            waiting = sum(job.status in ("queued", "running") for job in self._jobs.values())
+        if waiting >= self.max_waiting:
+            raise Busy(
+                f"The server has {waiting} ingest jobs waiting, its limit; send the files again "
+                "in a minute (see Retry-After).",
+                retry_after=60,
+            )
+
+    def submit(
+        self, files: list[JobFile], *, on_done: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
         """Store and queue a job over ``files`` (entries with no path are kept as they are).
 
         While the server stops, the job is stored queued and runs after the next start.
+
+        Args:
+            on_done: called (on the worker thread) with the job as JSON-ready data when it
+                ends, done or failed; not when the server stops first.
         """
         job = Job(id=secrets.token_hex(8), files=files)
         store = self.core.store
@@ -178,6 +220,8 @@ class JobRunner:
             ) from e
         with self._lock:
             self._remember(job)
+            if on_done is not None:
+                self._waiters[job.id] = on_done
             snapshot, stopping = job.to_dict(), self._stopping
         if not stopping:
             self._queue.put(job)
@@ -268,7 +312,7 @@ class JobRunner:
                 self._run(job)
                 status, error = "done", None
             except Exception as e:  # noqa: BLE001 - a job failing as a whole is reported
-                status, error = "failed", str(e) or type(e).__name__
+                status, error = "failed", str(translate(e) or e) or type(e).__name__
                 if isinstance(e, Cancelled) and self._cancel.is_set():
                     status, error = "queued", None
             self._end(job, status, error)
@@ -286,14 +330,36 @@ class JobRunner:
                 if f.status == "pending" and status == "failed":
                     f.status, f.detail = "failed", f"not ingested: {error}"
                     changed.append(i)
+            ended = job.status in ("done", "failed")
+            waiter = self._waiters.pop(job.id, None) if ended else None
+            snapshot = job.to_dict()
         self._save(job, changed)
+        if waiter is not None:
+            try:
+                waiter(snapshot)
+            except Exception:  # noqa: BLE001 - a waiter's failure must not end the worker
+                log.exception("The waiter of ingest job %s failed", job.id)
 
     def _run(self, job: Job) -> None:
-        """Ingest the job's pending files (a resumed job: only those not done before)."""
+        """Ingest the job's pending files (a resumed job: only those not done before).
+
+        Each file is checked again now, as it is about to be read: it must still lead (links
+        resolved) into the kept uploads or into an import root, so a file swapped for a link
+        after the job was accepted is refused; the resolved path is what is read.
+        """
         by_name: dict[str, list[int]] = {}
+        refused = []
         for i, f in enumerate(job.files):
-            if f.todo:
-                by_name.setdefault(str(f.path), []).append(i)
+            if f.todo and f.path is not None:
+                resolved, why = self._readable(f)
+                if why is None:
+                    by_name.setdefault(str(resolved), []).append(i)
+                else:
+                    with self._lock:
+                        f.status, f.detail = "failed", why
+                    refused.append(i)
+        if refused:
+            self._save(job, refused)
         paths = [Path(name) for name in by_name]
 
         def listen(event: IngestEvent) -> None:
@@ -321,6 +387,26 @@ class JobRunner:
                     missed.append(i)
         if missed:
             self._save(job, missed)
+
+    def _readable(self, f: JobFile) -> tuple[Path, str | None]:
+        """(the file's path with links resolved, why it may not be read now or None).
+
+        A file of a server folder (under an import root) must still lead into the roots; a
+        kept upload lies in ``files_dir``, which kb alone writes.
+        """
+        assert f.path is not None
+        try:
+            resolved = f.path.resolve()
+        except (OSError, RuntimeError):  # a link loop: the ingest says why it cannot read it
+            return f.path, None
+        roots = self.core.settings.import_root_paths
+        from_folder = any(f.path.is_relative_to(root) for root in roots)
+        if from_folder and not any(resolved.is_relative_to(root) for root in roots):
+            return resolved, (
+                f"{f.name!r} now leads outside the import roots (it was replaced by a link after "
+                "the job was accepted); it was not read."
+            )
+        return resolved, None
 
 
 # -- what a job reads

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from index.dense import DenseIndex
+from kb.errors import translate
 from kb.library.core import Core
 from kb.library.doctor import DoctorReport, diagnose
 from kb.library.encoders import passage_text
+
+LOW_DISK_BYTES = 256 << 20  # under this much free space in the data folder: degraded
 
 
 class Maintenance:
@@ -15,6 +21,57 @@ class Maintenance:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+
+    def health(self) -> dict[str, Any]:
+        """What a health check reports, cheaply (no model loading, no full scans).
+
+        ``status`` is ``ok``, ``degraded`` (answering, but ``problems`` says what is wrong and
+        what to do) or ``error`` (the store cannot be read). ``repairs`` lists what opening
+        the indexes found damaged and rebuilt since the start.
+        """
+        core, problems = self.core, []
+        try:
+            with core.lock:
+                stats = core.store.papers.stats()
+                problems += self._index_problems()
+        except sqlite3.Error as e:
+            why = translate(e)
+            return {"status": "error", "papers": 0, "chunks": 0, "model": core.settings.model,
+                    "problems": [str(why)], "repairs": list(core.repairs)}  # fmt: skip
+        try:
+            free = shutil.disk_usage(core.settings.data_dir).free
+        except OSError:
+            free = None
+        if free is not None and free < LOW_DISK_BYTES:
+            problems.append(
+                f"only {free >> 20} MiB free in {core.settings.data_dir}: writes may soon fail "
+                "(507); free some space"
+            )
+        return {
+            "status": "degraded" if problems else "ok",
+            "papers": stats["papers"],
+            "chunks": stats["chunks"],
+            "model": core.settings.model,
+            "problems": problems,
+            "repairs": list(core.repairs),
+        }
+
+    def _index_problems(self) -> list[str]:
+        """Indexes that do not hold as many vectors as the store. Hold ``core.lock``."""
+        sides = self.core.opened()
+        if sides is None:
+            return ["the models and indexes are not loaded yet (the first search loads them)"]
+        if self.core.store.changed_elsewhere():
+            return []  # another process wrote: the next request reloads the indexes
+        found = []
+        for side in sides:
+            stored = self.core.store.chunks.count_vectors(slot=side.slot)
+            if side.vectors.size != stored:
+                found.append(
+                    f"the {side.embedder.name} index holds {side.vectors.size} vectors, the store "
+                    f"{stored}: run `kb doctor --repair`"
+                )
+        return found
 
     def doctor(self, *, repair: bool = False) -> DoctorReport:
         """Check SQLite against the indexes (see ``kb.library.doctor``); optionally repair."""

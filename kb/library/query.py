@@ -7,6 +7,7 @@ wrong); everything below them (``Library.search``, ``kb.library.search``) takes 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from kb.errors import InvalidInput
@@ -24,12 +25,15 @@ class SearchQuery:
         k: papers wanted; None takes ``Settings.search_k``.
         mode: ``dense``, ``keyword`` or ``hybrid``; None takes ``Settings.search_mode``.
         filters: restrictions applied inside the search (lang, years, author, tag).
+        min_score: leave out results scoring under it (dense and hybrid scores); None keeps
+            them (those under ``Settings.min_score`` are marked weak).
     """
 
     text: str
     k: int | None = None
     mode: str | None = None
     filters: PaperFilters = field(default_factory=PaperFilters)
+    min_score: float | None = None
 
     @classmethod
     def build(
@@ -43,6 +47,7 @@ class SearchQuery:
         year_to: int | None = None,
         author: str | None = None,
         tag: str | None = None,
+        min_score: float | None = None,
     ) -> SearchQuery:
         """A checked query; InvalidInput says what is wrong (empty text, k < 1, bad mode...).
 
@@ -54,6 +59,8 @@ class SearchQuery:
             raise InvalidInput(f"k must be at least 1, not {k}.")
         if mode is not None and mode not in SEARCH_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
+        if min_score is not None and not math.isfinite(min_score):
+            raise InvalidInput(f"min_score must be a finite number, not {min_score}.")
         filters = PaperFilters(
             lang=lang, year_from=year_from, year_to=year_to, author=author, tag=tag
         ).checked()
@@ -61,7 +68,7 @@ class SearchQuery:
             raise InvalidInput(
                 f"year_from ({filters.year_from}) is after year_to ({filters.year_to})."
             )
-        return cls(check_text(text), k, mode, filters)
+        return cls(check_text(text), k, mode, filters, min_score)
 
 
 def check_text(query: str) -> str:

@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from index.dense import DenseIndex
 from index.keywords import fts_query
+from index.scoring import PaperScorer
 from index.search import (
     TITLE_MATCH,
     EncoderQuery,
+    PaperHits,
+    Ranked,
     SearchContext,
     build_response,
     dense_scores,
     fuse_in_language,
     group_translations,
     interleave_languages,
+    paper_hits,
     promote_title_match,
     rank_papers,
     score_chunks,
@@ -33,6 +39,7 @@ from ingest.lang import detect_lang
 from kb.errors import InvalidInput
 from kb.library.core import Core
 from kb.library.query import SearchQuery
+from kb.settings import Settings
 from kb.store import Store
 from kb.store.filters import PaperFilters
 from kb.types import Chunk, Paper, SearchHit, SearchResponse
@@ -48,7 +55,7 @@ class Searcher:
         """Papers for a query in any language, from both languages, best first."""
         s = self.core.settings
         started = time.perf_counter()
-        k, mode = query.k or s.search_k, query.mode or s.search_mode
+        mode = query.mode or s.search_mode
         qlang = detect_lang(query.text)  # once per search
         sides = self.core.load()  # models loaded; indexes reloaded if another process wrote
         # embedded outside the lock: a search waiting for the model (busy with an ingest
@@ -59,6 +66,13 @@ class Searcher:
             else None
         )
         filters = query.filters
+        plan = Plan.of(
+            s,
+            mode=mode,
+            k=query.k or s.search_k,
+            filtered=filters.narrows_papers or filters.lang is not None,
+            min_score=query.min_score,
+        )
         with self.core.lock:
             return run_search(
                 query.text,
@@ -66,12 +80,7 @@ class Searcher:
                 store=self.core.store,
                 dense=self.core.encoders(),
                 ids_by_lang=self.core.ids_by_lang(filters),
-                mode=mode,
-                k=k,
-                candidates=s.candidates,
-                snippets=s.snippets,
-                filtered=filters.narrows_papers or filters.lang is not None,
-                fusion=s.fusion,
+                plan=plan,
                 qvecs=qvecs,
                 started=started,
             )
@@ -90,21 +99,61 @@ class Searcher:
             for side in sides:
                 mean = side.vectors.vectors_of(ids).mean(axis=0)
                 like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            # enough of each language to alternate; its translations are put first below
+            plan = Plan.of(self.core.settings, mode="dense", k=k * 2, group=False)
             found = run_search(
                 paper.title,
                 "und",  # searching with the paper's vectors: no query language
                 store=self.core.store,
                 dense=sides,
                 ids_by_lang=self.core.ids_by_lang(PaperFilters()),
-                mode="dense",
-                k=k * 2,  # enough of each language to alternate
-                candidates=self.core.settings.candidates,
-                snippets=self.core.settings.snippets,
+                plan=plan,
                 exclude_paper=paper.id,
                 like=like,
-                group=False,  # its translations are put first below, marked as such
             )
             return translations_first(interleave_languages(found, k), paper, self.core.store)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one search runs: the mode, how many papers, and the settings it ranks with.
+
+    Attributes:
+        filtered: the allowed chunks were narrowed by filters (not every chunk is allowed).
+        fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
+        group: show a paper's translations with it rather than as separate hits.
+        paper_score: ``chance`` (best chunk corrected for length) or ``best``.
+        papers: papers in the library (what a chance match is the best of).
+        floor: hits scoring under it are marked weak; min_score: hits under it are left out.
+    """
+
+    mode: str
+    k: int
+    candidates: int
+    snippets: int
+    filtered: bool = False
+    fusion: str = "rrf"
+    group: bool = True
+    paper_score: str = "chance"
+    papers: int = 1
+    floor: float | None = None
+    min_score: float | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, **fields: Any) -> Plan:
+        """A plan with the settings' candidates, snippets, fusion, paper score and floor."""
+        base = {
+            "candidates": settings.candidates,
+            "snippets": settings.snippets,
+            "fusion": settings.fusion,
+            "paper_score": settings.paper_score,
+            "floor": settings.min_score,
+        }
+        return cls(**{**base, **fields})
+
+    def scorer(self, encoders: int) -> PaperScorer:
+        chance = self.paper_score == "chance"
+        return PaperScorer(encoders=encoders, correct_length=chance, papers=self.papers)
 
 
 def run_search(
@@ -114,134 +163,153 @@ def run_search(
     store: Store,
     dense: list[DenseIndex],
     ids_by_lang: dict[str, np.ndarray],
-    mode: str,
-    k: int,
-    candidates: int,
-    snippets: int,
+    plan: Plan,
     exclude_paper: int | None = None,
     like: list[np.ndarray] | None = None,
-    filtered: bool = False,
-    fusion: str = "rrf",
-    group: bool = True,
     qvecs: list[np.ndarray] | None = None,
     started: float | None = None,
 ) -> SearchResponse:
-    """Search in ``mode``; ``like`` (one vector per encoder) replaces the query embedding.
+    """Search as ``plan`` says; ``like`` (one vector per encoder) replaces the query embedding.
 
     Args:
-        filtered: ``ids_by_lang`` was narrowed by filters (not every chunk is allowed).
-        fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
-        group: show a paper's translations with it rather than as separate hits.
         qvecs: the query already embedded by every encoder (``embed_query``).
         started: ``time.perf_counter()`` when the search began (for ``took_ms``).
     """
     started = time.perf_counter() if started is None else started
-    ctx = SearchContext(chunks_by_ids=store.chunks.by_ids, ids_by_lang=ids_by_lang)
-    langs = sorted(ids_by_lang)
+    ctx = SearchContext(store.chunks.by_ids, ids_by_lang, store.chunks.counts)
+    plan = dataclasses.replace(plan, papers=store.papers.count())
     if like is not None:
-        mode = "dense"  # searching with a paper's vectors: there are no query terms
-    scores: dict[int, float] = {}
+        plan = dataclasses.replace(plan, mode="dense")  # a paper's vectors: no query terms
     queries: list[EncoderQuery] = []
-    if mode in ("dense", "hybrid"):
+    if plan.mode in ("dense", "hybrid"):
         qvecs = like or qvecs or [d.embed_query(text, qlang) for d in dense]
         queries = [EncoderQuery(d.vectors, d.stats(), q) for d, q in zip(dense, qvecs, strict=True)]
-        scores = dense_scores(queries, ctx, langs, candidates)
-    if mode == "keyword":
-        scores = _keyword_scores(store, text, ids_by_lang, candidates, filtered)
-    ranked, chunks = rank_papers(scores, ctx)
-    via = {pid: ["keyword" if mode == "keyword" else "dense"] for pid, _ in ranked}
-    if mode == "hybrid":
-        ranked = _hybrid(
-            text, qlang, queries, ranked, chunks, via, store, ctx, candidates, filtered, fusion
-        )
+    want = plan.k + (exclude_paper is not None)
+    ranked, chunks, depth = _ranked(store, text, queries, ctx, plan, want)
+    via = {p.pid: ["keyword" if plan.mode == "keyword" else "dense"] for p in ranked}
+    if plan.mode == "hybrid":
+        ranked = _hybrid(text, qlang, queries, ranked, chunks, via, store, ctx, plan, depth)
     if exclude_paper is not None:
-        ranked = [(pid, s) for pid, s in ranked if pid != exclude_paper]
+        ranked = [p for p in ranked if p.pid != exclude_paper]
     folded: dict[int, list[int]] = {}
-    if group:
-        head = [pid for pid, _ in ranked[: k * 3]]
+    if plan.group:
+        head = [p.pid for p in ranked[: plan.k * 3]]
         ranked, folded = group_translations(ranked, store.works.translations_of(head))
-    shown = [pid for pid, _ in ranked[:k]]
+    shown = [p.pid for p in ranked[: plan.k]]
     papers = store.papers.by_ids(shown + [t for pid in shown for t in folded.get(pid, [])])
+    calibrated = plan.mode != "keyword"
     return build_response(
-        text, ranked, chunks, papers, k=k, snippets=snippets, started=started, via=via,
-        highlight="" if like is not None else text, translations=folded,
+        text, ranked, chunks, papers, k=plan.k, snippets=plan.snippets, started=started,
+        via=via, highlight="" if like is not None else text, translations=folded,
+        floor=plan.floor if calibrated else None,
+        min_score=plan.min_score if calibrated else None,
     )  # fmt: skip
+
+
+def _ranked(
+    store: Store,
+    text: str,
+    queries: list[EncoderQuery],
+    ctx: SearchContext,
+    plan: Plan,
+    want: int,
+) -> tuple[Ranked, dict[int, Chunk], int]:
+    """Papers ranked by dense (or keyword) scores, and the chunk depth that found them.
+
+    The index is searched ``plan.candidates`` chunks deep, and deeper (four times each time)
+    while that finds fewer than ``want`` papers and more chunks are allowed: a few long
+    papers can fill the candidates, and a filtered search must still return ``k`` papers when
+    ``k`` exist.
+    """
+    allowed = sum(len(ids) for ids in ctx.ids_by_lang.values())
+    depth = plan.candidates
+    while True:
+        if plan.mode == "keyword":
+            scores, done = _keyword_scores(store, text, ctx.ids_by_lang, depth, plan.filtered)
+            ranked, chunks = rank_papers(scores, ctx)
+        else:
+            scores = dense_scores(queries, ctx, sorted(ctx.ids_by_lang), depth)
+            ranked, chunks = rank_papers(scores, ctx, plan.scorer(len(queries)))
+            done = depth >= allowed
+        if len(ranked) >= want or done:
+            return ranked, chunks, depth
+        depth *= 4
 
 
 def _hybrid(
     text: str,
     qlang: str,
     queries: list[EncoderQuery],
-    ranked: list[tuple[int, list[tuple[float, int]]]],
+    ranked: Ranked,
     chunks: dict[int, Chunk],
     via: dict[int, list[str]],
     store: Store,
     ctx: SearchContext,
-    candidates: int,
-    filtered: bool,
-    fusion: str,
-) -> list[tuple[int, list[tuple[float, int]]]]:
+    plan: Plan,
+    depth: int,
+) -> Ranked:
     """Let keyword evidence (and the main encoder alone) reorder the query language's papers."""
-    kw_ranked, kw_chunks = rank_papers(
-        _keyword_scores(store, text, ctx.ids_by_lang, candidates, filtered), ctx
-    )
+    kw_scores, _ = _keyword_scores(store, text, ctx.ids_by_lang, depth, plan.filtered)
+    kw_ranked, kw_chunks = rank_papers(kw_scores, ctx)
     chunks.update(kw_chunks)
-    main: list[tuple[int, list[tuple[float, int]]]] = []
+    main: Ranked = []
     if len(queries) > 1 and qlang in ctx.ids_by_lang:
-        main, main_chunks = rank_papers(dense_scores(queries[:1], ctx, [qlang], candidates), ctx)
+        main_scores = dense_scores(queries[:1], ctx, [qlang], depth)
+        main, main_chunks = rank_papers(main_scores, ctx, plan.scorer(1))
         chunks.update(main_chunks)
-    in_dense = {pid for pid, _ in ranked}
-    paper_lang = _paper_langs(store, list(in_dense | {pid for pid, _ in kw_ranked + main}))
+    in_dense = {p.pid for p in ranked}
+    paper_lang = _paper_langs(store, list(in_dense | {p.pid for p in kw_ranked + main}))
     extra = [
         cid
-        for pid, hits in kw_ranked + main
-        if pid not in in_dense and paper_lang.get(pid) == qlang
-        for _, cid in hits
+        for p in kw_ranked + main
+        if p.pid not in in_dense and paper_lang.get(p.pid) == qlang
+        for _, cid in p.hits
     ]
-    scored: dict[int, list[tuple[float, int]]] = {}
+    by_paper: dict[int, list[tuple[float, int]]] = {}
     for cid, score in score_chunks(queries, qlang, sorted(set(extra))).items():
-        scored.setdefault(chunks[cid].paper_id, []).append((score, cid))
-    for hits in scored.values():
-        hits.sort(reverse=True)
-    for pid, _ in main:
-        via.setdefault(pid, ["dense"])  # found by the main encoder alone
-    for pid, _ in kw_ranked:
-        via.setdefault(pid, []).append("keyword")
-    fused = fuse_in_language(ranked, kw_ranked, paper_lang, qlang, fusion, main=main, scored=scored)
+        by_paper.setdefault(chunks[cid].paper_id, []).append((score, cid))
+    scored = {p.pid: p for p in paper_hits(by_paper, ctx, plan.scorer(len(queries)))}
+    for p in main:
+        via.setdefault(p.pid, ["dense"])  # found by the main encoder alone
+    for p in kw_ranked:
+        via.setdefault(p.pid, []).append("keyword")
+    fused = fuse_in_language(
+        ranked, kw_ranked, paper_lang, qlang, plan.fusion, main=main, scored=scored
+    )
     return _title_first(text, fused, kw_ranked[:3], store, scored)
 
 
 def _title_first(
-    text: str,
-    ranked: list[tuple[int, list[tuple[float, int]]]],
-    kw_top: list[tuple[int, list[tuple[float, int]]]],
-    store: Store,
-    scored: dict[int, list[tuple[float, int]]],
-) -> list[tuple[int, list[tuple[float, int]]]]:
+    text: str, ranked: Ranked, kw_top: Ranked, store: Store, scored: dict[int, PaperHits]
+) -> Ranked:
     """Put first a top keyword hit whose title is (nearly) the query: a title lookup."""
-    titles = store.papers.titles([pid for pid, _ in kw_top])
-    for pid, _ in kw_top:
+    titles = store.papers.titles([p.pid for p in kw_top])
+    for pid, _, _ in kw_top:
         if pid in titles and title_match(text, titles[pid]) >= TITLE_MATCH:
-            if pid not in {p for p, _ in ranked} and pid in scored:
-                ranked = [(pid, scored[pid]), *ranked]
+            if pid not in {p.pid for p in ranked} and pid in scored:
+                ranked = [scored[pid], *ranked]
             return promote_title_match(ranked, pid)
     return ranked
 
 
 def _keyword_scores(
     store: Store, text: str, ids_by_lang: dict[str, np.ndarray], candidates: int, filtered: bool
-) -> dict[int, float]:
-    """BM25 scores of the best chunks among the allowed ones (filters narrow ``ids_by_lang``)."""
+) -> tuple[dict[int, float], bool]:
+    """BM25 scores of the best chunks among the allowed ones (filters narrow ``ids_by_lang``),
+    and whether every matching chunk was read."""
     match = fts_query(text)
     if match is None or not ids_by_lang:
-        return {}
+        return {}, True
     if not filtered:
-        return dict(store.keywords.search(match, limit=candidates))
+        hits = store.keywords.search(match, limit=candidates)
+        return dict(hits), len(hits) < candidates
     # Filtered: look deeper, then keep the allowed chunks, so k papers come back if k exist.
-    hits = store.keywords.search(match, limit=candidates * 20)
+    limit = candidates * 20
+    hits = store.keywords.search(match, limit=limit)
     allowed = np.concatenate(list(ids_by_lang.values()))
     keep = np.isin(np.asarray([cid for cid, _ in hits], dtype=np.int64), allowed)
-    return {cid: score for (cid, score), ok in zip(hits, keep, strict=True) if ok}
+    found = {cid: score for (cid, score), ok in zip(hits, keep, strict=True) if ok}
+    return found, len(hits) < limit
 
 
 def _paper_langs(store: Store, paper_ids: list[int]) -> dict[int, str]:

@@ -40,6 +40,16 @@ class Chunks:
             out.update({int(r["id"]): Chunk(**dict(r)) for r in rows})
         return out
 
+    def counts(self, paper_ids: list[int]) -> dict[int, int]:
+        """paper id -> its number of chunks (papers without chunks are left out)."""
+        out: dict[int, int] = {}
+        for start in range(0, len(paper_ids), 900):  # stay under SQLite's variable limit
+            part = paper_ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT paper_id, COUNT(*) FROM chunks WHERE paper_id IN ({marks}) GROUP BY 1"
+            out.update({int(p): int(n) for p, n in self._store.read(sql, part)})
+        return out
+
     def ids_of(self, paper_id: int) -> list[int]:
         rows = self._store.read("SELECT id FROM chunks WHERE paper_id = ?", (paper_id,))
         return [int(r[0]) for r in rows]
@@ -101,6 +111,30 @@ class Chunks:
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             yield ids, vecs.reshape(len(rows), dim), [str(r[2]) for r in rows]
             last = int(ids[-1])
+
+    def vector_ids(self, *, slot: str | None = None) -> np.ndarray:
+        """The ids of every embedded chunk (``slot``: that encoder's vectors), in id order."""
+        if slot is None:
+            rows = self._store.read("SELECT id FROM chunks WHERE vector IS NOT NULL ORDER BY id")
+        else:
+            rows = self._store.read(
+                "SELECT v.chunk_id FROM chunk_vectors v JOIN chunks c ON c.id = v.chunk_id "
+                "WHERE v.slot = ? ORDER BY v.chunk_id",
+                (slot,),
+            )
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def count_vectors(self, *, slot: str | None = None) -> int:
+        """How many chunks have a vector (``slot``: that encoder's)."""
+        if slot is None:
+            row = self._store.read_one("SELECT COUNT(*) FROM chunks WHERE vector IS NOT NULL")
+        else:
+            row = self._store.read_one(
+                "SELECT COUNT(*) FROM chunk_vectors v JOIN chunks c ON c.id = v.chunk_id "
+                "WHERE v.slot = ?",
+                (slot,),
+            )
+        return 0 if row is None else int(row[0])
 
     def set_vectors(self, ids: list[int], vectors: np.ndarray, *, slot: str | None = None) -> None:
         """Replace (or, for a further encoder, add) the vectors of the given chunks."""

@@ -45,6 +45,44 @@ __all__ = ["MIGRATIONS", "Database"]
 _GENERATION = "SELECT value FROM state WHERE name = 'generation'"
 
 
+_CANNOT_OPEN = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM})
+
+
+def damaged_store_fix(path: Path) -> str:
+    """What to do about a damaged store file: said by ``kb doctor`` and on opening it."""
+    return (
+        f"Restore {path.name} from a backup, or recover what SQLite can still read: "
+        f"`sqlite3 {path} .recover | sqlite3 {path.with_suffix('.recovered.db')}`, then put "
+        f"the recovered file in place of {path.name} (the search indexes are rebuilt from it; "
+        "the PDFs in files/ are not touched)."
+    )
+
+
+def _refuse_emptied(path: Path) -> None:
+    """Refuse a store file cut to 0 bytes: SQLite would take it as a new, empty library."""
+    wal = path.with_name(path.name + "-wal")
+    empty = path.is_file() and path.stat().st_size == 0
+    if empty and not (wal.is_file() and wal.stat().st_size > 0):
+        raise StoreError(
+            f"The store {path} is an empty file (0 bytes): it is not the library it was (a copy "
+            "or a full disk may have cut it). Restore it from a backup; or, to start an empty "
+            "library there instead, delete the file."
+        )
+
+
+def _open_problem(path: Path, e: sqlite3.Error) -> str:
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _CANNOT_OPEN:
+        return f"Cannot open the store at {path}: {e}. Check the folder is writable (KB_DATA_DIR)."
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(e):
+        return (
+            f"The store {path} is damaged or is not a kb database ({e}). {damaged_store_fix(path)}"
+        )
+    if code == sqlite3.SQLITE_FULL:
+        return f"Cannot open the store at {path}: the disk is full ({e}). Free some space."
+    return f"Cannot open the store at {path}: {e}."
+
+
 class Database:
     """The SQLite connection of the store: transactions, reads under the lock, store state.
 
@@ -59,13 +97,16 @@ class Database:
         self._bumped_from: int | None = None  # generation before the open transaction's bumps
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_emptied(path)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA busy_timeout = 10000")
             self._migrate()
-        except (sqlite3.Error, OSError) as e:
+        except sqlite3.Error as e:
+            raise StoreError(_open_problem(path, e)) from e
+        except OSError as e:
             raise StoreError(
                 f"Cannot open the store at {path}: {e}. Check the folder is writable (KB_DATA_DIR)."
             ) from e
@@ -73,6 +114,16 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+    def integrity_problems(self, limit: int = 20) -> list[str]:
+        """What SQLite's ``PRAGMA integrity_check`` finds wrong in the file ([] when it is
+        sound); reads every page, so it takes a while on a large store."""
+        try:
+            rows = self.read(f"PRAGMA integrity_check({int(limit)})")
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        found = [str(r[0]) for r in rows]
+        return [] if found == ["ok"] else found
 
     # -- transactions and reads
 

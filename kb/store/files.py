@@ -19,11 +19,30 @@ import numpy as np
 from kb.errors import StoreError
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (threads share it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic read-and-restore
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temp path next to ``dest``; on success it replaces ``dest`` in one step."""
+    """Yield a temp path next to ``dest``; on success it replaces ``dest`` in one step.
+
+    The file gets the mode an ordinary ``open()`` would give it (0666 less the umask), not
+    the owner-only mode of ``mkstemp``: an exported bibliography is for others to read too.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -191,6 +191,19 @@ def m007_ingest_jobs(db: sqlite3.Connection) -> None:
     )
 
 
+def m008_author_kind(db: sqlite3.Connection) -> None:
+    """Whether a paper's authors are people or organisations (a citation writes an
+    organisation whole), and a Chinese paper's English title as printed beside it."""
+    _script(
+        db,
+        """
+        ALTER TABLE papers ADD COLUMN author_kind TEXT NOT NULL DEFAULT 'person'
+            CHECK (author_kind IN ('person', 'organisation'));
+        ALTER TABLE papers ADD COLUMN title_en TEXT NOT NULL DEFAULT ''
+        """,
+    )
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -199,4 +212,5 @@ MIGRATIONS = [
     m005_works,
     m006_collections,
     m007_ingest_jobs,
+    m008_author_kind,
 ]

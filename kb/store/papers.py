@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 _PAPER_COLS = (
     "id, key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
-    "abstract, url, n_pages, added_at, "
+    "abstract, url, n_pages, added_at, author_kind, title_en, "
     "(SELECT COUNT(*) FROM chunks c WHERE c.paper_id = papers.id) AS n_chunks, "
     "(SELECT json_group_array(tag) FROM (SELECT tag FROM paper_tags t "
     "WHERE t.paper_id = papers.id ORDER BY tag)) AS tags, "
@@ -220,14 +220,15 @@ def _write_paper(
     values = (doc.key, doc.kind, doc.source, doc.content_hash, m.title,
               json.dumps(m.authors, ensure_ascii=False), m.year, m.lang, m.doi, m.arxiv_id,
               m.abstract, m.url, m.n_pages, sig,
-              json.dumps(doc.cited_arxiv_ids))  # fmt: skip
+              json.dumps(doc.cited_arxiv_ids), m.author_kind, m.title_en)  # fmt: skip
     cols = (
         "key, kind, source, content_hash, title, authors, year, lang, doi, arxiv_id, "
-        "abstract, url, n_pages, signature, cited"
+        "abstract, url, n_pages, signature, cited, author_kind, title_en"
     )
     if old_id is None:
         cur = db.execute(
-            f"INSERT INTO papers ({cols}, added_at) VALUES ({'?, ' * 15}?)", (*values, now)
+            f"INSERT INTO papers ({cols}, added_at) VALUES ({'?, ' * len(values)}?)",
+            (*values, now),
         )
         return int(cur.lastrowid or 0)
     delete_fts(db, "paper_id = ?", old_id)

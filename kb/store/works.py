@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from kb.store.database import Database
 
 # Fields a user may correct, with the SQLite column each is stored in.
-EDITABLE = ("title", "authors", "year", "abstract", "doi", "arxiv_id", "url")
+EDITABLE = (
+    "title", "authors", "year", "abstract", "doi", "arxiv_id", "url", "author_kind", "title_en",
+)  # fmt: skip
 TRANSLATION = "translation"
 
 
