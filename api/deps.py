@@ -55,9 +55,12 @@ YearQuery = Annotated[int | None, Query(ge=1000, le=3000)]
 AuthorQuery = Annotated[str | None, Query(max_length=200, description="Author substring")]
 
 
-async def finished_job(runner: JobRunner, files: list[JobFile]) -> dict[str, Any]:
-    """Queue ``files`` as one ingest job and wait for its end without holding a thread: the
-    worker thread resolves a future on this event loop when the job is done or failed."""
+async def finished_job(
+    runner: JobRunner, files: list[JobFile], *, ocr: bool = False
+) -> dict[str, Any]:
+    """Queue ``files`` as one ingest job (``ocr``: OCR pages without usable text) and wait for
+    its end without holding a thread: the worker thread resolves a future on this event loop
+    when the job is done or failed."""
     loop = asyncio.get_running_loop()
     ended: asyncio.Future[dict[str, Any]] = loop.create_future()
 
@@ -68,5 +71,5 @@ async def finished_job(runner: JobRunner, files: list[JobFile]) -> dict[str, Any
     def on_done(job: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(resolve, job)
 
-    await run_in_threadpool(runner.submit, files, on_done=on_done)
+    await run_in_threadpool(runner.submit, files, ocr=ocr, on_done=on_done)
     return await ended

@@ -122,6 +122,11 @@ class PaperEdit(BaseModel):
         default=None, description="Whether the authors are people or organisations"
     )
     title_en: str | None = Field(default=None, max_length=1000)
+    lang: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The paper's language (ISO 639-1: en, zh, ...; und: unknown)",
+    )
     tags_add: list[Tag] = Field(default_factory=list, max_length=100)
     tags_remove: list[Tag] = Field(default_factory=list, max_length=100)
 
@@ -137,6 +142,12 @@ class JobFilePublic(BaseModel):
     detail: str | None = Field(description="Why it failed, or what was done (chunks, OCR)")
 
 
+OCR_HELP = (
+    "OCR the pages without usable text (Tesseract, where the server has it); a PDF already "
+    "stored with such pages is read again and updated in place"
+)
+
+
 class JobPublic(BaseModel):
     id: str
     status: JobStatus
@@ -146,6 +157,7 @@ class JobPublic(BaseModel):
     started_at: str | None
     finished_at: str | None
     error: str | None = Field(description="Why the job failed as a whole")
+    ocr: bool = Field(False, description="Whether pages without usable text are OCR'd")
     files: list[JobFilePublic]
     counts: dict[str, int] = Field(description="Files per status")
 

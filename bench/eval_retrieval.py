@@ -19,6 +19,9 @@ graded queries of ../shared/data/fulltext-qrels/queries.jsonl (``--main-only``: 
 pdfs/ and the 65 queries with a relevant document among them), run as
 ``kb eval queries.jsonl --docs pdfs --docs pdfs-dev``.
 
+Both sets also run the 20 off-topic queries of bench/offtopic_queries.txt (English and
+Chinese, about nothing in either set) against the relevance floor (``KB_MIN_SCORE``).
+
 Settings (model, KB_MODEL_DIR, ...) come from the environment, as for `kb`.
 
     .venv/bin/python bench/eval_retrieval.py [--papers 493] [--distractors 3000]
@@ -48,6 +51,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 XLING = SHARED / "xling"
 FULLTEXT = SHARED / "fulltext-qrels" / "queries.jsonl"
 PDF_FOLDERS = (SHARED / "pdfs", SHARED / "pdfs-dev")
+# 20 queries (10 English, 10 Chinese) about nothing in either set: the relevance floor check
+OFF_TOPIC = [
+    line.strip()
+    for line in (Path(__file__).with_name("offtopic_queries.txt")).read_text("utf-8").splitlines()
+    if line.strip()
+]
 SAFETY = XLING / "safety_pairs_dev.jsonl"
 DISTRACTORS = XLING / "general_distractors_3000.jsonl"
 MODES = ("dense", "keyword", "hybrid")
@@ -119,8 +128,9 @@ def main() -> None:
         if args.set == "fulltext":
             docs = PDF_FOLDERS[:1] if args.main_only else PDF_FOLDERS
             report = evaluate(
-                FULLTEXT, settings, modes=modes, k=10, docs=docs, progress=True, keep=args.keep
-            )
+                FULLTEXT, settings, modes=modes, k=10, docs=docs, progress=True, keep=args.keep,
+                off_topic=OFF_TOPIC,
+            )  # fmt: skip
             title = "full text (22 PDFs)" if args.main_only else "full text (56 PDFs)"
         else:
             report = _standard(args, settings, modes)
@@ -143,7 +153,9 @@ def _standard(args: argparse.Namespace, settings: Settings, modes: list[str]) ->
         qrels = Path(tmp) / "safety_qrels.jsonl"
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
         qrels.write_text(text, encoding="utf-8")
-        return evaluate(qrels, settings, modes=modes, k=10, progress=True, keep=args.keep)
+        return evaluate(
+            qrels, settings, modes=modes, k=10, progress=True, keep=args.keep, off_topic=OFF_TOPIC
+        )
 
 
 if __name__ == "__main__":

@@ -2,17 +2,20 @@
 
 kb can run several encoders side by side (the main model plus, by default, mUSE); each gets a
 ``DenseIndex`` with its own folder under the index directory. Stored vectors are raw model
-output; indexed vectors are centred on their language's mean (``index.calibration``).
+output; indexed vectors are centred on their language's mean (``index.calibration``), then
+corrected by the encoder's cross-language alignment when one is given (``index.alignment``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index.alignment import Alignment
 from index.calibration import LanguageMeans, LanguageStats
 from index.embedder import Embedder
 from index.vectors import ModelIdentity, VectorIndex, VectorSource, check_identity
@@ -32,6 +35,8 @@ class DenseIndex:
         slot: None for the main encoder (vectors in ``chunks.vector``), else the name under which
             this encoder's vectors are stored.
         extra: settings recorded in the index config; a change rebuilds the index.
+        alignment: the cross-language correction applied after centring (None: none); its
+            fingerprint is recorded in the index config beside ``extra``.
     """
 
     def __init__(
@@ -41,13 +46,25 @@ class DenseIndex:
         folder: Path,
         slot: str | None,
         extra: dict[str, Any],
+        alignment: Alignment | None = None,
     ) -> None:
         self.store, self.embedder, self.folder, self.slot = store, embedder, folder, slot
+        self.alignment = alignment
         self.extra = extra
         self._vectors: VectorIndex | None = None
         self._means: LanguageMeans | None = None
         self._stats: tuple[int, LanguageStats] | None = None
         self._model_turn = FairLock()  # one model call at a time, in arrival order
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The settings recorded in the index config: those given, and the alignment."""
+        alignment = "off" if self.alignment is None else self.alignment.fingerprint
+        return {**self._extra, "alignment": alignment}
+
+    @extra.setter
+    def extra(self, value: dict[str, Any]) -> None:
+        self._extra = dict(value)
 
     @property
     def identity(self) -> ModelIdentity:
@@ -96,8 +113,10 @@ class DenseIndex:
         return self._means
 
     def to_index(self, vectors: np.ndarray, langs: list[str]) -> np.ndarray:
-        """Stored passage vectors -> indexed vectors (centred on their language's mean)."""
-        return self.means().center(vectors, langs, "passage")
+        """Stored passage vectors -> indexed vectors (centred on their language's mean, then
+        aligned)."""
+        centred = self.means().center(vectors, langs, "passage")
+        return centred if self.alignment is None else self.alignment.apply(centred, langs)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Passage vectors, a few texts per model call.
@@ -120,7 +139,8 @@ class DenseIndex:
         """The query's centred, normalised vector for this encoder."""
         with self._model_turn:  # a tokenizer must not be used by two threads at once
             vec = self.embedder.encode([text], kind="query")
-        return self.means().center(vec, [lang], "query")[0]
+        centred = self.means().center(vec, [lang], "query")
+        return (centred if self.alignment is None else self.alignment.apply(centred, [lang]))[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
         self.open().add(ids, self.to_index(vectors, langs))
@@ -154,6 +174,8 @@ class DenseIndex:
                 for _, vecs, langs in self.store.chunks.iter_vectors(dim, slot=self.slot)
             ]
             means = self.means()
+            if self.alignment is not None:
+                means = aligned_means(means, self.alignment)
             prior, queries = means.reference_stats(), means.typical_queries()
             stats = LanguageStats.from_batches(batches, dim, prior, queries=queries)
             self._stats = (size, stats)
@@ -174,6 +196,15 @@ class DenseIndex:
         generation = self.store.generation()
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
         self.save(generation)
+
+
+def aligned_means(means: LanguageMeans, alignment: Alignment) -> LanguageMeans:
+    """``means`` whose centred reference sample and typical queries went through
+    ``alignment``, as indexed vectors and queries do: the statistics' shrinkage target and
+    score floor then live in the same space as the library's vectors."""
+    sample = {lang: alignment.apply(v, [lang] * len(v)) for lang, v in means.sample.items()}
+    queries = {lang: alignment.apply(v, [lang] * len(v)) for lang, v in means.queries.items()}
+    return dataclasses.replace(means, sample=sample, queries=queries)
 
 
 class FairLock:

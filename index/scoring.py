@@ -18,8 +18,8 @@ the same for every paper of a search, so it changes no ranking, only what the sc
 
 The result is on one scale for every query, language and library size: standard deviations
 above what a chance match of that length, in a library of that size, reaches. The relevance
-floor (``Settings.min_score``) is set on it: measured on a 55-document and a 3,493-document
-library, the best result of an off-topic query stays under 2.5 in both (docs/EVALUATION.md).
+floor (``Settings.min_score``) is set on it: measured on a 56-document and a 3,493-document
+library, the best result of an off-topic query stays under 3.0 in both (docs/EVALUATION.md).
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 from ingest.chunking import chunk_pages
-from ingest.lang import detect_lang
+from ingest.lang import UNDETERMINED, detect_lang
 from ingest.layout import first_page_lines, text_lines
 from ingest.metadata import document_lang, extract_metadata, printed_info
 from ingest.normalize import clean_text, drop_running_lines
-from ingest.ocr import ocr_available, ocr_pages
+from ingest.ocr import ocr_advice, ocr_available, ocr_pages
 from ingest.pdf import DEFAULT_MAX_PAGES, PdfText, read_pdf
 from ingest.quality import drop_garbage_lines, text_quality
 from ingest.references import split_references
@@ -68,6 +68,10 @@ def parse_pdf(
     # Page 1 as read: a running header there is often the title (en_owasp_agentic_...pdf).
     meta = extract_metadata(info, pdf.pages[:1] + pages[1:], lang, lines=lines)
     lang = document_lang(lang, meta.title, "\n".join(filled[:2]))
+    if len(pdf.needs_ocr) * 2 > len(pdf.reports):
+        # Mostly unread: what is left (a cover's URL, an English abstract of a Chinese
+        # report) does not say the document's language. Unknown ("und") until OCR or an edit.
+        lang = UNDETERMINED
     meta = dataclasses.replace(meta, title=meta.title or path.stem, lang=lang, n_pages=pdf.n_pages)
     numbered = {number: text for number, text in enumerate(body.pages, start=1)}
     chunks = chunk_pages(numbered, max_tokens=max_tokens, overlap=overlap)
@@ -88,18 +92,17 @@ def parse_pdf(
     )
 
 
-def ocr_note(doc: ParsedDocument) -> str | None:
+def ocr_note(doc: ParsedDocument, paper_id: int | None = None) -> str | None:
     """One line about the pages of ``doc`` that have no usable text, or None if there are none.
 
-    It names the pages and says what would read them: ``kb ingest --ocr``, or why OCR is
-    not available here (from ``ingest.ocr.ocr_available``).
+    It names the pages and says what would read them: ``kb ocr ID`` for the stored paper
+    ``paper_id`` (``kb ingest --ocr`` without one), or why OCR is not available here.
     """
     missing = [page.number for page in doc.pages if page.needs_ocr]
     if not missing:
         return None
     listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-    reason = ocr_available()
-    advice = f"OCR is not available: {reason}" if reason else "kb ingest --ocr can read them"
+    advice = ocr_advice("kb ingest --ocr" if paper_id is None else f"kb ocr {paper_id}")
     return (
         f"{len(missing)} of {len(doc.pages)} pages of {Path(doc.source).name!r} have no usable "
         f"text ({'page' if len(missing) == 1 else 'pages'} {listed}); {advice}."

@@ -55,6 +55,19 @@ def ocr_available(langs: str = DEFAULT_LANGS) -> str | None:
     return None
 
 
+def ocr_advice(command: str, langs: str = DEFAULT_LANGS) -> str:
+    """What would read pages that need OCR here: ``command`` when Tesseract can run with
+    ``langs``, else why not and what to install.
+
+    Args:
+        command: the kb command that OCRs them, e.g. "kb ocr 12" or "kb ingest --ocr".
+    """
+    reason = ocr_available(langs)
+    if reason is None:
+        return f"Tesseract with {langs} is installed: run `{command}`"
+    return f"OCR is not available: {reason}; then run `{command}`"
+
+
 def ocr_pages(
     path: Path,
     pages: list[int],

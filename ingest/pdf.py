@@ -2,8 +2,10 @@
 
 Each page is read with pypdf and judged by ``ingest.quality``. Pages whose text is poor
 (fonts without a usable /ToUnicode map, lost word spaces; see ../shared/data/pdfs/NOTES.md)
-are read again with pdfminer.six, in one pass over the file, and the better text is kept. A
-page where neither gives usable text is reported as needing OCR.
+are read again with pdfminer.six, in one pass over the file, and the better text is kept.
+Pages still poor after that are read with poppler's ``pdftotext`` when it is installed
+(``ingest.poppler``), judged the same way. A page where none gives usable text is reported
+as needing OCR.
 
 pypdf raises many exception types on damaged or hostile files, several of them outside
 ``pypdf.errors.PyPdfError`` (TypeError, AssertionError, NotImplementedError,
@@ -26,6 +28,8 @@ from pypdf.errors import DependencyError, EmptyFileError, LimitReachedError
 
 from ingest.names import is_placeholder_author
 from ingest.normalize import clean_text, remove_cid_tokens
+from ingest.ocr import ocr_advice
+from ingest.poppler import poppler_pages
 from ingest.quality import TextQuality, drop_garbage_lines, text_quality
 from kb.errors import IngestError
 from kb.types import Extractor, PageReport
@@ -53,9 +57,8 @@ _MAX_INFO_CHARS = 2000
 _MIN_LETTERS_KEPT = 0.5
 _REPAIR_HINT = "Is it a complete PDF? Try re-downloading it or repairing it with qpdf."
 _OCR_HINT = (
-    "its pages need OCR (scanned, image-only, or fonts that map to no characters). Install "
-    "Tesseract and run `kb ingest --ocr`, or OCR the file first (e.g. ocrmypdf) and ingest "
-    "the result."
+    "its pages need OCR (scanned, image-only, or fonts that map to no characters). {advice}, "
+    "or OCR the file first (e.g. ocrmypdf) and ingest the result."
 )
 
 
@@ -111,7 +114,12 @@ def read_pdf(
         poor = [i for i, q in enumerate(judged) if not q.good and _retry(results[i][1])]
         by_number = _pdfminer_pages(path, [numbers[i] for i in poor]) if poor else {}
         mined = {numbers.index(number): text for number, text in by_number.items()}
-    pages, reports = _choose(texts, judged, mined, numbers)
+        texts, judged, used = _choose(texts, judged, {"pdfminer": mined})
+        still = [i for i in poor if not judged[i].good]
+        by_page = poppler_pages(path, [numbers[i] + 1 for i in still]) if still else {}
+        popped = {numbers.index(n - 1): clean_text(text) for n, text in by_page.items()}
+        texts, judged, used = _choose(texts, judged, {"poppler": popped}, used)
+    pages, reports = _report(texts, judged, used, numbers)
     if require_text and not any(pages):
         failures = [f"page {i + 1}: {_reason(e)}" for i, (_, e) in enumerate(results) if e]
         raise _no_text(path, n_pages, failures, had_text=any(map(_has_word, texts)))
@@ -128,20 +136,38 @@ def _retry(error: Exception | None) -> bool:
 
 
 def _choose(
-    texts: list[str], judged: list[TextQuality], mined: dict[int, str], numbers: list[int]
+    texts: list[str],
+    judged: list[TextQuality],
+    others: dict[Extractor, dict[int, str]],
+    used: list[Extractor] | None = None,
+) -> tuple[list[str], list[TextQuality], list[Extractor]]:
+    """Keep the better text of each page: the current one, or another extractor's.
+
+    Another extractor's text (``others``: extractor -> {index: text}) replaces the current
+    text when it scores better and keeps at least half its letters (or the current text is
+    unusable). Returns the texts, their qualities and which extractor gave each.
+    """
+    texts, judged = list(texts), list(judged)
+    used = list(used) if used is not None else ["pypdf"] * len(texts)
+    for extractor, found in others.items():
+        for index, text in found.items():
+            quality, other = judged[index], text_quality(text)
+            enough = other.letters >= _MIN_LETTERS_KEPT * quality.letters or not quality.usable
+            if other.score > quality.score and enough:
+                texts[index], judged[index], used[index] = text, other, extractor
+    return texts, judged, used
+
+
+def _report(
+    texts: list[str], judged: list[TextQuality], used: list[Extractor], numbers: list[int]
 ) -> tuple[list[str], list[PageReport]]:
-    """Keep the better text of each page; a page without usable text becomes "".
+    """The kept text of each page and its report; a page without usable text becomes "".
 
     ``numbers`` are the pages' 0-based numbers in the file, in the order of ``texts``.
     """
     pages, reports = [], []
     for index, (text, quality) in enumerate(zip(texts, judged, strict=True)):
-        extractor: Extractor = "pypdf"
-        if index in mined:
-            other = text_quality(mined[index])
-            enough = other.letters >= _MIN_LETTERS_KEPT * quality.letters or not quality.usable
-            if other.score > quality.score and enough:
-                text, quality, extractor = mined[index], other, "pdfminer"
+        extractor = used[index]
         if not quality.usable:
             text, extractor = "", "none"
         if quality.mojibake_share or quality.cid_share:  # else there is nothing to drop
@@ -349,7 +375,8 @@ def _no_text(path: Path, n_pages: int, failures: list[str], *, had_text: bool) -
             f"No text extracted from {path.name!r} ({counted}); extraction failed on "
             f"{len(failures)} (first: {failures[0]}). {_REPAIR_HINT}"
         )
-    return IngestError(f"No text extracted from {path.name!r} ({counted}); {_OCR_HINT}")
+    hint = _OCR_HINT.format(advice=f"{ocr_advice('kb ingest --ocr')} (an upload: ocr=true)")
+    return IngestError(f"No text extracted from {path.name!r} ({counted}); {hint}")
 
 
 def _unreadable(path: Path, error: BaseException) -> IngestError:

@@ -81,10 +81,17 @@ class Settings:
         ),
     )
     min_score: float = field(
-        default=2.5,
+        default=3.0,
         metadata=_help(
             "Relevance floor: dense and hybrid results scoring under it are marked weak "
             "(greyed on the web page)."
+        ),
+    )
+    align: int = field(
+        default=1,
+        metadata=_help(
+            "Cross-language alignment learned from paired papers (docs/ALIGNMENT.md): 1 on, "
+            "0 off (centring and z-scores only)."
         ),
     )
     device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
@@ -120,6 +127,14 @@ class Settings:
     )
     host: str = field(default="127.0.0.1", metadata=_help("Address `kb serve` listens on."))
     port: int = field(default=8000, metadata=_help("Port `kb serve` listens on."))
+    url: str = field(
+        default="",
+        metadata=_help(
+            "A running `kb serve` that `kb search`, `related` and `export --query` ask instead "
+            "of loading the models (default: the server of this data folder, if one runs; "
+            "`none`: never ask)."
+        ),
+    )
     api_keys: str = field(
         default="",
         metadata={
@@ -208,6 +223,8 @@ class Settings:
             raise ConfigError(f"KB_FUSION must be rrf or zsum, not {self.fusion!r}.")
         if self.paper_score not in ("chance", "best"):
             raise ConfigError(f"KB_PAPER_SCORE must be chance or best, not {self.paper_score!r}.")
+        if self.align not in (0, 1):
+            raise ConfigError(f"KB_ALIGN must be 0 or 1, not {self.align}.")
         if not math.isfinite(self.min_score):
             raise ConfigError(f"KB_MIN_SCORE must be a finite number, not {self.min_score}.")
         if self.read_access not in ("open", "key"):

@@ -38,7 +38,7 @@ class ChunkDraft:
     page_end: int | None = None
 
 
-Extractor = Literal["pypdf", "pdfminer", "ocr", "none"]
+Extractor = Literal["pypdf", "pdfminer", "poppler", "ocr", "none"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Literal
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 # ---------------------------------------------------------------------------------------------
@@ -746,7 +746,10 @@ MARGIN = 72.0  # one inch on every side
 TEXT_WIDTH = PAGE_WIDTH - 2 * MARGIN
 ABSTRACT_INDENT = 24.0
 TITLE_SIZE = 17.0
-CJK_FONT = "STSong-Light"  # reportlab's built-in CID font: no font file, Acrobat/pypdf read it
+# The Chinese font is embedded (a subset of the glyphs used), so every PDF viewer shows the text:
+# a built-in CID font such as STSong-Light is not embedded and browsers render it blank.
+CJK_FONT = "WenQuanYiMicroHei"
+CJK_FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # fonts-wqy-microhei
 
 # Kinsoku: punctuation that must not start a line, and openers that must not end one.
 NO_LINE_START = frozenset("，。、；：！？）》」』”’％…,.;:!?)]%")
@@ -979,7 +982,12 @@ def render(paper: Paper, path: Path) -> None:
 
 def generate(out: Path) -> Iterator[Path]:
     """Render every paper in PAPERS into the directory `out`, yielding each path written."""
-    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    if not CJK_FONT_FILE.is_file():
+        raise SystemExit(
+            f"The Chinese font {CJK_FONT_FILE} is missing: install it "
+            "(apt install fonts-wqy-microhei) and run again."
+        )
+    pdfmetrics.registerFont(TTFont(CJK_FONT, str(CJK_FONT_FILE), subfontIndex=0))
     out.mkdir(parents=True, exist_ok=True)
     for paper in PAPERS:
         path = out / paper.filename

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,3 +179,29 @@ def make_app_client(settings: Settings, tmp_path: Path) -> Iterator[MakeAppClien
     yield make
     for library in opened:
         library.close()
+
+
+# -- a real browser (Debian's chromium driven by Playwright), for the web page's tests
+
+CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium for the module's tests (they skip when CHROMIUM is None)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def said(output: str) -> list[str]:
+    """The lines of a command's output, without the progress lines of loading the models."""
+    progress = ("loading models…", "models loaded in ")
+    return [line for line in output.strip().splitlines() if not line.startswith(progress)]

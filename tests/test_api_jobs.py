@@ -19,7 +19,7 @@ from tests.fakes import HashEmbedder
 KEY = "k" * 20
 AUTH = {"Authorization": f"Bearer {KEY}"}
 JOB_KEYS = {"id", "status", "total", "done", "created_at", "started_at", "finished_at", "error",
-            "files", "counts"}  # fmt: skip
+            "ocr", "files", "counts"}  # fmt: skip
 
 
 class SlowEmbedder(HashEmbedder):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -56,8 +57,12 @@ def test_chinese_query_finds_english_paper(ingested):
 
 
 def test_text_output_and_lang_filter(ingested):
-    out = run(ingested, "search", "reward hacking", "--lang", "zh", "-k", "2").output
+    result = run(ingested, "search", "reward hacking", "--lang", "zh", "-k", "2")
+    out = result.stdout
     assert "[zh]" in out and "[en]" not in out and "p." in out
+    # loading the models is said on stderr (the search's own time is on stdout)
+    assert "loading models…" in result.stderr and "models loaded in" in result.stderr
+    assert re.search(r"\(2 results in \d+ ms\)", out) and "loading" not in out
 
 
 def test_show_list_remove(ingested, tmp_path):

@@ -14,6 +14,7 @@ from kb.cli import cli
 from kb.errors import StoreError
 from kb.library.facade import Library
 from kb.library.query import SearchQuery
+from tests.conftest import said
 from tests.fakes import HashEmbedder
 from tests.samples import WEB_RECORDS, write_feed
 
@@ -122,7 +123,7 @@ def test_a_damaged_table_is_named_by_doctor_with_the_fix(settings, tmp_path, mon
     assert search.exit_code == 1 and "Traceback" not in search.output, search.output
     # SQLite reads some damaged pages as NULLs rather than failing: whatever breaks then,
     # the one line points at `kb doctor`
-    lines = search.output.strip().splitlines()
+    lines = said(search.output)
     assert len(lines) == 1 and "kb doctor" in lines[0], search.output
 
 

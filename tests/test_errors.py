@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from kb.cli import cli
 from kb.library.collections import MAX_TEXT
 from kb.store.database import Database
+from tests.conftest import said
 from tests.fakes import HashEmbedder
 from tests.samples import API_RECORDS, write_feed
 
@@ -119,4 +120,4 @@ def test_cli_unexpected_errors_are_one_line(settings, monkeypatch, command):
     env = {"KB_DATA_DIR": str(settings.data_dir), "KB_SECOND_ENCODER": "none"}
     run = CliRunner().invoke(cli, command, env=env, catch_exceptions=False)
     assert run.exit_code == 1 and "Traceback" not in run.output
-    assert "RuntimeError: boom" in run.output and len(run.output.strip().splitlines()) == 1
+    assert "RuntimeError: boom" in run.output and len(said(run.output)) == 1

@@ -180,6 +180,24 @@ def test_evaluate_with_fake_embedder(tmp_path, settings):
     assert "| dense | EN->EN | same-title | 2 | 1.000 | 1.000 | 1.000 | 1.000 |" in table
     assert "| dense | EN->EN | all |" not in table  # same as its only kind row
     assert "- no-such-mode: unavailable (" in table and "- dense: latency per query mean" in table
+    assert dense.floor is not None and dense.floor.off_topic == 0  # none given
+    assert f"| dense | {settings.min_score:.2f} | 0 | - | - |" in table
+
+
+def test_the_floor_check_counts_off_topic_results(tmp_path, settings):
+    qrels = _qrels(tmp_path / "q.jsonl")
+    floor = settings.min_score
+    for min_score, above in ((-100.0, 2), (100.0, 0)):  # every result above, none above
+        report = evaluate(
+            qrels, settings.replace(min_score=min_score), modes=["dense"], k=10,
+            embedder=HashEmbedder(), off_topic=["zzz qqq", "无关的查询"],
+        )  # fmt: skip
+        check = report.modes[0].floor
+        assert check is not None and check.floor == min_score and check.off_topic == 2
+        assert check.off_topic_above == above
+        assert check.top_above == (1.0 if above else 0.0)
+        assert "| dense | " in report.to_markdown().split("Relevance floor")[1]
+    assert settings.min_score == floor
 
 
 def test_doc_that_cannot_be_ingested_names_its_line(tmp_path, settings):
@@ -206,9 +224,16 @@ def _invoke(settings: Settings, *args: str):
 
 def test_cli_eval_json_with_real_model(tmp_path, e5_dir):
     settings = Settings(data_dir=tmp_path / "kb-data", model_dir=e5_dir.parent)
-    result = _invoke(settings, str(_qrels(tmp_path / "q.jsonl")), "--json", "-k", "3")
+    off = tmp_path / "off.txt"
+    off.write_text("sourdough bread recipe\n\n红烧肉的家常做法\n", encoding="utf-8")
+    qrels = str(_qrels(tmp_path / "q.jsonl"))
+    result = _invoke(settings, qrels, "--json", "-k", "3", "--off-topic", str(off))
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
+    floor = body["modes"][0]["floor"]  # dense: both off-topic queries under the floor
+    assert floor["floor"] == settings.min_score and floor["off_topic"] == 2
+    assert floor["off_topic_above"] == 0 and floor["off_topic_max"] < settings.min_score
+    assert body["modes"][1]["floor"] is None  # keyword: BM25 has no floor
     assert body["model"] == "multilingual-e5-small + muse-v3" and body["k"] == 3
     assert [m["mode"] for m in body["modes"]] == ["dense", "keyword", "hybrid"]
     for mode in body["modes"]:  # keyword and hybrid: unavailable until they are built

@@ -54,12 +54,14 @@ def unescape(text: str) -> str:
 
 def test_keys_are_ascii_unique_and_fall_back_to_the_id(papers):
     keys = citation_keys(papers + [papers[0]])
-    assert keys[:3] == ["doe2024jailbreak", "kb2", "doe2024jailbreaka"]
+    assert keys[:3] == ["doe2024jailbreak", "wang2023", "doe2024jailbreaka"]
     assert keys[3] == "labreward"  # no year: surname and first title word
+    # nothing to build a key from (no author, a title with no ASCII word): the paper's id
+    assert citation_keys([paper(9, "大模型安全", year=None)]) == ["kb9"]
     assert keys[4] == "doe2024jailbreakb"
     assert all(k.isascii() and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", k) for k in keys)
     assert citation_keys([paper(9, "对齐", authors=["San Zhang"], year=2022)]) == ["zhang2022"]
-    assert citation_keys([paper(9, "2024: a year", authors=["陈"], year=2024)]) == ["year2024"]
+    assert citation_keys([paper(9, "2024: a year", authors=["陈"], year=2024)]) == ["chen2024year"]
     assert citation_keys([paper(9, "Reward hacking")]) == ["reward"]
 
 
@@ -78,9 +80,9 @@ def test_split_name():
 def test_bibtex_parses_back_with_every_field(papers):
     text = export(papers, "bibtex")
     db = parse_string(text, "bibtex")
-    assert list(db.entries) == ["doe2024jailbreak", "kb2", "doe2024jailbreaka", "labreward"]
+    assert list(db.entries) == ["doe2024jailbreak", "wang2023", "doe2024jailbreaka", "labreward"]
     first = db.entries["doe2024jailbreak"]
-    assert first.type == "misc"
+    assert first.type == "article"  # a DOI (not arXiv's): the journal version
     assert first.fields["title"] == "{Jailbreak attacks on aligned chatbots}"  # case kept
     assert [str(p) for p in first.persons["author"]] == ["Doe, Jane", "Müller, Hans"]
     assert first.fields["doi"] == "10.1234/jb_x"  # verbatim: biblatex reads DOIs as is
@@ -90,7 +92,7 @@ def test_bibtex_parses_back_with_every_field(papers):
     assert first.fields["year"] == "2024" and first.fields["language"] == "en"
     assert unescape(first.fields["keywords"]) == "jail_break, red team"
     assert first.fields["abstract"] == "Misuse of aligned models."
-    chinese = db.entries["kb2"]
+    chinese = db.entries["wang2023"]
     assert chinese.fields["title"] == "{越狱攻击与大模型安全}"
     assert [(p.last_names, p.first_names) for p in chinese.persons["author"]] == [
         (["王"], ["伟"]),
@@ -134,7 +136,12 @@ def test_ris_parses_back_line_by_line(papers):
 
 def test_csl_json_round_trips(papers):
     items = json.loads(export(papers, "csl-json", notes={2: "读第3节"}))
-    assert [i["id"] for i in items] == ["doe2024jailbreak", "kb2", "doe2024jailbreaka", "labreward"]
+    assert [i["id"] for i in items] == [
+        "doe2024jailbreak",
+        "wang2023",
+        "doe2024jailbreaka",
+        "labreward",
+    ]
     first = items[0]
     assert first["type"] == "article-journal" and first["DOI"] == "10.1234/jb_x"
     assert first["author"] == [{"family": "Doe", "given": "Jane"},
@@ -145,7 +152,7 @@ def test_csl_json_round_trips(papers):
     chinese = items[1]
     assert chinese["title"] == "越狱攻击与大模型安全" and chinese["language"] == "zh"
     assert chinese["author"] == [{"family": "王", "given": "伟"}, {"family": "李", "given": "娜"}]
-    assert chinese["note"] == "读第3节" and chinese["type"] == "article"
+    assert chinese["note"] == "读第3节" and chinese["type"] == "document"  # neither DOI nor arXiv
     assert items[3]["title"] == NASTY and "language" not in items[3] and "issued" not in items[3]
     assert "越狱攻击" in export(papers, "csl-json")  # UTF-8, not \\u escapes
 
@@ -237,3 +244,97 @@ def test_export_files_honour_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "refs.bib").stat().st_mode) == 0o640
+
+
+# ---------------------------------------------------------------- item types, files, GB/T 7714
+
+KINDS = [
+    paper(21, "Deep reinforcement learning from human preferences", authors=["Paul Christiano"],
+          year=2017, doi="10.5555/3295222"),
+    paper(22, "Universal and transferable adversarial attacks", authors=["Andy Zou"], year=2023,
+          arxiv_id="2307.15043"),
+    paper(23, "AI Incident Response", authors=["Coalition for Secure AI"], year=2025,
+          author_kind="organisation", doi="10.1234/cosai"),
+    paper(24, "信息安全技术 个人信息安全规范 GB/T 35273-2020", authors=["王伟"], year=2020,
+          lang="zh"),
+    paper(25, "Notes on shutdown", authors=["Ada Lovelace"], year=2024,
+          files=["/srv/kb/files/abc.pdf"]),
+]  # fmt: skip
+
+
+def test_item_types_follow_what_the_document_is():
+    from kb.library.exports import item_type
+
+    assert [item_type(p) for p in KINDS] == ["article", "preprint", "report", "report", "misc"]
+    # an arXiv DOI is a preprint's, not a journal's
+    assert item_type(paper(26, "x", doi="10.48550/arXiv.2401.00001")) == "preprint"
+    bib = parse_string(export(KINDS, "bibtex"), "bibtex").entries
+    assert [e.type for e in bib.values()] == ["article", "misc", "techreport", "techreport", "misc"]
+    assert bib["zou2023universal"].fields["archivePrefix"] == "arXiv"
+    assert list(bib.values())[2].fields["institution"] == "Coalition for Secure AI"
+    ris = rispy.loads(export(KINDS, "ris"))
+    assert [r["type_of_reference"] for r in ris] == ["JOUR", "UNPB", "RPRT", "RPRT", "GEN"]
+    assert ris[2]["publisher"] == "Coalition for Secure AI" and "publisher" not in ris[3]
+    csl = json.loads(export(KINDS, "csl-json"))
+    assert [i["type"] for i in csl] == [
+        "article-journal",
+        "article",
+        "report",
+        "report",
+        "document",
+    ]
+    assert csl[1]["publisher"] == "arXiv" and csl[2]["publisher"] == "Coalition for Secure AI"
+
+
+def test_the_pdf_is_linked_from_bibtex_and_ris():
+    bib = parse_string(export(KINDS[4:], "bibtex"), "bibtex").entries["lovelace2024notes"]
+    assert bib.fields["file"] == r":/srv/kb/files/abc.pdf:PDF"
+    assert rispy.loads(export(KINDS[4:], "ris"))[0]["file_attachments1"] == "/srv/kb/files/abc.pdf"
+    # a server passes its own links (URLs) instead of its paths; {} links none
+    url = "http://kb.example/api/papers/25/pdf"
+    linked = parse_string(export(KINDS[4:], "bibtex", files={25: url}), "bibtex")
+    assert (
+        linked.entries["lovelace2024notes"].fields["file"]
+        == r":http\://kb.example/api/papers/25/pdf:PDF"
+    )
+    assert "file" not in export(KINDS[4:], "bibtex", files={}) and "L1" not in export(
+        KINDS, "ris", files={}
+    )
+
+
+def test_gbt7714_reference_list():
+    from kb.library.exports import gbt7714, to_gbt7714
+
+    assert gbt7714(KINDS[0]) == (
+        "CHRISTIANO P. Deep reinforcement learning from human preferences[J]. 2017. "
+        "DOI: 10.5555/3295222."
+    )
+    assert gbt7714(KINDS[1]) == (
+        "ZOU A. Universal and transferable adversarial attacks[EB/OL]. arXiv:2307.15043, 2023. "
+        "https://arxiv.org/abs/2307.15043."
+    )
+    assert gbt7714(KINDS[2]).startswith(
+        "Coalition for Secure AI. AI Incident Response[R]. Coalition for Secure AI, 2025."
+    )
+    assert gbt7714(KINDS[3]) == "王伟. 信息安全技术 个人信息安全规范 GB/T 35273-2020[S]. 2020."
+    many = paper(
+        27, "大模型综述", authors=["赵鑫", "周昆", "李军毅", "唐天一"], year=2023, lang="zh"
+    )
+    assert gbt7714(many) == "赵鑫, 周昆, 李军毅, 等. 大模型综述[Z]. 2023."
+    four = paper(
+        28, "Sleeper agents", authors=["Evan Hubinger", "Carson Denison", "J. Mu", "M. Lambert"]
+    )
+    assert gbt7714(four).startswith("HUBINGER E, DENISON C, MU J, et al. Sleeper agents[Z].")
+    assert to_gbt7714(KINDS[:2]).splitlines()[1].startswith("[2] ZOU A.")
+
+
+def test_chinese_surnames_in_pinyin_keys():
+    assert citation_keys([paper(29, "越狱攻击", authors=["王伟"], year=2023)]) == ["wang2023"]
+    assert citation_keys([paper(30, "大模型", authors=["欧阳明"], year=2024)]) == ["ouyang2024"]
+
+
+def test_a_citation_key_starts_with_a_letter():
+    digits = paper(31, "3D attacks on robots", authors=["3M Company"], year=2022)
+    anonymous = paper(32, "2024 AI Index", year=2024)
+    keys = citation_keys([digits, anonymous])
+    assert all(key[:1].isalpha() and key.isascii() for key in keys), keys

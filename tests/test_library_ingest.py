@@ -36,7 +36,7 @@ CHINESE = [
 def _events(lib: Library, paths: list[Path]) -> list[IngestEvent]:
     seen: list[IngestEvent] = []
     lib.ingest(paths, listener=seen.append)
-    return [e for e in seen if e.status not in ("start", "file")]
+    return [e for e in seen if e.status not in ("start", "parsed", "file")]
 
 
 def test_rerun_on_unchanged_folder_embeds_nothing(settings, make_pdf: MakePdf) -> None:
@@ -122,7 +122,11 @@ def test_edit_checks_input_and_new_title_is_searchable(library: Library, make_pd
     library.edit(event.paper_id, {"title": "Specification gaming zebra study"})
     hits = library.search(SearchQuery.build("zebra", mode="keyword")).results
     assert [h.paper.id for h in hits] == [event.paper_id]
-    for bad in ({"year": 12}, {"title": "  "}, {}, {"lang": "zh"}):
+    # a scanned paper's language, unknown until OCR, can be given by hand
+    assert library.edit(event.paper_id, {"lang": "zh-CN"}).lang == "zh"
+    assert library.papers(lang="zh")[0].id == event.paper_id
+    assert library.edit(event.paper_id, {"lang": ""}).lang == "und"  # cleared: unknown
+    for bad in ({"year": 12}, {"title": "  "}, {}, {"lang": "xx-klingon"}):
         try:
             library.edit(event.paper_id, bad)
         except Exception as e:  # noqa: BLE001 - the type is checked below
@@ -174,3 +178,47 @@ def test_translations_share_identifiers_and_show_together(library: Library, tmp_
     assert [t.key for t in shown.translations] == [{"en": "zh", "zh": "en"}[shown.paper.key]]
     related = library.related(en.id, k=2).results
     assert related[0].paper.id == zh.id and related[0].relation == "translation"
+
+
+def test_two_ingests_of_the_same_files_report_each_paper_once(settings, make_pdf: MakePdf) -> None:
+    """A second process (here: a second Library on the same folder) stores a file while the
+    first is embedding it: the first then reports it skipped, not ingested a second time."""
+    pdf = make_pdf("a.pdf", [SAFETY])
+    first, second = (Library(settings, embedder=HashEmbedder()) for _ in range(2))
+    embed = first._ingest.embed_docs
+
+    def embed_while_the_other_ingests(docs):  # type: ignore[no-untyped-def]
+        assert [e.status for e in _events(second, [pdf])] == ["ingested"]
+        return embed(docs)
+
+    first._ingest.embed_docs = embed_while_the_other_ingests  # type: ignore[method-assign]
+    events = _events(first, [pdf])
+    assert [e.status for e in events] == ["skipped"] and "another ingest" in events[0].detail
+    assert first.count() == second.count() == 1
+    assert events[0].paper_id == second.all_papers()[0].id
+    first.close()
+    second.close()
+
+
+def test_doctor_warns_of_pages_that_need_ocr(library: Library, make_pdf: MakePdf) -> None:
+    (event,) = _events(library, [make_pdf("half.pdf", [SAFETY, [], [], DECEPTION])])
+    report = library.doctor()
+    (finding,) = [f for f in report.findings if f.check == "pages that need OCR"]
+    # ingested without --ocr: the two blank pages stay unread
+    assert library.pages_needing_ocr() == {event.paper_id: 2}
+    assert finding.count == 2 and str(event.paper_id) in finding.detail
+    assert "kb ocr" in finding.detail
+    assert report.healthy  # a warning, not damage
+
+
+def test_each_pdf_says_parsed_before_its_batch_is_embedded(
+    library: Library, make_pdf: MakePdf
+) -> None:
+    """A big ingest shows life from the first file: "parsed" comes as each PDF is read,
+    before the batch it is in is embedded and stored (its outcome)."""
+    seen: list[IngestEvent] = []
+    library.ingest([make_pdf("a.pdf", [SAFETY]), make_pdf("b.pdf", [CHINESE])],
+                   listener=seen.append)  # fmt: skip
+    statuses = [e.status for e in seen if e.status != "start"]
+    assert statuses == ["parsed", "parsed", "ingested", "ingested"]
+    assert all(e.pages == 1 for e in seen if e.status == "parsed")

@@ -8,6 +8,8 @@ ACHIEVED; docs/METADATA.md explains the misses that remain.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from bench.metadata_accuracy import (
@@ -34,7 +36,9 @@ ACHIEVED = {
         "year": (19, 19),
         "doi": (19, 19),
         "arxiv_id": (19, 19),
-        "lang": (19, 22),
+        # the three so_large_lm files are read by poppler's pdftotext; without it they are
+        # unread ("und")
+        "lang": (22 if shutil.which("pdftotext") else 19, 22),
         "n_pages": (22, 22),
     },
     "dev": {

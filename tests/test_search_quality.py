@@ -102,13 +102,9 @@ def test_one_unrelated_paper_does_not_reorder_the_library(with_bread):
         assert old[:3] == [name for name, _, _ in before[query][:3]], query
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (docs/EVALUATION.md): after centring, a paper far from every AI-safety "
-    "topic is near many queries; the bread paper scores 2.7 for 'shutdown avoidance' and tops "
-    "'欺骗性对齐' in this nine-paper library",
-)
 def test_an_unrelated_paper_stays_under_the_floor(with_bread):
+    """It may still rank high in a nine-paper library (after centring, a paper far from every
+    AI-safety topic is near many queries: 2.7 for "shutdown avoidance"), but never as a match."""
     lib, bread, _ = with_bread
     for query in QUERIES:
         assert all(weak for name, _, weak in _ranked(lib, query, k=9) if name == bread), query

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -19,15 +18,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CHROMIUM
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 SHOTS = ROOT / "docs" / "screenshots"
 KEY = "web-test-key-0123456789"
-CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium (apt install chromium) at /usr/bin/chromium"
@@ -71,16 +67,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> It
     server.should_exit = True
     thread.join(timeout=10)
     lib.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -133,7 +119,7 @@ def test_open_a_result_and_follow_related_work(page: Any) -> None:
     zh_title = page.locator("li.card[data-lang=zh] h3 a").first
     title = zh_title.inner_text()
     zh_title.click()
-    page.wait_for_url(re.compile(r"/papers/\d+$"))
+    page.wait_for_url(re.compile(r"/papers/\d+\?back=/%3Fq%3D"))
     assert page.locator("h1").inner_text() == title
     assert page.locator(".abstract").inner_text().strip()
     pdf = page.locator("#files a.button")
@@ -176,7 +162,7 @@ def test_collections_from_the_browser(page: Any) -> None:
     zh_title = page.locator("li.card[data-lang=zh] h3 a").first
     title = zh_title.inner_text()
     zh_title.click()
-    page.wait_for_url(re.compile(r"/papers/\d+$"))
+    page.wait_for_url(re.compile(r"/papers/\d+\?back=/%3Fq%3D"))
     page.click("#add-box summary")
     page.select_option("#add-collection", label="Reading group: reward hacking")
     note = "第 3 节的奖励模型过度优化曲线：与英文论文的编码智能体结果对照。"
@@ -211,7 +197,8 @@ def test_collections_from_the_browser(page: Any) -> None:
         page.locator(".collection > .exports a", has_text="BibTeX").click()
     assert download.value.suggested_filename.endswith(".bib")
     bib = Path(download.value.path()).read_text(encoding="utf-8")
-    assert bib.count("@misc{") == 2 and title in bib and "section 4" in bib
+    assert bib.count("\n}\n") == 2 and title in bib and "section 4" in bib
+    assert bib.count("/pdf:PDF}") == 2  # each entry links its PDF on this server
 
     other = page.request.post(
         "/api/collections", headers=auth,

@@ -192,10 +192,11 @@ def test_search_results_link_their_export(client):
     }  # fmt: skip
     bib = client.get("/api/export", params={k: v[0] for k, v in links["BibTeX"].items()})
     assert bib.status_code == 200 and "attachment" in bib.headers["content-disposition"]
-    assert bib.text.count("@misc{") == 1 and "Jailbreak" in bib.text  # only the 2024 EN paper
+    assert bib.text.count("\n}\n") == 1 and "Jailbreak" in bib.text  # only the 2024 EN paper
+    assert bib.text.startswith("@article{")  # it has a DOI: a journal paper
     # a filter the page applies is applied by the export too (years)
     old = client.get("/api/export", params={"q": "jailbreak", "year_to": "2023", "k": 5}).text
-    assert "Jailbreak" not in old and "@misc{" in old
+    assert "Jailbreak" not in old and old.startswith("@")
 
 
 def test_paper_page_offers_the_collections(client, library):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import FormatParam, LangParam, LibraryDep
 from kb.errors import InvalidInput
 from kb.library.exports import MEDIA_TYPES, SUFFIXES
 from kb.library.query import SearchQuery
+from kb.types import Paper
 
 router = APIRouter(tags=["export"])
 
@@ -27,6 +28,7 @@ _EXPORT_CONTENT = {
     responses={200: {"description": "The bibliography, as a download", "content": _EXPORT_CONTENT}},
 )
 def export(
+    request: Request,
     lib: LibraryDep,
     fmt: Annotated[
         FormatParam, Query(alias="format", description="bibtex, ris or csl-json")
@@ -40,25 +42,40 @@ def export(
     year_from: Annotated[int | None, Query(ge=1000, le=3000, description="Search filter")] = None,
     year_to: Annotated[int | None, Query(ge=1000, le=3000, description="Search filter")] = None,
 ) -> Response:
-    """A collection (with its notes), a search's papers, or the whole library (neither given)."""
+    """A collection (with its notes), a search's papers, or the whole library (neither given).
+
+    Each paper with a PDF links to it as a URL of this server (``/api/papers/{id}/pdf``).
+    """
     if collection is not None and q is not None:
         raise InvalidInput("Give collection or q, not both.")
     if collection is not None:
         found = lib.collection(collection)
-        text, name = lib.export_collection(found.id, fmt), f"kb-{_slug(found.name, found.id)}"
+        links = pdf_links(request, [i.paper for i in found.items])
+        text = lib.export_collection(found.id, fmt, files=links)
+        name = f"kb-{_slug(found.name, found.id)}"
     elif q is not None:
         found_papers = lib.search(
             SearchQuery.build(q, k=k, lang=lang, year_from=year_from, year_to=year_to)
         )
         papers = [hit.paper for hit in found_papers.results]
-        text, name = lib.export(papers, fmt), "kb-search"
+        text, name = lib.export(papers, fmt, files=pdf_links(request, papers)), "kb-search"
     else:
-        text, name = lib.export(lib.all_papers(), fmt), "kb-library"
+        papers = lib.all_papers()
+        text, name = lib.export(papers, fmt, files=pdf_links(request, papers)), "kb-library"
     return Response(
         content=text.encode("utf-8"),
         media_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}{SUFFIXES[fmt]}"'},
     )
+
+
+def pdf_links(request: Request, papers: list[Paper]) -> dict[int, str]:
+    """paper id -> the URL of its PDF on this server, for the papers that keep one."""
+    return {
+        p.id: str(request.url_for("paper_pdf", paper_id=str(p.id)))
+        for p in papers
+        if p.kind == "pdf" or p.files
+    }
 
 
 def _slug(name: str, collection_id: int) -> str:

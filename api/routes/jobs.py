@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from api.auth import WriteAccess
 from api.deps import JobId, JobsDep, LibraryDep, SettingsDep
 from api.errors import error_responses
-from api.schemas import JobList, JobPublic
+from api.schemas import OCR_HELP, JobList, JobPublic
 from kb.errors import InvalidInput, NotFound
 from kb.library.jobs import JobFile, folder_files, upload_files
 
@@ -32,6 +32,7 @@ def create_job(
         str | None,
         Form(max_length=4096, description="A server folder inside KB_IMPORT_ROOTS"),
     ] = None,
+    ocr: Annotated[bool, Form(description=OCR_HELP)] = False,
 ) -> JobPublic:
     """Queue PDFs (uploaded, and/or a server folder's) for ingest; poll the job for progress."""
     if not files and not folder:
@@ -43,7 +44,7 @@ def create_job(
     todo += upload_files(
         lib.keep_upload, [(f.filename or "upload.pdf", f.file) for f in files or []]
     )
-    return JobPublic.model_validate(runner.submit(todo))
+    return JobPublic.model_validate(runner.submit(todo, ocr=ocr))
 
 
 @router.get("", response_model=JobList)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +21,7 @@ from api.deps import (
     finished_job,
 )
 from api.errors import error_responses
-from api.schemas import PaperEdit, PaperList, PaperPublic, SearchResultPublic
+from api.schemas import OCR_HELP, PaperEdit, PaperList, PaperPublic, SearchResultPublic
 from kb.errors import IngestError
 from kb.library.jobs import JobFile
 from kb.types import Paper
@@ -75,6 +75,7 @@ async def upload_paper(
     runner: JobsDep,
     response: Response,
     file: Annotated[UploadFile, File(description="One PDF, at most KB_UPLOAD_MAX_MB")],
+    ocr: Annotated[bool, Form(description=OCR_HELP)] = False,
 ) -> PaperPublic:
     """Upload one PDF and ingest it: 201 with the new paper, 200 with an existing one.
 
@@ -84,12 +85,12 @@ async def upload_paper(
     name = file.filename or "upload.pdf"
     runner.ensure_room()
     path = await run_in_threadpool(lib.keep_upload, file.file, name)
-    job = await finished_job(runner, [JobFile(name, path)])
+    job = await finished_job(runner, [JobFile(name, path)], ocr=ocr)
     done = job["files"][0]
     if done["status"] == "failed" or done["paper_id"] is None:
         await run_in_threadpool(lib.discard_upload, path)
         raise IngestError(f"{name!r} could not be ingested: {done['detail'] or job['error']}")
-    if done["status"] in ("duplicate", "skipped"):
+    if done["status"] in ("duplicate", "skipped", "updated"):  # updated: read again (ocr)
         response.status_code = 200
     return _public(await run_in_threadpool(lib.paper, done["paper_id"]))
 

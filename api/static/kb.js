@@ -190,6 +190,73 @@
     });
   }
 
+  // ------------------------------------------------------------ add to a collection from a search card
+  document.querySelectorAll("details.card-add[data-paper]").forEach(function (box) {
+    var form = box.querySelector("form.add-card-form");
+    if (!form) return;
+    var out = box.querySelector(".msg");
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var select = form.querySelector("select");
+      var name = select.options[select.selectedIndex].text;
+      var url = "/api/collections/" + encodeURIComponent(select.value) + "/papers/" + box.dataset.paper;
+      write("PUT", url, {}, out, function () { say(out, "ok", msg("write.added", { name: name })); });
+    });
+  });
+
+  // ------------------------------------------------------------ the paper's "Cite" box
+  document.querySelectorAll("button.copy[data-target]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var area = document.getElementById(button.dataset.target);
+      var out = button.parentNode.querySelector(".msg");
+      function done() { say(out, "ok", msg("cite.copied")); }
+      function manual() { area.focus(); area.select(); say(out, "failed", msg("cite.copy_failed")); }
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(area.value).then(done, manual);
+      } else {
+        area.focus(); area.select();
+        var ok = false;
+        try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+        if (ok) done(); else manual();
+      }
+    });
+  });
+
+  // ------------------------------------------------------------ the paper's edit form
+  var editForm = document.getElementById("edit-form");
+  if (editForm) {
+    editForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var out = editForm.querySelector(".msg");
+      var body = {};
+      function field(name) { return editForm.elements[name]; }
+      function items(node, sep) {
+        return node.value.split(sep).map(function (x) { return x.trim(); }).filter(Boolean);
+      }
+      ["title", "abstract", "doi", "arxiv_id"].forEach(function (name) {
+        var node = field(name);
+        if (node.value !== node.defaultValue) body[name] = node.value.trim();
+      });
+      if (body.title === "") { say(out, "failed", msg("write.err_422")); return; }
+      var authors = field("authors");
+      if (authors.value !== authors.defaultValue) body.authors = items(authors, /[\n;；]/);
+      var year = field("year");
+      if (year.value !== year.defaultValue && year.value.trim()) body.year = Number(year.value);
+      var tags = field("tags");
+      if (tags.value !== tags.defaultValue) {
+        var before = items({ value: tags.defaultValue }, /[,，]/);
+        var after = items(tags, /[,，]/);
+        body.tags_add = after.filter(function (t) { return before.indexOf(t) < 0; });
+        body.tags_remove = before.filter(function (t) { return after.indexOf(t) < 0; });
+      }
+      if (!Object.keys(body).length) { say(out, "ok", msg("write.nothing_changed")); return; }
+      write("PATCH", "/api/papers/" + editForm.dataset.paper, body, out, function () {
+        say(out, "ok", msg("write.saved"));
+        location.reload();
+      });
+    });
+  }
+
   // ------------------------------------------------------------ uploads
   var zone = document.getElementById("dropzone");
   if (!zone) return;
@@ -268,6 +335,8 @@
     xhr.onerror = function () { finish(ui, "failed", msg("upload.err_network")); done(); };
     var form = new FormData();
     form.append("files", file, file.name);
+    var ocr = document.getElementById("ocr");
+    if (ocr && ocr.checked) form.append("ocr", "true");
     xhr.send(form);
   }
 

@@ -7,8 +7,10 @@ view-model function, then to a template (``api.web.render``).
 
 from __future__ import annotations
 
-import os
+import re
+from collections import Counter
 from dataclasses import replace
+from itertools import zip_longest
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,9 +19,19 @@ from fastapi.responses import RedirectResponse
 from api.auth import ReadAccess
 from api.deps import LibraryDep, SettingsDep
 from api.web.i18n import LANG_COOKIE, UI_LANGS
-from api.web.render import HTMLRoute, export_links, paper_card, render
+from api.web.render import (
+    HTMLRoute,
+    export_links,
+    page_links,
+    paper_card,
+    paper_cards,
+    render,
+    safe_path,
+    shown_name,
+)
 from kb.errors import InvalidInput, PaperNotFound
 from kb.library import Library
+from kb.library.exports import gbt7714
 from kb.library.query import SearchQuery
 from kb.types import Paper, SearchHit, Snippet
 
@@ -27,7 +39,12 @@ SEARCH_K = 10
 MAX_K = 50
 RELATED_K = 8
 SNIPPET_CHARS = 260
-EXAMPLES = ("reward hacking", "越狱攻击", "shutdown avoidance", "可扩展监督")
+N_EXAMPLES = 4
+LIST_PAGE = 20  # papers per page of /papers
+PAPER_SORTS = ("added", "year", "title")
+_HAN = re.compile("[\u3400-\u9fff]")
+# Where a title's key phrase ends: "Jailbreak attacks: a survey" -> "Jailbreak attacks".
+_TITLE_SPLIT = re.compile(r"\s*(?:[:：|—–(（【\[]|\s-\s)\s*")
 
 router = APIRouter(include_in_schema=False, route_class=HTMLRoute)
 
@@ -59,10 +76,10 @@ def trim(snippet: Snippet, width: int = SNIPPET_CHARS) -> Snippet:
     return replace(snippet, text=head + text[start:end] + tail, highlights=spans)
 
 
-def hit_card(hit: SearchHit) -> dict[str, Any]:
+def hit_card(hit: SearchHit, upload_name: str | None = None) -> dict[str, Any]:
     snippets = [trim(s) for s in sorted(hit.snippets, key=lambda s: -s.score)]
     return {
-        **paper_card(hit.paper),
+        **paper_card(hit.paper, upload_name),
         "score": hit.score,
         "weak": hit.weak,
         "snippets": snippets,
@@ -71,12 +88,48 @@ def hit_card(hit: SearchHit) -> dict[str, Any]:
     }
 
 
-def related_groups(hits: list[SearchHit]) -> list[tuple[str, list[dict[str, Any]]]]:
+def hit_cards(lib: Library, hits: list[SearchHit]) -> list[dict[str, Any]]:
+    names = lib.upload_names([h.paper for h in hits])
+    return [hit_card(h, names.get(h.paper.id)) for h in hits]
+
+
+def related_groups(lib: Library, hits: list[SearchHit]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Related papers by language: English, Chinese, then any other; empty groups kept."""
     groups: dict[str, list[dict[str, Any]]] = {"en": [], "zh": [], "other": []}
-    for hit in hits:
-        groups[hit.paper.lang if hit.paper.lang in ("en", "zh") else "other"].append(hit_card(hit))
+    for hit, card in zip(hits, hit_cards(lib, hits), strict=True):
+        groups[hit.paper.lang if hit.paper.lang in ("en", "zh") else "other"].append(card)
     return [(lang, cards) for lang, cards in groups.items() if cards or lang != "other"]
+
+
+def title_phrase(title: str) -> str:
+    """A title's key phrase (its main part, before a colon or a dash), when short enough to
+    be a query: 2 to 5 words, or 2 to 12 characters of Chinese; else ""."""
+    head = _TITLE_SPLIT.split(title.strip(), maxsplit=1)[0].strip(" .。,，")
+    if _HAN.search(head):
+        return head if 2 <= len(head.replace(" ", "")) <= 12 else ""
+    return head if 2 <= len(head.split()) <= 5 and len(head) <= 48 else ""
+
+
+def example_queries(papers: list[Paper], n: int = N_EXAMPLES) -> list[str]:
+    """Queries to try, drawn from the library: its most used tags, then the key phrases of
+    its newest titles; half Chinese and half English where the library has both."""
+    tags = Counter(t for p in papers for t in p.tags)
+    ranked = [t for t, _ in tags.most_common()] + [title_phrase(p.title) for p in papers]
+    seen: set[str] = set()
+    unique = []
+    for query in ranked:
+        if query and query.lower() not in seen:
+            seen.add(query.lower())
+            unique.append(query)
+    en = [q for q in unique if not _HAN.search(q)][: n // 2]
+    zh = [q for q in unique if _HAN.search(q)][: n // 2]
+    chosen = [q for pair in zip_longest(en, zh) for q in pair if q]
+    return chosen + [q for q in unique if q not in chosen][: n - len(chosen)]
+
+
+def parse_page(raw: str | None) -> int:
+    """A 1-based page number from the query string; anything odd is page 1."""
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 10**6 else 1
 
 
 def parse_year(name: str, raw: str | None) -> int | None:
@@ -111,6 +164,25 @@ def related_hits(lib: Library, paper: Paper) -> list[SearchHit]:
     return lib.related(paper.id, k=RELATED_K).results if paper.n_chunks else []
 
 
+def citations(lib: Library, paper: Paper) -> list[tuple[str, str, str]]:
+    """(format, label, text) of the paper's "Cite" box: BibTeX, RIS and GB/T 7714 (no file
+    link: the text is for pasting into a bibliography)."""
+    return [
+        ("bibtex", "BibTeX", lib.export([paper], "bibtex", files={}).strip()),
+        ("ris", "RIS", lib.export([paper], "ris", files={}).replace("\r\n", "\n").strip()),
+        ("gbt7714", "GB/T 7714", gbt7714(paper)),
+    ]
+
+
+def file_names(lib: Library, paper: Paper) -> list[str]:
+    """The paper's files by name (as uploaded, or as on disk), never as server paths."""
+    name = lib.upload_names([paper]).get(paper.id)
+    return [
+        shown_name(f, name if f == paper.source or len(paper.files) == 1 else None)
+        for f in paper.files
+    ]
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -118,6 +190,7 @@ def related_hits(lib: Library, paper: Paper) -> list[SearchHit]:
 def search_page(
     request: Request,
     lib: LibraryDep,
+    settings: SettingsDep,
     q: str = "",
     lang: str = "all",
     year_from: str = "",
@@ -126,32 +199,41 @@ def search_page(
 ) -> Response:
     lang = lang if lang in ("all", "en", "zh") else "all"
     form = {"q": q.strip(), "lang": lang, "year_from": year_from, "year_to": year_to}
-    context: dict[str, Any] = {"form": form, "examples": EXAMPLES}
+    context: dict[str, Any] = {"form": form}
     y_from, y_to = parse_year("year_from", year_from), parse_year("year_to", year_to)
     if form["q"]:
         n = parse_k(k)
         query = SearchQuery.build(form["q"], k=n, lang=lang, year_from=y_from, year_to=y_to)
         found = lib.search(query)
         context["result"] = found
-        context["cards"] = [hit_card(h) for h in found.results]
+        context["cards"] = hit_cards(lib, found.results)
+        context["all_collections"] = lib.collections()
+        context["writable"] = bool(settings.keys)
         context["more_k"] = n * 2 if len(found.results) >= n and n < MAX_K else None
         # the same search as the page's, so the file holds the papers shown
         filters = {"lang": lang, "year_from": y_from, "year_to": y_to}
         context["exports"] = export_links(q=form["q"], k=n, **filters)
     else:
         context["stats"] = lib.stats()
-        context["recent"] = [paper_card(p) for p in lib.papers(limit=8, sort="added")]
+        newest = lib.papers(limit=200, sort="added")
+        context["recent"] = paper_cards(lib, newest[:8])
+        context["examples"] = example_queries(newest)
     return render(request, "search.html", context)
 
 
 @router.get("/papers/{paper_id}", dependencies=[ReadAccess])
-def paper_page(request: Request, lib: LibraryDep, settings: SettingsDep, paper_id: str) -> Response:
+def paper_page(
+    request: Request, lib: LibraryDep, settings: SettingsDep, paper_id: str, back: str = "/"
+) -> Response:
+    """One paper; ``back``: the search page it was opened from (query and filters kept)."""
     paper = lib.paper(paper_id)
     context = {
-        "card": paper_card(paper),
-        "files": [os.path.basename(f) for f in paper.files],
-        "translations": [paper_card(p) for p in translations_of(lib, paper)],
-        "related": related_groups(related_hits(lib, paper)),
+        "card": paper_cards(lib, [paper])[0],
+        "files": [f for f in file_names(lib, paper) if f],
+        "back": safe_path(back, "/"),
+        "cite": citations(lib, paper),
+        "translations": paper_cards(lib, translations_of(lib, paper)),
+        "related": related_groups(lib, related_hits(lib, paper)),
         "memberships": lib.memberships(paper.id),
         "all_collections": lib.collections(),
         "writable": bool(settings.keys),
@@ -163,13 +245,36 @@ def paper_page(request: Request, lib: LibraryDep, settings: SettingsDep, paper_i
 def related_fragment(request: Request, lib: LibraryDep, paper_id: str) -> Response:
     """The related-work list of a search card, fetched when the card's section is opened."""
     paper = lib.paper(paper_id)
-    groups = related_groups(related_hits(lib, paper))
+    groups = related_groups(lib, related_hits(lib, paper))
     return render(request, "_related.html", {"related": groups, "paper": paper})
+
+
+@router.get("/papers", dependencies=[ReadAccess])
+def papers_page(request: Request, lib: LibraryDep, sort: str = "added", page: str = "") -> Response:
+    """Every paper, a page at a time, newest first (or by year, or by title)."""
+    sort = sort if sort in PAPER_SORTS else "added"
+    total = lib.count()
+    n = min(parse_page(page), max(1, -(-total // LIST_PAGE)))
+    papers = lib.papers(limit=LIST_PAGE, offset=(n - 1) * LIST_PAGE, sort=sort)
+    context = {
+        "cards": paper_cards(lib, papers),
+        "total": total,
+        "sort": sort,
+        "sorts": PAPER_SORTS,
+        "pages": page_links("/papers", {"sort": sort}, n, total, LIST_PAGE),
+    }
+    return render(request, "papers.html", context)
 
 
 @router.get("/upload", dependencies=[ReadAccess])
 def upload_page(request: Request, settings: SettingsDep) -> Response:
-    context = {"writable": bool(settings.keys), "max_mb": settings.upload_max_mb}
+    from ingest.ocr import ocr_available
+
+    context = {
+        "writable": bool(settings.keys),
+        "max_mb": settings.upload_max_mb,
+        "ocr_missing": ocr_available(),  # None: Tesseract can run
+    }
     return render(request, "upload.html", context)
 
 
@@ -178,7 +283,6 @@ def set_ui_lang(code: str, next: str = "/") -> Response:
     """The language toggle: remember the choice in a cookie and go back to the page."""
     if code not in UI_LANGS:
         raise InvalidInput(f"The interface speaks {' or '.join(UI_LANGS)}, not {code!r}.")
-    safe = next if next.startswith("/") and not next.startswith(("//", "/\\")) else "/"
-    response = RedirectResponse(safe, status_code=303)
+    response = RedirectResponse(safe_path(next, "/"), status_code=303)
     response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax")
     return response

@@ -9,6 +9,7 @@ offline).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -24,12 +25,14 @@ from markupsafe import Markup, escape
 from api.errors import validation_message
 from api.web.i18n import LANG_COOKIE, js_messages, pick_lang, translator
 from kb.errors import KBError, translate
+from kb.library import Library
 from kb.types import Paper, Snippet
 
 HERE = Path(__file__).resolve().parent.parent  # api/: templates/ and static/
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
+_HASH_NAME = re.compile(r"[0-9a-f]{64}\.pdf")
 FORMATS = (("bibtex", "BibTeX"), ("ris", "RIS"), ("csl-json", "CSL-JSON"))  # of /api/export
 
 
@@ -101,18 +104,61 @@ def has_pdf(paper: Paper) -> bool:
     return paper.kind == "pdf" or bool(paper.files)
 
 
-def paper_card(paper: Paper) -> dict[str, Any]:
-    """What a card or a list row shows of a paper."""
+def shown_name(path: str, upload_name: str | None = None) -> str:
+    """A file as the page names it: the name it was uploaded with, else its base name; ""
+    for a kept upload of unknown name (``<sha256>.pdf``: a server detail, not a name)."""
+    if upload_name:
+        return upload_name
+    base = os.path.basename(path.rstrip("/\\"))
+    return "" if _HASH_NAME.fullmatch(base) else base
+
+
+def paper_card(paper: Paper, upload_name: str | None = None) -> dict[str, Any]:
+    """What a card or a list row shows of a paper; ``upload_name``: its PDF's name as
+    uploaded (``Library.upload_names``). The source is a file name, never a server path."""
     authors = paper.authors[:4] + (["et al."] if len(paper.authors) > 4 else [])
     return {
         "paper": paper,
         "authors": ", ".join(authors),
-        "source": os.path.basename(paper.source.rstrip("/\\")) or paper.source,
+        "source": shown_name(paper.source, upload_name),
         "has_pdf": has_pdf(paper),
     }
+
+
+def paper_cards(lib: Library, papers: list[Paper]) -> list[dict[str, Any]]:
+    """``paper_card`` of each paper, with the names their PDFs were uploaded with."""
+    names = lib.upload_names(papers)
+    return [paper_card(p, names.get(p.id)) for p in papers]
 
 
 def export_links(**params: object) -> list[tuple[str, str]]:
     """(label, URL) of ``/api/export`` in each format, with ``params`` (empty ones left out)."""
     kept = {k: v for k, v in params.items() if v is not None and v != ""}
     return [(label, "/api/export?" + urlencode({"format": f, **kept})) for f, label in FORMATS]
+
+
+def safe_path(target: str | None, default: str) -> str:
+    """``target`` when it is a path of this site ("/?q=x"), else ``default``: a link or a
+    redirect taken from the query string never leads to another site."""
+    target = target or ""
+    ok = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if ok and "\n" not in target and "\r" not in target else default
+
+
+def page_links(
+    path: str, params: dict[str, str], page: int, total: int, per_page: int
+) -> dict[str, Any]:
+    """Paging of a list: this page's number, how many there are, and the previous and next
+    pages' URLs (None at either end), with ``params`` (the sort) kept."""
+    pages = max(1, -(-total // per_page))
+    page = min(page, pages)
+
+    def url(n: int) -> str:
+        return f"{path}?{urlencode({**params, 'page': n})}"
+
+    return {
+        "page": page,
+        "pages": pages,
+        "prev": url(page - 1) if page > 1 else None,
+        "next": url(page + 1) if page < pages else None,
+    }

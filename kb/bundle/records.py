@@ -174,6 +174,7 @@ class BundleEdits(TypedDict, total=False):
     url: Text | None
     author_kind: AuthorKind
     title_en: Text | None
+    lang: Lang
 
 
 @dataclass(config=_FORBID)

@@ -6,14 +6,22 @@ Registered on the ``kb`` group in ``kb/cli.py``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kb.cli.common import echo_json, handle_errors, json_option, open_library
+from kb.cli.common import (
+    echo_json,
+    get_settings,
+    handle_errors,
+    json_option,
+    loaded_library,
+    open_library,
+)
 from kb.errors import InvalidInput
 from kb.library.exports import FORMATS
 from kb.library.query import SearchQuery
-from kb.types import Collection
+from kb.types import Collection, Paper
 
 
 @click.group()
@@ -209,8 +217,7 @@ def export_command(
         text = lib.export_collection(found.id, fmt)
     else:
         if query is not None:
-            found_ = lib.search(SearchQuery.build(query, k=k, lang=lang))
-            papers = [hit.paper for hit in found_.results]
+            papers = _found(ctx, lib, SearchQuery.build(query, k=k, lang=lang), lang)
         else:
             papers = lib.all_papers()
         count = len(papers)
@@ -232,3 +239,19 @@ def _write(path: Path, text: str) -> None:
             tmp.write_bytes(text.encode("utf-8"))
     except OSError as e:
         raise InvalidInput(f"Cannot write {str(path)!r}: {e.strerror or e}.") from e
+
+
+def _found(ctx: click.Context, lib: Any, query: SearchQuery, lang: str | None) -> list[Paper]:
+    """The papers a search finds: asked of a running ``kb serve`` (whose models are loaded),
+    else searched here."""
+    from kb.cli.remote import remote_search, server_url
+
+    settings = get_settings(ctx)
+    url = server_url(settings)
+    if url is not None:
+        params = {"q": query.text, "k": query.k or settings.search_k, "lang": lang}
+        answer = remote_search(url, params, settings)
+        if answer is not None:  # the papers are read from the store: no model needed
+            return [lib.paper(int(hit["paper"]["id"])) for hit in answer["results"]]
+        click.echo(f"no answer from the kb server at {url}; searching here", err=True)
+    return [hit.paper for hit in loaded_library(ctx, lib=lib).search(query).results]

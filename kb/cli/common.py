@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,20 @@ def open_library(ctx: click.Context):  # -> kb.library.facade.Library
 
     lib = Library(get_settings(ctx))
     ctx.call_on_close(lib.close)
+    return lib
+
+
+def loaded_library(ctx: click.Context, *, quiet: bool = False, lib: Any = None):  # -> Library
+    """The library with its models loaded, saying so on stderr (unless ``quiet``: JSON output
+    is for programs): loading takes seconds (tens on a busy machine), and the search time
+    printed after it is the search's alone. ``lib``: one already opened for this command."""
+    lib = lib if lib is not None else open_library(ctx)
+    started = time.perf_counter()
+    if not quiet:
+        click.echo("loading models…", err=True)
+    lib.load()
+    if not quiet:
+        click.echo(f"models loaded in {time.perf_counter() - started:.1f} s", err=True)
     return lib
 
 

@@ -33,6 +33,7 @@ class Progress:
         self.report = report
         self.failed = 0
         self.pages = 0
+        self.parsed = 0
         self.started = time.perf_counter()
 
     def __call__(self, event: IngestEvent) -> None:
@@ -41,6 +42,10 @@ class Progress:
             return
         if event.status == "file":  # a record feed is done
             self.bar.update(1)
+            return
+        if event.status == "parsed":  # read; stored after its batch is embedded
+            self.parsed += 1
+            self._postfix()
             return
         if event.status not in _OUTCOMES:
             return
@@ -54,10 +59,15 @@ class Progress:
         elif event.needs_ocr:
             note = event.detail.partition("; ")[2] or f"pages {event.needs_ocr} need OCR"
             self.bar.write(f"note: {note}", file=sys.stderr)
-        rate = self.pages / max(time.perf_counter() - self.started, 1e-6)
-        self.bar.set_postfix(pages_s=f"{rate:.1f}", failed=self.failed, refresh=False)
+        self._postfix(refresh=False)
         if not event.name.lower().endswith(".jsonl") and ".jsonl#" not in event.name.lower():
             self.bar.update(1)  # feeds advance once, with their "file" event
+
+    def _postfix(self, *, refresh: bool = True) -> None:
+        rate = self.pages / max(time.perf_counter() - self.started, 1e-6)
+        self.bar.set_postfix(
+            parsed=self.parsed, pages_s=f"{rate:.1f}", failed=self.failed, refresh=refresh
+        )
 
     def close(self) -> None:
         self.bar.close()
@@ -197,6 +207,9 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     help="Whether the authors are people or organisations (cited whole).",
 )
 @click.option("--title-en", help="A Chinese paper's English title.")
+@click.option(
+    "--lang", help="The paper's language (en, zh, ...; und: unknown), e.g. for a scanned paper."
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -206,6 +219,8 @@ def edit(ctx: click.Context, ref: str, as_json: bool, **fields: Any) -> None:
     Example: kb edit 3 --title "Sleeper Agents" --authors "Evan Hubinger; 张三" --year 2024
 
     Example: kb edit 7 --authors "World Economic Forum" --author-kind organisation
+
+    Example: kb edit 9 --lang zh
     """
     paper = open_library(ctx).edit(ref, fields)
     if as_json:
@@ -233,11 +248,13 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
         for f in report.findings:
             state = "ok" if not f.count else ("repaired" if f.repaired else "PROBLEM")
             if not f.repairable and f.count:
-                state = "DAMAGED" if f.damaged else "note"
+                state = "DAMAGED" if f.damaged else "warning"
             detail = f" ({f.detail})" if f.count and f.detail else ""
             click.echo(f"{state:>8}  {f.check}: {f.count}{detail}")
         damaged = any(f.damaged and f.count for f in report.findings)
         advice = "see above: repair cannot fix it" if damaged else "run `kb doctor --repair`"
-        click.echo("healthy" if report.healthy else f"problems found: {advice}")
+        warned = any(f.count and not f.repairable and not f.damaged for f in report.findings)
+        healthy = "healthy, with the warnings above" if warned else "healthy"
+        click.echo(healthy if report.healthy else f"problems found: {advice}")
     if not report.healthy:
         ctx.exit(1)

@@ -6,14 +6,21 @@ import dataclasses
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kb.cli.common import echo_json, get_settings, handle_errors, json_option, open_library
+from kb.cli.common import (
+    echo_json,
+    get_settings,
+    handle_errors,
+    json_option,
+    loaded_library,
+    open_library,
+)
 from kb.errors import KBError
 from kb.library.query import SearchQuery
 from kb.settings import Settings, describe
-from kb.types import SearchResponse
 
 LANG_CHOICE = click.Choice(["en", "zh", "any", "all"])
 
@@ -81,7 +88,13 @@ def search(
         tag=tag,
         min_score=min_score,
     )
-    _print_results(open_library(ctx).search(query_), as_json)
+    params = {"q": query, "k": query_.k or get_settings(ctx).search_k, "lang": lang,
+              "mode": mode, "year_from": year_from, "year_to": year_to, "author": author,
+              "tag": tag, "min_score": min_score}  # fmt: skip
+    answer = _ask_server(ctx, params)
+    if answer is None:
+        answer = loaded_library(ctx, quiet=as_json).search(query_).to_dict()
+    _print_results(answer, as_json)
 
 
 @cli.command()
@@ -95,26 +108,48 @@ def related(ctx: click.Context, ref: str, k: int | None, as_json: bool) -> None:
 
     Example: kb related 3 -k 5
     """
-    _print_results(open_library(ctx).related(ref, k=k), as_json)
+    answer = None
+    if ref.isdigit():  # the server takes a paper id (a key is looked up here)
+        answer = _ask_server(ctx, {"like": ref, "k": k or get_settings(ctx).search_k})
+    if answer is None:
+        answer = loaded_library(ctx, quiet=as_json).related(ref, k=k).to_dict()
+    _print_results(answer, as_json)
 
 
-def _print_results(result: SearchResponse, as_json: bool) -> None:
+def _ask_server(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The search's answer from a running ``kb serve`` (its models are loaded), or None."""
+    from kb.cli.remote import remote_search, server_url
+
+    settings = get_settings(ctx)
+    url = server_url(settings)
+    if url is None:
+        return None
+    answer = remote_search(url, params, settings)
+    if answer is None:
+        click.echo(f"no answer from the kb server at {url}; searching here", err=True)
+    return answer
+
+
+def _print_results(result: dict[str, Any], as_json: bool) -> None:
+    """A search's answer (``SearchResponse.to_dict()``, here or from the server)."""
     if as_json:
-        echo_json(result.to_dict())
+        echo_json(result)
         return
-    if not result.results:
+    hits = result["results"]
+    if not hits:
         click.echo("No results. Is the library empty? `kb stats` tells; `kb ingest` adds papers.")
-    for n, hit in enumerate(result.results, 1):
-        p = hit.paper
-        year = f" ({p.year})" if p.year else ""
-        weak = "  (weak)" if hit.weak else ""
-        click.echo(f"{n}. [{p.lang}] {p.title}{year}  score {hit.score:.3f}{weak}  id {p.id}")
-        if p.authors:
-            click.echo(f"   {', '.join(p.authors)}")
-        for s in hit.snippets:
-            where = f"p.{s.page}" if s.page else "record"
-            click.echo(f"   {where}: {_one_line(s.text, 160)}")
-    click.echo(f"({len(result.results)} results in {result.took_ms:.0f} ms)")
+    for n, hit in enumerate(hits, 1):
+        p = hit["paper"]
+        year = f" ({p['year']})" if p.get("year") else ""
+        weak = "  (weak)" if hit.get("weak") else ""
+        score = hit["score"]
+        click.echo(f"{n}. [{p['lang']}] {p['title']}{year}  score {score:.3f}{weak}  id {p['id']}")
+        if p.get("authors"):
+            click.echo(f"   {', '.join(p['authors'])}")
+        for s in hit.get("snippets", []):
+            where = f"p.{s['page']}" if s.get("page") else "record"
+            click.echo(f"   {where}: {_one_line(s['text'], 160)}")
+    click.echo(f"({len(hits)} results in {result['took_ms']:.0f} ms)")
 
 
 def _one_line(text: str, width: int) -> str:
@@ -314,17 +349,23 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
         click.echo(f"seeded the empty library: ingested {len(summary.ingested)} papers")
     click.echo(f"kb serving {settings.data_dir} on http://{settings.host}:{settings.port}")
     app = create_app(settings, library=lib)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    from kb.cli.remote import announce
+
+    # while it runs, `kb search` on this data folder asks it instead of loading the models
+    with announce(settings, settings.host, settings.port):
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
 from kb.cli.bundle import export_bundle, import_bundle  # noqa: E402 - after the group exists
 from kb.cli.collections import collection, export_command  # noqa: E402
 from kb.cli.evaluate import eval_command  # noqa: E402
 from kb.cli.ingest import doctor, edit, ingest  # noqa: E402
+from kb.cli.ocr import ocr_command  # noqa: E402
 
 cli.add_command(eval_command)
 cli.add_command(export_bundle)
 cli.add_command(import_bundle)
+cli.add_command(ocr_command)
 for command in (ingest, edit, doctor, collection, export_command):
     cli.add_command(command)
 

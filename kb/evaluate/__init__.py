@@ -9,12 +9,13 @@ report of Recall, MRR, graded nDCG, precision@5 and crowding per direction out.
 
 from kb.evaluate.metrics import mrr_at, ndcg_at, precision_at, recall_at
 from kb.evaluate.qrels import Qrels, Query, read_qrels
-from kb.evaluate.report import Crowding, EvalReport, ModeReport, Row
+from kb.evaluate.report import Crowding, EvalReport, FloorCheck, ModeReport, Row
 from kb.evaluate.run import crowding, evaluate
 
 __all__ = [
     "Crowding",
     "EvalReport",
+    "FloorCheck",
     "ModeReport",
     "Qrels",
     "Query",

@@ -49,6 +49,19 @@ class Crowding:
 
 
 @dataclass(frozen=True)
+class FloorCheck:
+    """The relevance floor against queries: off-topic ones must stay under it, real ones
+    should clear it."""
+
+    floor: float  # Settings.min_score
+    off_topic: int  # off-topic queries run
+    off_topic_above: int  # of them, those with a result at or above the floor
+    off_topic_max: float  # the best score any off-topic query got (-inf: no result)
+    top_above: float  # share of the judged queries whose first result clears the floor
+    relevant_above: float  # share whose first relevant result (in the top k) clears it
+
+
+@dataclass(frozen=True)
 class ModeReport:
     """One search mode: its rows, crowding and latency, or why the library refused it."""
 
@@ -59,6 +72,7 @@ class ModeReport:
     crowding: list[Crowding] = field(default_factory=list)  # most in excess first
     latency_mean_ms: float | None = None
     latency_p95_ms: float | None = None
+    floor: FloorCheck | None = None  # dense and hybrid (keyword scores have no floor)
 
     @property
     def flagged(self) -> list[Crowding]:
@@ -115,7 +129,30 @@ class EvalReport:
                 )
             else:
                 lines.append(f"- {m.mode}: unavailable ({m.reason})")
-        return "\n".join(lines + _crowding_lines(self.modes)) + "\n"
+        return "\n".join(lines + _floor_lines(self.modes) + _crowding_lines(self.modes)) + "\n"
+
+
+def _floor_lines(modes: list[ModeReport]) -> list[str]:
+    """Per mode with a floor: off-topic queries above it, real queries clearing it."""
+    checks = [(m.mode, m.floor) for m in modes if m.floor is not None]
+    if not checks:
+        return []
+    lines = [
+        "",
+        "Relevance floor: off-topic queries must have no result at or above it; the share of "
+        "judged queries whose first result (and first relevant result) clears it.",
+        "",
+        "| mode | floor | off-topic queries | above the floor | best off-topic score "
+        "| first result above | first relevant above |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode, f in checks:
+        off = (str(f.off_topic_above), f"{f.off_topic_max:.2f}") if f.off_topic else ("-", "-")
+        lines.append(
+            f"| {mode} | {f.floor:.2f} | {f.off_topic} | {off[0]} | {off[1]} | "
+            f"{f.top_above:.2f} | {f.relevant_above:.2f} |"
+        )
+    return lines
 
 
 def _crowding_lines(modes: list[ModeReport]) -> list[str]:

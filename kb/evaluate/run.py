@@ -22,6 +22,7 @@ unavailable.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from index.embedder import Embedder
 from kb.errors import IngestError, InvalidInput
 from kb.evaluate.metrics import mrr_at, ndcg_at, precision_at, recall_at
 from kb.evaluate.qrels import ALL_KINDS, QUERY_LANGS, Qrels, Query, read_qrels
-from kb.evaluate.report import MACRO, Crowding, EvalReport, ModeReport, Row
+from kb.evaluate.report import MACRO, Crowding, EvalReport, FloorCheck, ModeReport, Row
 from kb.library.facade import Library
 from kb.library.query import SearchQuery
 from kb.settings import Settings
@@ -56,6 +57,7 @@ def evaluate(
     embedder: Embedder | None = None,
     progress: bool = False,
     keep: Path | None = None,
+    off_topic: Sequence[str] = (),
 ) -> EvalReport:
     """Ingest the QRELS documents into a temporary library, run every query in every mode.
 
@@ -70,6 +72,8 @@ def evaluate(
         progress: show progress bars on stderr (when it is a terminal).
         keep: build the library in this folder and keep it; a later run with the same folder
             and documents skips the embedding (for trying search settings quickly).
+        off_topic: queries about nothing in the documents: in dense and hybrid mode none
+            should have a result at or above the relevance floor (``FloorCheck``).
     """
     if k < 1:
         raise InvalidInput(f"k must be at least 1, not {k}.")
@@ -85,7 +89,7 @@ def evaluate(
             ingest_s = time.perf_counter() - started
             keys, langs = _doc_keys(lib, qrels)
             reports = [
-                _run_mode(lib, qrels, mode, k, keys, langs, progress)
+                _run_mode(lib, qrels, mode, k, keys, langs, progress, off_topic)
                 for mode in dict.fromkeys(modes)
             ]
             model = " + ".join(side.embedder.name for side in lib.encoders())
@@ -164,6 +168,7 @@ def _run_mode(
     keys: dict[str, str],
     langs: dict[str, str],
     progress: bool,
+    off_topic: Sequence[str] = (),
 ) -> ModeReport:
     depth = max(k, TOP)
     try:  # an untimed warm-up (loads per-language statistics) that also probes the mode
@@ -172,6 +177,7 @@ def _run_mode(
         return ModeReport(mode=mode, available=False, reason=str(e))
     runs: list[tuple[Query, list[str], list[str]]] = []
     latencies: list[float] = []
+    firsts: list[tuple[float, float]] = []
     with _bar(progress, len(qrels.queries), f"search {mode}", "query") as bar:
         for q in qrels.queries:
             started = time.perf_counter()
@@ -181,7 +187,11 @@ def _run_mode(
                 raise InvalidInput(f"{qrels.path.name} line {q.line}: {e}") from e
             latencies.append((time.perf_counter() - started) * 1000)
             runs.append((q, *_ranked(response, keys, langs)))
+            firsts.append(_first_scores(response, q, keys))
             bar.update()
+    floor = None
+    if mode != "keyword":  # BM25 scores have no floor
+        floor = _floor_check(lib, mode, depth, firsts, off_topic)
     return ModeReport(
         mode=mode,
         available=True,
@@ -189,6 +199,36 @@ def _run_mode(
         crowding=crowding(qrels.queries, [ranked for _, ranked, _ in runs], list(langs)),
         latency_mean_ms=float(np.mean(latencies)),
         latency_p95_ms=float(np.percentile(latencies, 95)),
+        floor=floor,
+    )
+
+
+def _first_scores(response: SearchResponse, q: Query, keys: dict[str, str]) -> tuple[float, float]:
+    """The score of the first result and of the first relevant one (-inf when none)."""
+    scores = [hit.score for hit in response.results]
+    relevant = [
+        hit.score
+        for hit in response.results
+        if any(keys.get(p.key, p.key) in q.relevant for p in (hit.paper, *hit.translations))
+    ]
+    return (scores[0] if scores else -math.inf), (relevant[0] if relevant else -math.inf)
+
+
+def _floor_check(
+    lib: Library, mode: str, depth: int, firsts: list[tuple[float, float]], off: Sequence[str]
+) -> FloorCheck:
+    floor = lib.settings.min_score
+    best = []
+    for text in off:
+        results = lib.search(SearchQuery.build(text, k=depth, mode=mode)).results
+        best.append(results[0].score if results else -math.inf)
+    return FloorCheck(
+        floor=floor,
+        off_topic=len(best),
+        off_topic_above=sum(score >= floor for score in best),
+        off_topic_max=max(best, default=-math.inf),
+        top_above=float(np.mean([top >= floor for top, _ in firsts])) if firsts else 0.0,
+        relevant_above=float(np.mean([rel >= floor for _, rel in firsts])) if firsts else 0.0,
     )
 
 

@@ -97,20 +97,28 @@ class Collections:
             return self.core.store.papers.select(limit=self.core.store.papers.count())
 
     def export(
-        self, papers: list[Paper], fmt: str, *, notes: Mapping[int, str] | None = None
+        self,
+        papers: list[Paper],
+        fmt: str,
+        *,
+        notes: Mapping[int, str] | None = None,
+        files: Mapping[int, str] | None = None,
     ) -> str:
         """Papers as ``bibtex``, ``ris`` or ``csl-json`` text.
 
         Args:
             notes: paper id -> note (a collection's notes) to carry in the export.
+            files: paper id -> the link to its PDF; None: each paper's first file.
         """
-        return exports.export(papers, fmt, notes)
+        return exports.export(papers, fmt, notes, files)
 
-    def export_collection(self, ref: int | str, fmt: str) -> str:
+    def export_collection(
+        self, ref: int | str, fmt: str, *, files: Mapping[int, str] | None = None
+    ) -> str:
         """A collection's papers, with their notes, as ``fmt`` text."""
         found = self.collection(ref)
         notes = {i.paper.id: i.note for i in found.items}
-        return self.export([i.paper for i in found.items], fmt, notes=notes)
+        return self.export([i.paper for i in found.items], fmt, notes=notes, files=files)
 
     def _collection_id(self, ref: int | str) -> int:
         """The id of a collection given by id or name (CollectionNotFound when neither)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from index.alignment import Alignment, load_alignment
 from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
 from kb.errors import PaperNotFound
@@ -74,11 +75,24 @@ class Core:
         if self._sides is not None:
             return self._sides
         folder, extra = self.settings.index_dir, self.index_extra()
-        sides = [DenseIndex(self.store, self.embedder(), folder, None, extra)]
+        main = self.embedder()
+        sides = [DenseIndex(self.store, main, folder, None, extra, self.alignment(main))]
         second = self.second_embedder()
         if second is not None:
-            sides.append(DenseIndex(self.store, second, folder / second.name, second.name, extra))
+            sides.append(
+                DenseIndex(
+                    self.store, second, folder / second.name, second.name, extra,
+                    self.alignment(second),
+                )
+            )  # fmt: skip
         return sides
+
+    def alignment(self, embedder: Embedder) -> Alignment | None:
+        """The shipped cross-language alignment fitted on ``embedder``'s weights, or None
+        (``KB_ALIGN=0``, or another model)."""
+        if not self.settings.align:
+            return None
+        return load_alignment(embedder.fingerprint, dim=embedder.dim)
 
     def extra_slots(self) -> list[str]:
         return [side.slot for side in self.unloaded() if side.slot is not None]

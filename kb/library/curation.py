@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ingest.lang import KNOWN_LANGS, normalize_lang
 from kb.errors import IngestError, InvalidInput, NotFound
 from kb.library.core import Core
 from kb.library.encoders import keyword_text, passage_text
@@ -132,7 +133,21 @@ class Curation:
     def keep_upload(self, stream: BinaryIO, name: str) -> Path:
         """Copy an uploaded PDF into ``files_dir`` (named by its content hash), size-checked."""
         limit = self.core.settings.upload_max_mb << 20
-        return save_upload(stream, self.core.settings.files_dir, max_bytes=limit, name=name)
+        path = save_upload(stream, self.core.settings.files_dir, max_bytes=limit, name=name)
+        if shown := upload_name(name):
+            self.core.store.works.name_upload(path.stem, shown)
+        return path
+
+    def upload_names(self, papers: list[Paper]) -> dict[int, str]:
+        """paper id -> the file name its PDF was uploaded with (papers read from an upload)."""
+        files_dir = self.core.settings.files_dir
+        kept = {
+            p.id: [Path(f).stem for f in (p.source, *p.files) if is_kept(Path(f), files_dir)]
+            for p in papers
+        }
+        names = self.core.store.works.upload_names(sorted({h for hs in kept.values() for h in hs}))
+        found = {pid: next((names[h] for h in hs if h in names), None) for pid, hs in kept.items()}
+        return {pid: name for pid, name in found.items() if name}
 
     def ingest_one(self, path: Path, name: str) -> tuple[str, Paper]:
         """Ingest one PDF; (status, paper) as ``add_upload``; IngestError naming ``name``."""
@@ -152,6 +167,13 @@ class Curation:
                 kept = is_kept(path, self.core.settings.files_dir)
                 if kept and self.core.store.works.file_owner(str(path.resolve())) is None:
                     discard(path)
+
+
+def upload_name(name: str) -> str:
+    """The last part of a client's file name ("C:\\docs\\a.pdf" -> "a.pdf"), printable,
+    at most 200 characters; "" when nothing is left."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in base if c.isprintable()).strip()[:200]
 
 
 def _clean_tags(tags: list[str]) -> list[str]:
@@ -178,6 +200,12 @@ def check_edit(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "author_kind":
             if value not in ("person", "organisation"):
                 raise InvalidInput(f"author_kind must be person or organisation, not {value!r}.")
+        elif name == "lang":  # the paper's language; its chunks keep their own
+            value = normalize_lang(str(value))
+            if value not in KNOWN_LANGS:
+                raise InvalidInput(
+                    f"lang must be a language code such as en or zh (und: unknown), not {value!r}."
+                )
         else:
             value = str(value).strip() or None
             if name == "title" and value is None:

@@ -116,6 +116,12 @@ def diagnose(
     report.findings.append(
         Finding("uploads no paper uses", len(unused), _sample([p.name for p in unused]))
     )
+    # not damage, but not fully read either: a warning with what to run
+    unread = store.works.needing_ocr()
+    detail = f"in papers {_sample(list(unread))}; `kb ocr` reads them" if unread else ""
+    report.findings.append(
+        Finding("pages that need OCR", sum(unread.values()), detail, repairable=False)
+    )
     if repair is not None and not report.healthy:
         repair(problems)
         for path in unused:  # a job's upload that never became a paper (server stopped)

@@ -3,14 +3,23 @@
 Text stays UTF-8 (Chinese titles and names are written as they are); only BibTeX keys are
 ASCII. The formats and what each field holds:
 
-- BibTeX: ``@misc`` entries (kb does not know venues), keys like ``doe2024jailbreak`` (first
-  author's ASCII surname, year, first ASCII title word), ``kb{id}`` when a paper has neither
-  an ASCII surname nor an ASCII title word, then ``a``, ``b``, ... appended to keep keys
-  unique. LaTeX specials are escaped; the title is wrapped in a second pair of braces to keep
-  its case; an arXiv id becomes ``eprint`` + ``archivePrefix = {arXiv}``.
-- RIS: ``TY  - JOUR`` (a DOI), ``UNPB`` (an arXiv preprint) or ``GEN``; CRLF line ends as the
-  format asks; one ``AU``/``KW`` line per author/tag; ``AN  - arXiv:ID``.
+- Item types (``item_type``), from what the document is: a report or standard (issued by an
+  organisation, or titled so: "... Report", "白皮书", "GB/T 35273": ``@techreport`` with
+  ``institution``, RIS ``RPRT`` with ``PB``, CSL ``report`` with ``publisher``); a journal
+  paper (a DOI: ``@article``, ``JOUR``, ``article-journal``); an arXiv preprint (``@misc``
+  with ``eprint``, RIS ``UNPB``, CSL ``article``, CSL's type for preprints); anything else
+  ``@misc``, ``GEN``, ``document``.
+- BibTeX: keys like ``doe2024jailbreak`` (first author's ASCII surname, year, first ASCII
+  title word; a Chinese surname in pinyin where ``pypinyin`` is installed), ``kb{id}`` when a
+  paper has neither an ASCII surname nor an ASCII title word, then ``a``, ``b``, ... appended
+  to keep keys unique. LaTeX specials are escaped; the title is wrapped in a second pair of
+  braces to keep its case; an arXiv id becomes ``eprint`` + ``archivePrefix = {arXiv}``.
+- RIS: CRLF line ends as the format asks; one ``AU``/``KW`` line per author/tag;
+  ``AN  - arXiv:ID``.
 - CSL-JSON: a JSON array as citeproc, Zotero and pandoc read it.
+- The PDF: BibTeX ``file = {:PATH:PDF}`` (JabRef's and Zotero's form), RIS ``L1``; the
+  paper's first file, or the link ``files`` gives (a server gives URLs, not its paths).
+- GB/T 7714 (``to_gbt7714``): the Chinese national citation style, one numbered line each.
 
 Names (``split_name``): a person's is written family name first in every format (BibTeX
 ``Doe, Jane``, RIS ``AU  - Doe, Jane``, CSL ``{"family", "given"}``), particles with the family
@@ -26,13 +35,15 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ingest.names import chinese_surname
 from kb.errors import InvalidInput
 from kb.types import Paper
 
 FORMATS = ("bibtex", "ris", "csl-json")
+CITE_FORMATS = ("bibtex", "ris", "gbt7714")  # the paper page's "Cite" box
+ItemType = Literal["preprint", "report", "article", "misc"]
 MEDIA_TYPES = {
     "bibtex": "application/x-bibtex",
     "ris": "application/x-research-info-systems",
@@ -56,21 +67,64 @@ _BIBTEX_SPECIALS = {
 _BIBTEX_RE = re.compile("|".join(re.escape(c) for c in _BIBTEX_SPECIALS))
 _HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la", "le"}
+# A title that says the document is a report, a white paper, a standard or a guide.
+_REPORT_RE = re.compile(
+    r"\b(?:report|white\s?paper|standard|guidelines?|guide|framework|checklist|handbook"
+    r"|playbook|specification|proposal|top\s?10)\b"
+    r"|报告|白皮书|蓝皮书|标准|指南|规范|框架|清单|要求|手册"
+    r"|\b(?:GB|GB/T|ISO|IEC|ISO/IEC|NIST\s(?:SP|AI)|TC\d+)\s?[\d.-]+",
+    re.IGNORECASE,
+)
+_STANDARD_RE = re.compile(r"标准|\b(?:GB|GB/T|ISO|IEC|ISO/IEC)\s?\d|\bstandard\b", re.IGNORECASE)
 # Words too common to tell papers apart in a citation key.
 _SKIP_WORDS = {"a", "an", "the", "on", "of", "in", "for", "to", "and", "towards", "toward"}
 
 
-def export(papers: Iterable[Paper], fmt: str, notes: Mapping[int, str] | None = None) -> str:
+def export(
+    papers: Iterable[Paper],
+    fmt: str,
+    notes: Mapping[int, str] | None = None,
+    files: Mapping[int, str] | None = None,
+) -> str:
     """Papers as text in ``fmt`` (``bibtex``, ``ris`` or ``csl-json``).
 
     Args:
         notes: paper id -> a note to carry (a collection's notes): BibTeX ``annote``,
             RIS ``N1``, CSL ``note``.
+        files: paper id -> the link to its PDF (a URL); None: each paper's first file.
     """
     writer = {"bibtex": to_bibtex, "ris": to_ris, "csl-json": to_csl_json}.get(fmt)
     if writer is None:
         raise InvalidInput(f"Export format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
-    return writer(list(papers), notes or {})
+    return writer(list(papers), notes or {}, files)
+
+
+def item_type(p: Paper) -> ItemType:
+    """What the document is, the first that holds: a report or standard issued by an
+    organisation; a journal paper (a DOI that is not arXiv's: the published version wins
+    over its preprint); an arXiv preprint; a report or standard by its title; else ``misc``."""
+    doi = (p.doi or "").lower()
+    if p.author_kind == "organisation":
+        return "report"
+    if doi and not doi.startswith("10.48550/arxiv."):
+        return "article"
+    if p.arxiv_id or doi:
+        return "preprint"
+    return "report" if _REPORT_RE.search(p.title) else "misc"
+
+
+def institution(p: Paper) -> str | None:
+    """Who issued a report: its organisation authors (None when its authors are people)."""
+    if p.author_kind != "organisation" or not p.authors:
+        return None
+    return ", ".join(p.authors)
+
+
+def _file(p: Paper, files: Mapping[int, str] | None) -> str | None:
+    """The link to a paper's PDF: the one ``files`` gives, else its first file."""
+    if files is not None:
+        return files.get(p.id)
+    return p.files[0] if p.files else None
 
 
 # ---------------------------------------------------------------- keys and names
@@ -113,15 +167,13 @@ def citation_keys(papers: list[Paper]) -> list[str]:
     keys: list[str] = []
     seen: set[str] = set()
     for p in papers:
-        surname = (
-            _ascii(split_name(p.authors[0], p.author_kind)[0]).lower()[:20] if p.authors else ""
-        )
+        surname = _key_name(split_name(p.authors[0], p.author_kind)[0]) if p.authors else ""
         words = (_ascii(w).lower() for w in re.split(r"[\s\-–—:/]+", p.title))
         word = next((w for w in words if w and w not in _SKIP_WORDS and not w.isdigit()), "")
         word, year = word[:20], p.year or ""
-        if surname:
+        if surname[:1].isalpha():  # a key starts with a letter: some tools refuse others
             base = f"{surname}{year}{word}"
-        else:  # a key starts with a letter: some tools refuse others
+        else:
             base = f"{word}{year}" if word and word[0].isalpha() else f"kb{p.id}"
         key, n = base, 0
         while key.lower() in seen:
@@ -130,6 +182,19 @@ def citation_keys(papers: list[Paper]) -> list[str]:
         seen.add(key.lower())
         keys.append(key)
     return keys
+
+
+def _key_name(family: str) -> str:
+    """A family name for a citation key: ASCII letters, a Chinese one in pinyin ("王" ->
+    "wang"; ``pypinyin`` is a dependency, the title is used if it is missing)."""
+    flat = _ascii(family).lower()
+    if flat or not _HAN_RE.search(family):
+        return flat[:20]
+    try:
+        from pypinyin import lazy_pinyin
+    except ImportError:
+        return ""
+    return _ascii("".join(lazy_pinyin(family))).lower()[:20]
 
 
 def _suffix(n: int) -> str:
@@ -172,17 +237,32 @@ def _bibtex_author(name: str, kind: str) -> str:
     return f"{bibtex_escape(family)}, {bibtex_escape(given)}"
 
 
-def to_bibtex(papers: list[Paper], notes: Mapping[int, str] | None = None) -> str:
-    """BibTeX ``@misc`` entries, one blank line apart."""
+_BIBTEX_TYPES = {"preprint": "misc", "report": "techreport", "article": "article", "misc": "misc"}
+
+
+def _bibtex_file(link: str) -> str:
+    """JabRef's ``file`` field (``description:path:type``): ``:`` and ``;`` escaped."""
+    return ":" + _verbatim(link).replace(":", "\\:").replace(";", "\\;") + ":PDF"
+
+
+def to_bibtex(
+    papers: list[Paper],
+    notes: Mapping[int, str] | None = None,
+    files: Mapping[int, str] | None = None,
+) -> str:
+    """BibTeX entries (``@article``, ``@techreport``, ``@misc``), one blank line apart."""
     notes = notes or {}
     entries = []
     for key, p in zip(citation_keys(papers), papers, strict=True):
+        kind = item_type(p)
         fields: list[tuple[str, str]] = [("title", f"{{{bibtex_escape(p.title)}}}")]
         if p.authors:
             names = (_bibtex_author(a, p.author_kind) for a in p.authors)
             fields.append(("author", " and ".join(names)))
         if p.year:
             fields.append(("year", str(p.year)))
+        if kind == "report" and (issuer := institution(p)):
+            fields.append(("institution", bibtex_escape(issuer)))
         if p.doi:
             fields.append(("doi", _verbatim(p.doi)))
         if p.arxiv_id:
@@ -197,18 +277,17 @@ def to_bibtex(papers: list[Paper], notes: Mapping[int, str] | None = None) -> st
             fields.append(("abstract", bibtex_escape(p.abstract)))
         if notes.get(p.id, "").strip():
             fields.append(("annote", bibtex_escape(notes[p.id])))
+        if link := _file(p, files):
+            fields.append(("file", _bibtex_file(link)))
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
-        entries.append(f"@misc{{{key},\n{body}\n}}\n")
+        entries.append(f"@{_BIBTEX_TYPES[kind]}{{{key},\n{body}\n}}\n")
     return "\n".join(entries)
 
 
 # ---------------------------------------------------------------- RIS
 
 
-def _ris_type(p: Paper) -> str:
-    if p.doi:
-        return "JOUR"
-    return "UNPB" if p.arxiv_id else "GEN"
+_RIS_TYPES = {"preprint": "UNPB", "report": "RPRT", "article": "JOUR", "misc": "GEN"}
 
 
 def _ris_author(name: str, kind: str) -> str:
@@ -218,18 +297,28 @@ def _ris_author(name: str, kind: str) -> str:
     return f"{family}, {given}" if given else family
 
 
-def to_ris(papers: list[Paper], notes: Mapping[int, str] | None = None) -> str:
+def to_ris(
+    papers: list[Paper],
+    notes: Mapping[int, str] | None = None,
+    files: Mapping[int, str] | None = None,
+) -> str:
     """RIS records (``TY`` first, ``ER`` last), CRLF line ends."""
     notes = notes or {}
     lines: list[str] = []
     for key, p in zip(citation_keys(papers), papers, strict=True):
-        tags: list[tuple[str, str | None]] = [("TY", _ris_type(p)), ("ID", key), ("TI", p.title)]
+        kind = item_type(p)
+        tags: list[tuple[str, str | None]] = [
+            ("TY", _RIS_TYPES[kind]),
+            ("ID", key),
+            ("TI", p.title),
+        ]
         tags += [("AU", _ris_author(a, p.author_kind)) for a in p.authors]
         tags += [("PY", str(p.year) if p.year else None), ("AB", p.abstract), ("DO", p.doi)]
         tags += [("AN", f"arXiv:{p.arxiv_id}" if p.arxiv_id else None), ("UR", _arxiv_url(p))]
         tags += [("LA", p.lang if _has_lang(p) else None)]
         tags += [("KW", t) for t in p.tags]
-        tags += [("N1", notes.get(p.id))]
+        tags += [("PB", institution(p) if kind == "report" else None)]
+        tags += [("N1", notes.get(p.id)), ("L1", _file(p, files))]
         for tag, value in tags:
             if value and value.strip():
                 lines.append(f"{tag}  - {_one_line(value)}")
@@ -247,16 +336,25 @@ def _csl_name(name: str, kind: str) -> dict[str, str]:
     return {"family": family, "given": given}
 
 
-def csl_items(papers: list[Paper], notes: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
-    """CSL-JSON items (dicts), one per paper."""
+_CSL_TYPES = {
+    "preprint": "article",
+    "report": "report",
+    "article": "article-journal",
+    "misc": "document",
+}
+
+
+def csl_items(
+    papers: list[Paper],
+    notes: Mapping[int, str] | None = None,
+    files: Mapping[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """CSL-JSON items (dicts), one per paper (CSL has no field for a file: ``files`` unused)."""
     notes = notes or {}
     items = []
     for key, p in zip(citation_keys(papers), papers, strict=True):
-        item: dict[str, Any] = {
-            "id": key,
-            "type": "article-journal" if p.doi else "article",
-            "title": p.title,
-        }
+        kind = item_type(p)
+        item: dict[str, Any] = {"id": key, "type": _CSL_TYPES[kind], "title": p.title}
         if p.authors:
             item["author"] = [_csl_name(a, p.author_kind) for a in p.authors]
         if p.year:
@@ -265,7 +363,7 @@ def csl_items(papers: list[Paper], notes: Mapping[int, str] | None = None) -> li
             "DOI": p.doi,
             "URL": _arxiv_url(p),
             "number": f"arXiv:{p.arxiv_id}" if p.arxiv_id else None,
-            "publisher": "arXiv" if p.arxiv_id and not p.doi else None,
+            "publisher": "arXiv" if kind == "preprint" else institution(p),
             "abstract": p.abstract.strip() or None,
             "language": p.lang if _has_lang(p) else None,
             "keyword": ", ".join(p.tags) or None,
@@ -276,6 +374,55 @@ def csl_items(papers: list[Paper], notes: Mapping[int, str] | None = None) -> li
     return items
 
 
-def to_csl_json(papers: list[Paper], notes: Mapping[int, str] | None = None) -> str:
+def to_csl_json(
+    papers: list[Paper],
+    notes: Mapping[int, str] | None = None,
+    files: Mapping[int, str] | None = None,
+) -> str:
     """A CSL-JSON array, UTF-8, indented."""
     return json.dumps(csl_items(papers, notes), ensure_ascii=False, indent=2) + "\n"
+
+
+# ---------------------------------------------------------------- GB/T 7714
+
+
+_GBT_CODES = {"preprint": "EB/OL", "report": "R", "article": "J", "misc": "Z"}
+
+
+def _gbt_author(name: str, kind: str) -> str:
+    """GB/T 7714's form of a name: a Chinese or an organisation's as printed; a Western one
+    family name in capitals, given names as initials ("Jane Doe" -> "DOE J")."""
+    if kind == "organisation" or _HAN_RE.search(name):
+        return " ".join(name.split())
+    family, given = split_name(name, kind)
+    initials = "".join(w[0] for w in re.split(r"[\s.\-]+", given) if w)
+    return f"{family.upper()} {initials.upper()}".strip()
+
+
+def gbt7714(p: Paper) -> str:
+    """One reference in GB/T 7714-2015 (its numbered-list form without the number)."""
+    kind = item_type(p)
+    code = "S" if kind == "report" and _STANDARD_RE.search(p.title) else _GBT_CODES[kind]
+    names = [_gbt_author(a, p.author_kind) for a in p.authors[:3]]
+    if len(p.authors) > 3:
+        names.append("等" if p.lang == "zh" else "et al")
+    parts = [", ".join(names)] if names else []
+    parts.append(f"{_one_line(p.title)}[{code}]")
+    year = str(p.year) if p.year else ""
+    if kind == "preprint":
+        parts.append(", ".join(filter(None, [f"arXiv:{p.arxiv_id}" if p.arxiv_id else "", year])))
+    elif kind == "report":
+        parts.append(", ".join(filter(None, [institution(p) or "", year])))
+    elif year:
+        parts.append(year)
+    text = ". ".join(part.rstrip(".") for part in parts if part) + "."
+    if p.doi:
+        text += f" DOI: {_one_line(p.doi)}."
+    elif url := _arxiv_url(p):
+        text += f" {_one_line(url)}."
+    return text
+
+
+def to_gbt7714(papers: list[Paper]) -> str:
+    """A numbered GB/T 7714 reference list, one line per paper ("[1] ...")."""
+    return "".join(f"[{n}] {gbt7714(p)}\n" for n, p in enumerate(papers, start=1))

@@ -130,6 +130,23 @@ class Library:
         """
         return self._ingest.ingest(paths, listener, ocr=ocr)
 
+    def ocr(
+        self, paper_ids: list[int] | None = None, listener: Listener | None = None
+    ) -> IngestSummary:
+        """Read the pages that need OCR of stored papers again (pdftotext, then Tesseract) and
+        update each paper in place: same id, tags, edits and collections (``kb ocr``).
+
+        Args:
+            paper_ids: the papers; None: every paper with pages that need OCR.
+            listener: called with every ``IngestEvent`` (a "start" event first).
+        """
+        return self._ingest.ocr(paper_ids, listener)
+
+    def pages_needing_ocr(self) -> dict[int, int]:
+        """paper id -> how many of its pages have no usable text yet."""
+        with self.core.lock:
+            return self.core.store.works.needing_ocr()
+
     def watch(
         self,
         folder: Path,
@@ -266,6 +283,10 @@ class Library:
         """Copy an uploaded PDF into ``files_dir`` (named by its content hash), size-checked."""
         return self._curation.keep_upload(stream, name)
 
+    def upload_names(self, papers: list[Paper]) -> dict[int, str]:
+        """paper id -> the file name its PDF was uploaded with, for papers from uploads."""
+        return self._curation.upload_names(papers)
+
     def discard_upload(self, path: Path) -> None:
         """Delete a kept upload that no paper records (one that could not be ingested)."""
         self._curation.discard_unused([path])
@@ -313,14 +334,22 @@ class Library:
         return self._collections.all_papers()
 
     def export(
-        self, papers: list[Paper], fmt: str, *, notes: Mapping[int, str] | None = None
+        self,
+        papers: list[Paper],
+        fmt: str,
+        *,
+        notes: Mapping[int, str] | None = None,
+        files: Mapping[int, str] | None = None,
     ) -> str:
-        """A bibliography of ``papers`` in ``fmt`` (bibtex, ris, csl-json)."""
-        return self._collections.export(papers, fmt, notes=notes)
+        """A bibliography of ``papers`` in ``fmt`` (bibtex, ris, csl-json); ``files``: paper
+        id -> the link to its PDF (default: its first file's path)."""
+        return self._collections.export(papers, fmt, notes=notes, files=files)
 
-    def export_collection(self, ref: int | str, fmt: str) -> str:
+    def export_collection(
+        self, ref: int | str, fmt: str, *, files: Mapping[int, str] | None = None
+    ) -> str:
         """A collection's bibliography, its notes included."""
-        return self._collections.export_collection(ref, fmt)
+        return self._collections.export_collection(ref, fmt, files=files)
 
     # -- maintenance
 

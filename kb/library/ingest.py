@@ -37,7 +37,8 @@ STATUSES = ("ingested", "updated", "duplicate", "skipped", "failed")
 
 @dataclass
 class IngestEvent:
-    """One input's outcome (``status`` in STATUSES), or a progress marker (start, pages)."""
+    """One input's outcome (``status`` in STATUSES), or a progress marker: ``start`` (with
+    ``total``), ``parsed`` (a PDF read, before it is embedded), ``file`` (a feed done)."""
 
     status: str
     name: str
@@ -102,8 +103,57 @@ class Ingester:
             listener: called with every ``IngestEvent`` (a "start" event first).
             ocr: run OCR (Tesseract) on pages that have no usable text, when it is installed.
         """
-        notify = listener or (lambda event: None)
         files, problems = iter_inputs(list(paths))
+        return self._run(files, problems, listener, ocr=ocr)
+
+    def ocr(
+        self, paper_ids: list[int] | None = None, listener: Listener | None = None
+    ) -> IngestSummary:
+        """Read again the stored PDFs of papers whose pages need OCR, and update them in place.
+
+        The pages without usable text are read with poppler's pdftotext and OCR (Tesseract),
+        where installed; each paper keeps its id, tags, edits, files and collections, and its
+        chunks and vectors are replaced by those of the new text (an "updated" event).
+
+        Args:
+            paper_ids: the papers to read; None: every paper with pages that need OCR. A paper
+                whose pages all have text is skipped, one without its PDF at hand fails.
+        """
+        with self.core.lock:
+            needing = self.core.store.works.needing_ocr()
+            papers = [self.core.store.papers.get(i) for i in paper_ids or needing]
+        targets: dict[Path, int] = {}
+        problems, done = [], []
+        for paper in papers:
+            name = f"paper {paper.id} ({paper.title})"
+            path = next((Path(f) for f in paper.files if Path(f).is_file()), None)
+            if paper.id not in needing:
+                done.append(IngestEvent("skipped", name, "no pages need OCR", paper_id=paper.id))
+            elif path is None:
+                where = ", ".join(paper.files) or "no file recorded"
+                problems.append(
+                    (
+                        name,
+                        f"Cannot read {name} again: its PDF is gone ({where}). "
+                        "Ingest the PDF again with `kb ingest --ocr FILE`.",
+                    )
+                )
+            else:
+                targets[path.resolve()] = paper.id
+        return self._run(list(targets), problems, listener, ocr=True, targets=targets, done=done)
+
+    def _run(
+        self,
+        files: list[Path],
+        problems: list[tuple[str, str]],
+        listener: Listener | None,
+        *,
+        ocr: bool,
+        targets: dict[Path, int] | None = None,
+        done: list[IngestEvent] | None = None,
+    ) -> IngestSummary:
+        """Run one pipeline over ``files``; ``targets``: files that replace a given paper."""
+        notify = listener or (lambda event: None)
         summary = IngestSummary()
 
         def record(event: IngestEvent) -> None:
@@ -111,14 +161,16 @@ class Ingester:
                 summary.add(event.status, event.name, event.detail)
             notify(event)
 
-        notify(IngestEvent("start", "", total=len(files) + len(problems)))
+        notify(IngestEvent("start", "", total=len(files) + len(problems) + len(done or [])))
         for name, why in problems:
             record(IngestEvent("failed", name, why))
+        for event in done or []:
+            record(event)
         # One ingest at a time; searches go on meanwhile: the pipeline takes the read/write
         # lock only to check and store, never while parsing or embedding.
         with self.core.ingest_lock:
             self.core.load()  # check the model against the store before any work
-            run = Pipeline(self, record, ocr=ocr)
+            run = Pipeline(self, record, ocr=ocr, targets=targets)
             try:
                 run.run_pdfs([f for f in files if f.suffix.lower() == ".pdf"])
                 for feed in (f for f in files if f.suffix.lower() == ".jsonl"):
@@ -182,8 +234,16 @@ class Pipeline:
     served while files are parsed and embedded.
     """
 
-    def __init__(self, ingester: Ingester, notify: Listener, *, ocr: bool = False) -> None:
+    def __init__(
+        self,
+        ingester: Ingester,
+        notify: Listener,
+        *,
+        ocr: bool = False,
+        targets: dict[Path, int] | None = None,
+    ) -> None:
         self.ingester, self.core, self.notify, self.ocr = ingester, ingester.core, notify, ocr
+        self.targets = targets or {}  # resolved path -> the paper its text replaces
         self.pending: list[_Pending] = []
         self._stored_sigs: tuple[np.ndarray, np.ndarray] | None = None  # cache, per flush
         self.changed = False
@@ -223,6 +283,8 @@ class Pipeline:
                     self._done(IngestEvent("failed", str(path), why, seconds=out.seconds))
                     continue
                 replace_id, _ = known[path]
+                # progress: parsed (embedding comes in batches, so outcomes come later)
+                self.notify(IngestEvent("parsed", str(path), pages=out.doc.meta.n_pages))
                 with self.core.lock:
                     self._place(out.doc, replace_id, str(path.resolve()), out.seconds)
                 # embed outside the lock, so searches are answered meanwhile
@@ -248,20 +310,42 @@ class Pipeline:
         except OSError as e:
             return IngestEvent("failed", name, f"Cannot read {path.name!r}: {e.strerror or e}.")
         store, resolved = self.core.store, str(path.resolve())
+        if (target := self.targets.get(path.resolve())) is not None:
+            return (target, digest)
         owner = store.works.file_owner(resolved)
         if owner is not None and owner[1] == digest:
+            if self._to_reread(owner[0]):
+                return (owner[0], digest)
             return IngestEvent("skipped", name, "unchanged", paper_id=owner[0])
         same = store.works.paper_id_by_file_hash(digest)
+        if same is not None and self._to_reread(same):
+            return (same, digest)
         if same is not None and (owner is None or owner[0] != same):
             store.works.add_file(same, resolved, digest)
             detail = f"same content as paper {same}; file recorded on it"
             return IngestEvent("duplicate", name, detail, paper_id=same)
         return (owner[0] if owner else None, digest)
 
+    def _to_reread(self, paper_id: int) -> bool:
+        """With OCR on, whether a stored paper has pages to read again (unchanged or not)."""
+        return self.ocr and bool(self.core.store.papers.get(paper_id).needs_ocr)
+
     def _place(
         self, doc: ParsedDocument, replace_id: int | None, file_path: str | None, seconds: float
     ) -> None:
-        """Record a duplicate on its paper, or queue the document for embedding."""
+        """Record a duplicate on its paper, or queue the document for embedding.
+
+        A stored paper read again for its unread pages (same content) is left as it is when
+        no page more has text now: re-embedding the same text would change nothing.
+        """
+        if replace_id is not None:
+            old = self.core.store.papers.get(replace_id)
+            unread = [p.number for p in doc.pages if p.needs_ocr]
+            if old.content_hash == doc.content_hash and old.needs_ocr and unread == old.needs_ocr:
+                note = ocr_note(doc, replace_id) or ""
+                event = IngestEvent("skipped", doc.source, f"no page more read; {note}", replace_id)
+                self._done(event, doc, seconds)
+                return
         ids = tuple(sorted(work_ids(doc.meta)))
         signature = text_signature(" ".join(c.text for c in doc.chunks))
         if replace_id is None:
@@ -351,22 +435,40 @@ class Pipeline:
         start = 0
         for p in pending:
             end = start + len(p.doc.chunks)
-            paper_id = self.ingester.store_doc(
-                p.doc,
-                [v[start:end] for v in vecs],
-                replace_id=p.replace_id,
-                file_path=p.file_path,
-                signature=p.signature,
-                work_ids=p.work_ids,
-            )
+            # The check and the write are one transaction: another process ingesting the same
+            # files (a second `kb ingest`, the server's job) cannot store it in between.
+            with self.core.lock, self.core.store.transaction():
+                twin = self._stored_meanwhile(p)
+                if twin is None:
+                    paper_id = self.ingester.store_doc(
+                        p.doc,
+                        [v[start:end] for v in vecs],
+                        replace_id=p.replace_id,
+                        file_path=p.file_path,
+                        signature=p.signature,
+                        work_ids=p.work_ids,
+                    )
             start = end
+            if twin is not None:
+                detail = "unchanged (stored meanwhile by another ingest)"
+                self._done(IngestEvent("skipped", p.doc.source, detail, paper_id=twin))
+                continue
             status = "ingested" if p.replace_id is None else "updated"
             detail = f"{len(p.doc.chunks)} chunks"
-            if p.doc.kind == "pdf" and (note := ocr_note(p.doc)):
+            if p.doc.kind == "pdf" and (note := ocr_note(p.doc, paper_id)):
                 detail += f"; {note}"
             event = IngestEvent(status, p.doc.source, detail, paper_id=paper_id)
             self._done(event, p.doc, p.seconds)
         self.changed = True
+
+    def _stored_meanwhile(self, p: _Pending) -> int | None:
+        """The paper another ingest stored with this very content since it was checked."""
+        if p.replace_id is not None:
+            return None
+        known = self.core.store.papers.by_key(p.doc.key)
+        if known is not None and known.content_hash == p.doc.content_hash:
+            return known.id
+        return None
 
     def _done(
         self, event: IngestEvent, doc: ParsedDocument | None = None, seconds: float | None = None

@@ -90,6 +90,7 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    ocr: bool = False  # OCR the pages without usable text (Tesseract, where installed)
 
     def to_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -104,6 +105,7 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            "ocr": self.ocr,
             "files": [f.to_dict() for f in self.files],
             "counts": counts,
         }
@@ -117,6 +119,7 @@ class Job:
             self.finished_at,
             self.error,
             tuple(f.stored() for f in self.files),
+            self.ocr,
         )
 
     @classmethod
@@ -128,7 +131,7 @@ class Job:
             for f in job.files
         ]
         return cls(job.id, files, job.status, job.created_at, job.started_at, job.finished_at,
-                   job.error)  # fmt: skip
+                   job.error, job.ocr)  # fmt: skip
 
 
 class JobRunner:
@@ -198,17 +201,23 @@ class JobRunner:
             )
 
     def submit(
-        self, files: list[JobFile], *, on_done: Callable[[dict[str, Any]], None] | None = None
+        self,
+        files: list[JobFile],
+        *,
+        ocr: bool = False,
+        on_done: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Store and queue a job over ``files`` (entries with no path are kept as they are).
 
         While the server stops, the job is stored queued and runs after the next start.
 
         Args:
+            ocr: OCR the pages without usable text (``Library.ingest(ocr=True)``); a file
+                already stored with such pages is read again, in place.
             on_done: called (on the worker thread) with the job as JSON-ready data when it
                 ends, done or failed; not when the server stops first.
         """
-        job = Job(id=secrets.token_hex(8), files=files)
+        job = Job(id=secrets.token_hex(8), files=files, ocr=ocr)
         store = self.core.store
         try:
             with self.core.lock:
@@ -378,7 +387,7 @@ class JobRunner:
                 raise Cancelled("The server stopped during this job; it resumes on the next start.")
 
         if paths:
-            self.ingester.ingest(paths, listen)
+            self.ingester.ingest(paths, listen, ocr=job.ocr)
         missed = []
         with self._lock:  # an input the pipeline said nothing about (should not happen)
             for i, f in enumerate(job.files):

@@ -104,10 +104,13 @@ class Maintenance:
         """Re-embed every chunk with the current encoders and rebuild the indexes."""
         with self.core.lock:
             store, folder = self.core.store, self.core.settings.index_dir
-            main = DenseIndex(store, self.core.embedder(), folder, None, {})
-            second = self.core.second_embedder()
+            first, second = self.core.embedder(), self.core.second_embedder()
+            main = DenseIndex(store, first, folder, None, {}, self.core.alignment(first))
             sides = [main] + ([] if second is None else [
-                DenseIndex(store, second, folder / second.name, second.name, {})
+                DenseIndex(
+                    store, second, folder / second.name, second.name, {},
+                    self.core.alignment(second),
+                )
             ])  # fmt: skip
             total = self.core.store.papers.stats()["chunks"]
             for side in sides:

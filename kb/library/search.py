@@ -54,10 +54,10 @@ class Searcher:
     def search(self, query: SearchQuery) -> SearchResponse:
         """Papers for a query in any language, from both languages, best first."""
         s = self.core.settings
-        started = time.perf_counter()
         mode = query.mode or s.search_mode
-        qlang = detect_lang(query.text)  # once per search
         sides = self.core.load()  # models loaded; indexes reloaded if another process wrote
+        started = time.perf_counter()  # took_ms is the search's, not the first model load's
+        qlang = detect_lang(query.text)  # once per search
         # embedded outside the lock: a search waiting for the model (busy with an ingest
         # job's passages) holds up no other
         qvecs = (

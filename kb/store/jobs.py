@@ -39,6 +39,12 @@ class StoredJob:
     finished_at: str | None
     error: str | None
     files: tuple[StoredJobFile, ...]
+    ocr: bool = False  # OCR the pages without usable text
+
+
+def _columns(job: StoredJob) -> tuple[str, str, str, str | None, str | None, str | None]:
+    """id, status, created_at, started_at, finished_at and error of ``job``."""
+    return (job.id, job.status, job.created_at, job.started_at, job.finished_at, job.error)
 
 
 class Jobs:
@@ -51,9 +57,10 @@ class Jobs:
         """Store a new job with its files; forget finished jobs older than the last ``keep``."""
         with self._store.transaction() as db:
             db.execute(
-                "INSERT INTO ingest_jobs (id, status, created_at, started_at, finished_at, error) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (job.id, job.status, job.created_at, job.started_at, job.finished_at, job.error),
+                "INSERT INTO ingest_jobs "
+                "(id, status, created_at, started_at, finished_at, error, ocr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*_columns(job), int(job.ocr)),
             )
             db.executemany(
                 "INSERT INTO ingest_job_files "
@@ -119,7 +126,7 @@ class Jobs:
 
     def _stored_jobs(self, tail: str, args: tuple[object, ...]) -> list[StoredJob]:
         rows = self._store.read(
-            "SELECT id, status, created_at, started_at, finished_at, error "
+            "SELECT id, status, created_at, started_at, finished_at, error, ocr "
             f"FROM ingest_jobs {tail}",
             args,
         )
@@ -146,6 +153,7 @@ class Jobs:
                 finished_at=r["finished_at"],
                 error=r["error"],
                 files=tuple(by_job[r["id"]]),
+                ocr=bool(r["ocr"]),
             )
             for r in rows
         ]

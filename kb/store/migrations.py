@@ -204,6 +204,26 @@ def m008_author_kind(db: sqlite3.Connection) -> None:
     )
 
 
+def m009_upload_names(db: sqlite3.Connection) -> None:
+    """The file name an uploaded PDF had on the user's machine (kept uploads are named by
+    their content hash), so pages show "report.pdf", never the server's path."""
+    _script(
+        db,
+        """
+        CREATE TABLE upload_names (
+            content_hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL
+        )
+        """,
+    )
+
+
+def m010_job_ocr(db: sqlite3.Connection) -> None:
+    """Whether an ingest job OCRs the pages without usable text (``ocr=true`` on upload), so
+    a job resumed after a restart still does."""
+    _script(db, "ALTER TABLE ingest_jobs ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -213,4 +233,6 @@ MIGRATIONS = [
     m006_collections,
     m007_ingest_jobs,
     m008_author_kind,
+    m009_upload_names,
+    m010_job_ocr,
 ]

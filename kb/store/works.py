@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # Fields a user may correct, with the SQLite column each is stored in.
 EDITABLE = (
     "title", "authors", "year", "abstract", "doi", "arxiv_id", "url", "author_kind", "title_en",
+    "lang",
 )  # fmt: skip
 TRANSLATION = "translation"
 
@@ -95,6 +96,28 @@ class Works:
         )
         return None if row is None else int(row[0])
 
+    def name_upload(self, content_hash: str, name: str) -> None:
+        """Remember the name an uploaded file had (the last name given wins)."""
+        with self._store.transaction() as db:
+            db.execute(
+                "INSERT INTO upload_names (content_hash, name) VALUES (?, ?) "
+                "ON CONFLICT(content_hash) DO UPDATE SET name = excluded.name",
+                (content_hash, name),
+            )
+
+    def upload_names(self, content_hashes: list[str]) -> dict[str, str]:
+        """content hash -> the name the file was uploaded with, for those uploaded."""
+        found: dict[str, str] = {}
+        for start in range(0, len(content_hashes), 500):  # SQLite's bound-variable limit
+            part = content_hashes[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self._store.read(
+                f"SELECT content_hash, name FROM upload_names WHERE content_hash IN ({marks})",
+                tuple(part),
+            )
+            found.update({str(h): str(n) for h, n in rows})
+        return found
+
     # -- identifiers and near-duplicates
 
     def papers_by_work_ids(self, work_ids: set[str]) -> list[int]:
@@ -134,6 +157,14 @@ class Works:
             (paper_id,),
         )
         return [PageReport(int(r[0]), r[1], float(r[2]), int(r[3]), bool(r[4])) for r in rows]
+
+    def needing_ocr(self) -> dict[int, int]:
+        """paper id -> how many of its pages have no usable text (only OCR could read them)."""
+        rows = self._store.read(
+            "SELECT paper_id, COUNT(*) FROM paper_pages WHERE needs_ocr "
+            "GROUP BY paper_id ORDER BY paper_id"
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
 
     # -- edits
 
