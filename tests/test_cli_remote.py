@@ -76,3 +76,17 @@ def test_no_server_no_asking(settings, tmp_path):
     assert "no answer from the kb server at http://127.0.0.1:9" in result.stderr
     assert result.exit_code == 0 and "loading models…" in result.stderr
     Path(settings.data_dir / SERVER_FILE).unlink()
+
+
+def test_a_stopped_server_withdraws_its_address(settings):
+    """SIGTERM (a service manager stopping `kb serve`) ends the block and removes the record."""
+    import signal
+
+    import pytest
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit), announce(settings, "127.0.0.1", 8000) as path:
+        assert json.loads(path.read_text(encoding="utf-8"))["pid"] == os.getpid()
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert not path.exists()
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

@@ -114,8 +114,8 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Alignment:
     return fitted
 
 
-def _open(settings, **overrides) -> Library:
-    library = Library(settings.replace(**overrides), embedder=HashEmbedder())
+def _open(settings, align: int = 1) -> Library:
+    library = Library(settings.replace(align=align), embedder=HashEmbedder())
     library.encoders()
     return library
 

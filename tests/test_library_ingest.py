@@ -119,7 +119,16 @@ def test_near_identical_text_is_a_duplicate(library: Library, make_pdf: MakePdf)
 
 def test_edit_checks_input_and_new_title_is_searchable(library: Library, make_pdf: MakePdf) -> None:
     (event,) = _events(library, [make_pdf("p.pdf", [SAFETY])])
-    library.edit(event.paper_id, {"title": "Specification gaming zebra study"})
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+
+    library.edit(event.paper_id, {"title": "Specification gaming zebra study"}, progress)
+    chunks = library.paper(event.paper_id).n_chunks
+    assert calls and calls[-1] == (chunks, chunks)  # one encoder here: every chunk, once
+    library.edit(event.paper_id, {"year": 2021}, progress)
+    assert calls[-1] == (chunks, chunks) and len(calls) == 1  # not a title: nothing embedded
     hits = library.search(SearchQuery.build("zebra", mode="keyword")).results
     assert [h.paper.id for h in hits] == [event.paper_id]
     # a scanned paper's language, unknown until OCR, can be given by hand

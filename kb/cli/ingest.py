@@ -222,7 +222,21 @@ def edit(ctx: click.Context, ref: str, as_json: bool, **fields: Any) -> None:
 
     Example: kb edit 9 --lang zh
     """
-    paper = open_library(ctx).edit(ref, fields)
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def progress(done: int, total: int) -> None:  # a new title: every chunk embedded again
+        if not bars:
+            bars.append(tqdm(desc="re-embedding", total=total, unit="chunk", file=sys.stderr,
+                             disable=as_json or None))  # fmt: skip
+        bars[0].update(done - bars[0].n)
+
+    try:
+        paper = open_library(ctx).edit(ref, fields, progress)
+    finally:
+        for bar in bars:
+            bar.close()
     if as_json:
         echo_json(paper.to_dict())
         return

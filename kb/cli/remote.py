@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,7 +30,12 @@ TIMEOUT_S = 120.0  # a search waits for a busy server (an ingest job embedding) 
 
 @contextmanager
 def announce(settings: Settings, host: str, port: int) -> Iterator[Path]:
-    """Record this process as the server of the data folder while the block runs."""
+    """Record this process as the server of the data folder while the block runs.
+
+    uvicorn stops gracefully on SIGTERM and then raises the signal again to the handler it
+    found: that handler is set here to leave the block (SystemExit), so the record is removed
+    when a service manager stops the server too (a stale record is ignored anyway: its
+    process is gone)."""
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     path = settings.data_dir / SERVER_FILE
     info = {"url": f"http://{local}:{port}", "pid": os.getpid()}
@@ -39,14 +46,24 @@ def announce(settings: Settings, host: str, port: int) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only data folder: the CLI will load the models itself
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    if main:
+        signal.signal(signal.SIGTERM, _exit)
     try:
         yield path
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         try:
             if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
                 path.unlink()
         except (OSError, ValueError):
             pass
+
+
+def _exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def server_url(settings: Settings) -> str | None:

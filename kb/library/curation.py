@@ -5,8 +5,11 @@ Uploaded PDFs are kept in ``Settings.files_dir`` by ``kb.store.uploads``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import numpy as np
 
 from ingest.lang import KNOWN_LANGS, normalize_lang
 from kb.errors import IngestError, InvalidInput, NotFound
@@ -15,6 +18,8 @@ from kb.library.encoders import keyword_text, passage_text
 from kb.library.ingest import STATUSES, Ingester, IngestEvent
 from kb.store.uploads import discard, is_kept, save_upload
 from kb.types import Paper
+
+REEMBED_SLICE = 32  # chunks embedded between two progress calls of a title edit
 
 
 class Curation:
@@ -36,26 +41,41 @@ class Curation:
             "or re-ingest the paper from another copy."
         )
 
-    def edit(self, ref: str | int, fields: dict[str, Any]) -> Paper:
+    def edit(
+        self,
+        ref: str | int,
+        fields: dict[str, Any],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Paper:
         """Correct a paper's metadata; the correction is kept and survives re-ingest.
 
-        A new title is re-embedded with the chunks (each chunk is embedded with its title).
+        A new title is re-embedded with the chunks (each chunk is embedded with its title);
+        ``progress(done, total)`` follows that, in chunks times encoders.
         """
         fields = check_edit(fields)
         with self.core.lock:
             paper = self.core.paper(ref)
             self.core.store.works.edit_paper(paper.id, fields)
             if "title" in fields and fields["title"] != paper.title:
-                self._reembed_paper(paper.id, fields["title"])
+                self._reembed_paper(paper.id, fields["title"], progress)
             return self.core.store.papers.get(paper.id)
 
-    def _reembed_paper(self, paper_id: int, title: str) -> None:
+    def _reembed_paper(
+        self, paper_id: int, title: str, progress: Callable[[int, int], None] | None
+    ) -> None:
         chunks = self.core.store.chunks.by_ids(self.core.store.chunks.ids_of(paper_id))
         ids = sorted(chunks)
         texts = [passage_text(title, chunks[i].text) for i in ids]
         langs = [chunks[i].lang for i in ids]
-        for side in self.core.encoders():
-            vecs = side.embed_passages(texts)
+        sides = self.core.encoders()
+        total, step = len(texts) * len(sides), REEMBED_SLICE
+        for n, side in enumerate(sides):
+            parts = []
+            for start in range(0, len(texts), step):
+                parts.append(side.embed_passages(texts[start : start + step]))
+                if progress is not None:
+                    progress(n * len(texts) + min(start + step, len(texts)), total)
+            vecs = np.concatenate(parts) if parts else side.embed_passages([])
             self.core.store.chunks.set_vectors(ids, vecs, slot=side.slot)
             side.remove(ids)
             side.add(ids, vecs, langs)

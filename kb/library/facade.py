@@ -252,9 +252,17 @@ class Library:
 
     # -- curation
 
-    def edit(self, ref: str | int, fields: dict[str, Any]) -> Paper:
-        """Correct a paper's metadata; the correction is kept and survives re-ingest."""
-        return self._curation.edit(ref, fields)
+    def edit(
+        self,
+        ref: str | int,
+        fields: dict[str, Any],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Paper:
+        """Correct a paper's metadata; the correction is kept and survives re-ingest.
+
+        A new title is embedded again with every chunk; ``progress(done, total)`` is called
+        as the chunks are (a long report takes minutes)."""
+        return self._curation.edit(ref, fields, progress)
 
     def tag(self, ref: str | int, tags: list[str], *, remove: bool = False) -> Paper:
         """Add (or remove) tags on a paper; returns the paper as it is now."""
