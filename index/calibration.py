@@ -15,14 +15,11 @@ Two corrections fix most of it, with no knowledge of the target language:
 
 A query far from everything in the library (an off-topic query) has little spread of scores
 in any language, and dividing by that small standard deviation turns its luckiest chunk into
-a high z-score: "quantum chromodynamics" would score like a real match. Each language has a
-floor, ``SD_FLOOR_FACTOR`` times the spread of a typical AI-safety query (the reference
-titles, embedded as queries, against the language's statistics), and a query that spreads
-less than its floor in *every* language has all its standard deviations raised by one common
-factor (``LanguageStats.spread_scale``): an off-topic query's scores stay low. A real query
-spreads normally in its own language even where it spreads little in the other one, so it is
-left alone: a floor applied language by language pushed cross-language matches under the
-query's own language (docs/EVALUATION.md, the standard run).
+a high z-score: "quantum chromodynamics" would score like a real match. So the standard
+deviation never goes below ``SD_FLOOR_FACTOR`` times that of a typical AI-safety query (the
+reference titles, embedded as queries, against the library's own chunks of that language):
+an off-topic query's scores stay low, and a weak cross-language pair no longer amplifies
+noise (docs/EVALUATION.md, the relevance floor).
 
 A language with few chunks gives noisy statistics (a mean and covariance from 30 vectors in
 384 dimensions), so each language's moments are shrunk toward those of the same reference
@@ -160,9 +157,8 @@ class LanguageStats:
                 ``MIN_CHUNKS_FOR_STATS`` chunks).
         """
         own = cls._moments(batches, dim)
+        floor = own.sd_floors(queries) if queries is not None else {}
         stats = own if prior is None or prior_chunks <= 0 else own.shrunk(prior, prior_chunks)
-        # from the shrunk moments: a small library's floor is the reference's, not noise
-        floor = stats.sd_floors(queries) if queries is not None else {}
         return dataclasses.replace(stats, sd_floor=floor)
 
     def shrunk(self, prior: LanguageStats, prior_chunks: int) -> LanguageStats:
@@ -223,23 +219,5 @@ class LanguageStats:
             return scores
         q = query.astype(np.float64)
         mu = float(q @ self.mean[key])
-        return (scores - mu) / (self._sd(q, key) * self.spread_scale(q))
-
-    def _sd(self, q: np.ndarray, key: str) -> float:
-        return float(np.sqrt(max(q @ self.cov[key] @ q, 1e-12)))
-
-    def spread_scale(self, q: np.ndarray) -> float:
-        """How much a query's standard deviations are raised, in every language alike: 1 for a
-        query that spreads at least as much as its floor in some language (a real query does
-        in its own language, even when it spreads little in the other one); more for a query
-        that spreads little everywhere (an off-topic one), so that its scores stay low.
-
-        One factor for all languages keeps the per-language calibration (a cross-language
-        match is not pushed under the query's own language), which a floor per language did
-        not (docs/EVALUATION.md, the standard run)."""
-        ratios = [
-            floor / self._sd(q, lang)
-            for lang, floor in self.sd_floor.items()
-            if lang != "*" and lang in self.cov and floor > 0
-        ]
-        return max(1.0, min(ratios)) if ratios else 1.0
+        sd = float(np.sqrt(max(q @ self.cov[key] @ q, 1e-12)))
+        return (scores - mu) / max(sd, self.sd_floor.get(key, 0.0))

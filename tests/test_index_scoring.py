@@ -89,23 +89,3 @@ def test_small_language_statistics_shrink_toward_the_reference():
     assert "en" in shrunk.shrunk_langs
     z = shrunk.zscore(q, np.asarray([1.0]), "en")
     assert np.isfinite(z).all()
-
-
-def test_the_spread_floor_scales_every_language_alike():
-    """A query that spreads normally in one language (its own) is left alone even where it
-    spreads little (the other language); one that spreads little everywhere is scaled down
-    by one factor in every language, so languages keep their order."""
-    dim = 4
-    cov = {"en": np.diag([1.0, 1.0, 0.01, 0.01]), "zh": np.diag([0.01, 0.01, 1.0, 1.0])}
-    mean = {lang: np.zeros(dim) for lang in cov}
-    stats = LanguageStats(mean, cov, {"en": 100, "zh": 100}, sd_floor={"en": 0.5, "zh": 0.5})
-    english = np.array([1.0, 0.0, 0.0, 0.0])  # spreads 1.0 in en, 0.1 in zh
-    assert stats.spread_scale(english) == 1.0
-    scores = np.array([0.2, 0.3])
-    assert np.allclose(stats.zscore(english, scores, "zh"), scores / 0.1)  # no floor in zh
-    off = np.full(dim, 0.1)  # spreads about 0.14 in both languages
-    scale = stats.spread_scale(off)
-    assert scale == pytest.approx(0.5 / np.sqrt(off @ cov["en"] @ off)) and scale > 1
-    for lang in cov:
-        sd = np.sqrt(off @ cov[lang] @ off)
-        assert np.allclose(stats.zscore(off, scores, lang), scores / (sd * scale))
