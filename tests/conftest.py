@@ -205,3 +205,11 @@ def said(output: str) -> list[str]:
     """The lines of a command's output, without the progress lines of loading the models."""
     progress = ("loading models…", "models loaded in ")
     return [line for line in output.strip().splitlines() if not line.startswith(progress)]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A server folder for KB_IMPORT_ROOTS: ingest jobs may read PDFs inside it."""
+    folder = tmp_path / "shared-pdfs"
+    folder.mkdir()
+    return folder

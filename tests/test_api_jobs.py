@@ -40,13 +40,6 @@ class SlowEmbedder(HashEmbedder):
 
 
 @pytest.fixture
-def root(tmp_path):
-    folder = tmp_path / "shared-pdfs"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def keyed(settings, root):
     return settings.replace(api_keys=KEY, workers=0, import_roots=str(root))
 

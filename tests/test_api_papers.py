@@ -199,6 +199,8 @@ def test_edit_metadata_and_tags(client, lib, tmp_path):
     assert patch({"colour": "red"}).status_code == 422
     assert patch({"title": ""}).status_code == 422
     assert patch({"tags_add": ["   "]}).status_code == 422
+    assert patch({"lang": "zh-CN"}).json()["lang"] == "zh"  # a scan's language, by hand
+    assert patch({"lang": "klingon"}).status_code == 400
     assert patch({"title": "x"}, headers={}).status_code == 401
     assert patch({"title": "x"}, target=424242).status_code == 404
     assert client.get(f"/api/papers/{pid}").json()["title"] == "Jailbreaks, revisited"

@@ -35,13 +35,6 @@ class Gate:
 
 
 @pytest.fixture
-def root(tmp_path):
-    folder = tmp_path / "shared-pdfs"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def gated(settings, root, monkeypatch):
     import kb.library.ingest
 

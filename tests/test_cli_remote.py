@@ -13,6 +13,7 @@ from kb.cli import cli
 from kb.cli.remote import SERVER_FILE, announce, server_url
 from kb.library.facade import Library
 from kb.settings import Settings
+from tests.conftest import said
 from tests.fakes import HashEmbedder
 from tests.live import serve
 from tests.samples import write_feed
@@ -55,7 +56,7 @@ def test_search_related_and_export_ask_the_running_server(settings, tmp_path):
         assert "Reward hacking in coding agents" in ris.stdout
         bad = runner.invoke(cli, ["search", "x", "--year-from", "2025", "--year-to", "2020"],
                             env=_env(settings))  # fmt: skip
-        assert bad.exit_code == 1  # the server's refusal, as one line
+        assert bad.exit_code == 1 and len(said(bad.output)) == 1  # refused before asking
     assert not (settings.data_dir / SERVER_FILE).exists()  # withdrawn when the server stops
     lib.close()
 

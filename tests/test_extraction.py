@@ -336,6 +336,22 @@ def test_a_mostly_unread_pdf_has_no_language_yet(make_pdf: MakePdf) -> None:
     assert _parse(half, max_tokens=100, overlap=0).meta.lang == "en"
 
 
+def _fake_ocr_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page_text: str) -> None:
+    """Stand-ins for pdftoppm and tesseract first on PATH (the real ones need not be
+    installed), so the plumbing around them is real; ``page_text`` is the shell command
+    tesseract runs to print a page's text ("$1" is the page image)."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _script(tools, "pdftoppm", 'for a; do stem="$a"; done; echo "$stem" > "$stem.png"')
+    _script(
+        tools,
+        "tesseract",
+        'if [ "$1" = --list-langs ]; then printf "List of available languages (2):\\n'
+        'chi_sim\\neng\\n"; exit 0; fi\n' + page_text,
+    )
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+
+
 def _script(folder: Path, name: str, body: str) -> None:
     path = folder / name
     path.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
@@ -347,17 +363,11 @@ def test_ocr_runs_on_exactly_the_pages_that_need_it(
 ) -> None:
     # Stand-ins for the two command line tools (not installed here), so that the plumbing
     # around them is real: pdftoppm writes STEM.png, tesseract prints text for that page.
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    _script(tools, "pdftoppm", 'for a; do stem="$a"; done; echo "$stem" > "$stem.png"')
-    _script(
-        tools,
-        "tesseract",
-        'if [ "$1" = --list-langs ]; then printf "List of available languages (2):\\n'
-        'chi_sim\\neng\\n"; exit 0; fi\n'
+    _fake_ocr_tools(
+        tmp_path,
+        monkeypatch,
         'echo "扫 描 页 面 识 别 出 的 文 字 ， $(basename "$1") recognised by OCR from the scan"',
     )
-    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     assert ocr_available() is None
     assert ocr_available("chi_sim+jpn") == (
         "tesseract has no jpn language data (apt install tesseract-ocr-jpn)"
@@ -386,19 +396,13 @@ def test_a_scans_title_and_authors_come_from_its_ocr_text(
 ) -> None:
     # A scan with no text layer whose PDF info is the scanner's: the OCR text names the
     # title and the by-line, and the info's title is not printed anywhere in it.
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    _script(tools, "pdftoppm", 'for a; do stem="$a"; done; echo "$stem" > "$stem.png"')
-    _script(
-        tools,
-        "tesseract",
-        'if [ "$1" = --list-langs ]; then printf "List of available languages (2):\\n'
-        'chi_sim\\neng\\n"; exit 0; fi\n'
+    _fake_ocr_tools(
+        tmp_path,
+        monkeypatch,
         'printf "Red Teaming Language Models\\nwith Language Models\\n'
         "Ethan Perez, Saffron Huang and Nat McAleese\\nAbstract\\n"
         'Language models often harm users in ways that are hard to predict.\\n"',
     )
-    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     path = make_pdf("scan.pdf", [[]], title="Scanned Document 0042", author="Scanner Operator")
     meta = _parse(path, max_tokens=100, overlap=0, ocr=True).meta
     assert meta.title == "Red Teaming Language Models with Language Models"

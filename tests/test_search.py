@@ -247,3 +247,11 @@ def test_filters_return_k_papers_when_k_exist(long_lib, mode):
     assert sorted(found("data security", tag="watch")) == (["en4", "zh1"] if both else ["en4"])
     k3 = long_lib.search(SearchQuery.build("数据安全", mode=mode, k=3, lang="zh"))
     assert len(k3.results) == 3
+
+
+def test_a_query_as_api_parameters():
+    """What `kb search` sends a running server: the same search, unset fields left out."""
+    query = SearchQuery.build("越狱攻击", k=3, lang="zh", year_from=2020, tag="watch")
+    assert query.params() == {"q": "越狱攻击", "k": 3, "lang": "zh", "year_from": 2020,
+                              "tag": "watch"}  # fmt: skip
+    assert SearchQuery.build(" x ", lang="any").params() == {"q": "x"}

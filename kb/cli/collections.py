@@ -217,7 +217,7 @@ def export_command(
         text = lib.export_collection(found.id, fmt)
     else:
         if query is not None:
-            papers = _found(ctx, lib, SearchQuery.build(query, k=k, lang=lang), lang)
+            papers = _found(ctx, lib, SearchQuery.build(query, k=k, lang=lang))
         else:
             papers = lib.all_papers()
         count = len(papers)
@@ -241,17 +241,12 @@ def _write(path: Path, text: str) -> None:
         raise InvalidInput(f"Cannot write {str(path)!r}: {e.strerror or e}.") from e
 
 
-def _found(ctx: click.Context, lib: Any, query: SearchQuery, lang: str | None) -> list[Paper]:
+def _found(ctx: click.Context, lib: Any, query: SearchQuery) -> list[Paper]:
     """The papers a search finds: asked of a running ``kb serve`` (whose models are loaded),
     else searched here."""
-    from kb.cli.remote import remote_search, server_url
+    from kb.cli.remote import ask_server
 
-    settings = get_settings(ctx)
-    url = server_url(settings)
-    if url is not None:
-        params = {"q": query.text, "k": query.k or settings.search_k, "lang": lang}
-        answer = remote_search(url, params, settings)
-        if answer is not None:  # the papers are read from the store: no model needed
-            return [lib.paper(int(hit["paper"]["id"])) for hit in answer["results"]]
-        click.echo(f"no answer from the kb server at {url}; searching here", err=True)
+    answer = ask_server(get_settings(ctx), query.params())
+    if answer is not None:  # the papers are read from the store: no model needed
+        return [lib.paper(int(hit["paper"]["id"])) for hit in answer["results"]]
     return [hit.paper for hit in loaded_library(ctx, lib=lib).search(query).results]

@@ -18,6 +18,7 @@ from kb.cli.common import (
     loaded_library,
     open_library,
 )
+from kb.cli.remote import ask_server
 from kb.errors import KBError
 from kb.library.query import SearchQuery
 from kb.settings import Settings, describe
@@ -88,10 +89,7 @@ def search(
         tag=tag,
         min_score=min_score,
     )
-    params = {"q": query, "k": query_.k or get_settings(ctx).search_k, "lang": lang,
-              "mode": mode, "year_from": year_from, "year_to": year_to, "author": author,
-              "tag": tag, "min_score": min_score}  # fmt: skip
-    answer = _ask_server(ctx, params)
+    answer = ask_server(get_settings(ctx), query_.params())
     if answer is None:
         answer = loaded_library(ctx, quiet=as_json).search(query_).to_dict()
     _print_results(answer, as_json)
@@ -110,24 +108,11 @@ def related(ctx: click.Context, ref: str, k: int | None, as_json: bool) -> None:
     """
     answer = None
     if ref.isdigit():  # the server takes a paper id (a key is looked up here)
-        answer = _ask_server(ctx, {"like": ref, "k": k or get_settings(ctx).search_k})
+        like = {"like": ref} if k is None else {"like": ref, "k": k}
+        answer = ask_server(get_settings(ctx), like)
     if answer is None:
         answer = loaded_library(ctx, quiet=as_json).related(ref, k=k).to_dict()
     _print_results(answer, as_json)
-
-
-def _ask_server(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The search's answer from a running ``kb serve`` (its models are loaded), or None."""
-    from kb.cli.remote import remote_search, server_url
-
-    settings = get_settings(ctx)
-    url = server_url(settings)
-    if url is None:
-        return None
-    answer = remote_search(url, params, settings)
-    if answer is None:
-        click.echo(f"no answer from the kb server at {url}; searching here", err=True)
-    return answer
 
 
 def _print_results(result: dict[str, Any], as_json: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -80,6 +81,19 @@ def server_url(settings: Settings) -> str | None:
     if not isinstance(url, str) or not isinstance(pid, int) or not _alive(pid):
         return None
     return url.rstrip("/")
+
+
+def ask_server(settings: Settings, params: dict[str, Any]) -> dict[str, Any] | None:
+    """A search's answer (``SearchResponse.to_dict()``'s shape) from the running ``kb serve``
+    of this data folder (or ``KB_URL``), or None: no server, or it did not answer (then
+    said on stderr), so the caller searches here. ``k`` defaults to ``KB_SEARCH_K``."""
+    url = server_url(settings)
+    if url is None:
+        return None
+    answer = remote_search(url, {"k": settings.search_k, **params}, settings)
+    if answer is None:
+        print(f"no answer from the kb server at {url}; searching here", file=sys.stderr)
+    return answer
 
 
 def remote_search(url: str, params: dict[str, Any], settings: Settings) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from kb.errors import InvalidInput
 from kb.store.filters import PaperFilters
@@ -69,6 +70,16 @@ class SearchQuery:
                 f"year_from ({filters.year_from}) is after year_to ({filters.year_to})."
             )
         return cls(check_text(text), k, mode, filters, min_score)
+
+    def params(self) -> dict[str, Any]:
+        """This search as ``GET /api/search`` parameters (what is not set left out)."""
+        f = self.filters
+        values = {
+            "q": self.text, "k": self.k, "mode": self.mode, "lang": f.lang,
+            "year_from": f.year_from, "year_to": f.year_to, "author": f.author, "tag": f.tag,
+            "min_score": self.min_score,
+        }  # fmt: skip
+        return {name: value for name, value in values.items() if value is not None}
 
 
 def check_text(query: str) -> str:
