@@ -19,7 +19,7 @@ from pathlib import Path
 
 from index.embedder import load_embedder
 from ingest.records import read_records
-from kb.library.facade import passage_text
+from kb.library.encoders import passage_text
 from kb.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

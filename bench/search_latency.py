@@ -27,7 +27,8 @@ import numpy as np
 
 from index.keywords import fts_document
 from ingest.chunking import chunk_text
-from kb.library.facade import Library, passage_text
+from kb.library.encoders import passage_text
+from kb.library.facade import Library
 from kb.library.query import SearchQuery
 from kb.settings import Settings
 from kb.types import PaperMeta, ParsedDocument

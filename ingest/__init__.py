@@ -3,14 +3,21 @@
 Pure functions over ``kb.types`` records; nothing here touches the store or the index.
 ``read_pdf`` -> ``extract_metadata`` -> ``chunk_pages`` is glued by ``parse_pdf``, and
 ``read_records`` does the same for feeds of title + abstract records.
+
+The names are imported on first use (PEP 562): a module that needs one helper (the
+export code needs ``ingest.names``) does not load the PDF readers.
 """
 
-from ingest.chunking import chunk_pages, chunk_text, estimate_tokens
-from ingest.documents import SUPPORTED_SUFFIXES, iter_inputs, parse_pdf
-from ingest.lang import detect_lang
-from ingest.metadata import extract_metadata
-from ingest.pdf import PdfText, read_pdf
-from ingest.records import read_records
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from ingest.chunking import chunk_pages, chunk_text, estimate_tokens
+    from ingest.documents import SUPPORTED_SUFFIXES, iter_inputs, parse_pdf
+    from ingest.lang import detect_lang
+    from ingest.metadata import extract_metadata
+    from ingest.pdf import PdfText, read_pdf
+    from ingest.records import read_records
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -25,3 +32,26 @@ __all__ = [
     "read_pdf",
     "read_records",
 ]
+
+_WHERE = {
+    "PdfText": "ingest.pdf",
+    "SUPPORTED_SUFFIXES": "ingest.documents",
+    "chunk_pages": "ingest.chunking",
+    "chunk_text": "ingest.chunking",
+    "detect_lang": "ingest.lang",
+    "estimate_tokens": "ingest.chunking",
+    "extract_metadata": "ingest.metadata",
+    "iter_inputs": "ingest.documents",
+    "parse_pdf": "ingest.documents",
+    "read_pdf": "ingest.pdf",
+    "read_records": "ingest.records",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Each public name comes from its module on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ingest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

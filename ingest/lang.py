@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 import threading
 
-from langdetect import DetectorFactory, detect_langs, detector_factory
+from langdetect.detector import Detector
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 from langdetect.language import Language
-
-# langdetect is random unless seeded (see its PyPI page); seed once, at import.
-DetectorFactory.seed = 0
 
 UNDETERMINED = "und"
 
@@ -35,9 +33,22 @@ _STARTS_CLOSING_RE = re.compile(r"[,.;:!?)\]}，。、；：！？）】》」�
 
 _MAX_DETECT_CHARS = 2000
 _EN_PRIOR = 0.1
-# langdetect lazily loads its profiles into a module global on first use; the lock keeps
-# that first load (and the shared factory) safe when threads call detect_lang at once.
+# This module's own langdetect factory, loaded on first use (its 55 profiles take ~1 s) and
+# seeded, as langdetect is random unless seeded (see its PyPI page). The lock keeps that
+# first load safe when threads detect at once.
 _LOCK = threading.Lock()
+_FACTORY: list[DetectorFactory] = []
+
+
+def _detector() -> Detector:
+    """A fresh detector from the seeded factory (langdetect's detectors are single-use)."""
+    with _LOCK:
+        if not _FACTORY:
+            factory = DetectorFactory()
+            factory.load_profile(PROFILES_DIRECTORY)
+            factory.set_seed(0)
+            _FACTORY.append(factory)
+        return _FACTORY[0].create()
 
 
 def detect_lang(text: str) -> str:
@@ -58,8 +69,9 @@ def detect_lang(text: str) -> str:
     if han * 3 >= letters - han and kana * 10 < han:
         return "zh"
     try:
-        with _LOCK:
-            guesses = detect_langs(sample[:_MAX_DETECT_CHARS])
+        detector = _detector()
+        detector.append(sample[:_MAX_DETECT_CHARS])
+        guesses: list[Language] = detector.get_probabilities()
     except LangDetectException:
         return UNDETERMINED
     # The papers are English or Chinese: when langdetect hesitates on a short text (a title
@@ -70,15 +82,8 @@ def detect_lang(text: str) -> str:
 
 
 def guess_langs(sample: str, *, trials: int) -> list[Language]:
-    """langdetect's guesses for ``sample``, best first, from ``trials`` random trials.
-
-    Uses langdetect's seeded module factory under this module's lock (its profiles load
-    lazily on first use). langdetect 1.0.9 has no public way to get a detector from that
-    seeded factory with another trial count, hence ``detector_factory._factory``.
-    """
-    with _LOCK:
-        detector_factory.init_factory()
-        detector = detector_factory._factory.create()
+    """langdetect's guesses for ``sample``, best first, from ``trials`` random trials."""
+    detector = _detector()
     detector.n_trial = trials
     detector.append(sample)
     guesses: list[Language] = detector.get_probabilities()

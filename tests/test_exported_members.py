@@ -57,3 +57,16 @@ def test_import_kb_stays_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_command_line_starts_without_the_model_stack():
+    """``kb search`` with a running server only asks it over HTTP: loading the command line
+    (and the search query value) must not import numpy, FAISS, torch or the PDF readers, or
+    every such call pays for them (issue 12: ``kb search`` in about a second)."""
+    code = (
+        "import sys, kb.cli, kb.library.query; "
+        "print(sorted(m for m in ('numpy', 'faiss', 'torch', 'pypdf', 'kb.library.facade', "
+        "'kb.store.store') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

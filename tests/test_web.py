@@ -291,6 +291,20 @@ def test_upload_needs_a_key_then_ingests(page: Any, make_pdf: Any) -> None:
     assert page.locator("#uploads progress").nth(2).get_attribute("value") == "100"
     assert page.evaluate("localStorage.getItem('kb_api_key')") == KEY
     shot(page, "upload")
+    # a PDF whose second page has no text: stored, and the row says which pages need OCR
+    # and, where the server can run it, how to read them from this page
+    half = make_pdf(
+        "half_blank.pdf",
+        [["Evaluating Refusal Robustness", "Ada Lovelace",
+          "Abstract. Refusals of harmful requests are measured under paraphrase attacks."], []],
+        title="Evaluating Refusal Robustness",
+    )  # fmt: skip
+    _drop(page, half)
+    page.wait_for_selector("#uploads li.upload:nth-child(4)[data-state=ok]", timeout=60_000)
+    note = rows.nth(3).inner_text()
+    assert "1 of 2 pages" in note and "half_blank.pdf" in note, note
+    ocr_box = page.locator("#ocr").count() == 1
+    assert ("send the file again" in note) == ocr_box, note
     done.locator("a.open").click()
     page.wait_for_url(re.compile(r"/papers/\d+$"))
     assert "Sandbagging" in page.locator("h1").inner_text()

@@ -289,6 +289,15 @@
     }
   }
 
+  // "12 chunks; 3 of 10 pages of 'a.pdf' have no usable text (...)": the pages that need
+  // OCR, and how to read them from this page when the server can run OCR
+  function ocrNote(file, job) {
+    var note = (file.detail || "").split("; ").slice(1).join("; ");
+    if (!note) return "";
+    var box = document.getElementById("ocr");
+    return " — " + note + (box && !job.ocr ? " " + msg("upload.ocr_again") : "");
+  }
+
   function poll(ui, jobId) {
     fetch("/api/ingest-jobs/" + encodeURIComponent(jobId), { headers: authHeaders(), credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
@@ -303,6 +312,7 @@
         var state = file.status === "failed" ? "failed" : "ok";
         var text = msg("upload.status_" + file.status);
         if (file.status === "failed") text += ": " + (file.detail || job.error || "");
+        else text += ocrNote(file, job);
         finish(ui, state, text, file.paper_id);
       })
       .catch(function () { setTimeout(function () { poll(ui, jobId); }, 1000); });

@@ -11,14 +11,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from kb.cli.common import echo_json, get_settings, handle_errors, json_option, open_library
 from kb.errors import InvalidInput
-from kb.library.ingest import IngestEvent
 from kb.types import IngestSummary
+
+if TYPE_CHECKING:
+    from kb.library.ingest import IngestEvent
 
 _OUTCOMES = ("ingested", "updated", "duplicate", "skipped", "failed")
 

@@ -5,11 +5,15 @@ Registered on the ``kb`` group in ``kb/cli/main.py``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from kb.cli.common import echo_json, handle_errors, json_option, open_library
 from kb.cli.ingest import Progress
-from kb.library.ingest import IngestEvent
+
+if TYPE_CHECKING:
+    from kb.library.ingest import IngestEvent
 
 
 def readers() -> tuple[list[str], list[str]]:

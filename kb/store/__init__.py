@@ -5,27 +5,34 @@ object per group of tables (``store.papers``, ``store.chunks``, ``store.works``,
 ``store.collections``, ``store.keywords``, ``store.jobs``), and owns the transactions and the
 lock that serialises every statement. ``kb.store.files`` holds the atomic file writes and the
 one file hasher.
+
+The names are imported on first use (PEP 562): ``kb.store.filters`` alone is what a search
+query needs, and ``kb search`` asking a running server should not load numpy and FAISS.
 """
 
-from kb.store.chunks import Chunks
-from kb.store.collections import Collections
-from kb.store.database import MIGRATIONS
-from kb.store.files import (
-    atomic_dir,
-    atomic_path,
-    read_arrays,
-    read_faiss,
-    read_json,
-    sha256_file,
-    write_arrays,
-    write_faiss,
-    write_json,
-)
-from kb.store.jobs import Jobs
-from kb.store.keywords import Keywords
-from kb.store.papers import Papers
-from kb.store.store import Store
-from kb.store.works import Works
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from kb.store.chunks import Chunks
+    from kb.store.collections import Collections
+    from kb.store.database import MIGRATIONS
+    from kb.store.files import (
+        atomic_dir,
+        atomic_path,
+        read_arrays,
+        read_faiss,
+        read_json,
+        sha256_file,
+        write_arrays,
+        write_faiss,
+        write_json,
+    )
+    from kb.store.jobs import Jobs
+    from kb.store.keywords import Keywords
+    from kb.store.papers import Papers
+    from kb.store.store import Store
+    from kb.store.works import Works
 
 __all__ = [
     "MIGRATIONS",
@@ -46,3 +53,32 @@ __all__ = [
     "write_faiss",
     "write_json",
 ]
+
+_WHERE = {
+    "Chunks": "kb.store.chunks",
+    "Collections": "kb.store.collections",
+    "Jobs": "kb.store.jobs",
+    "Keywords": "kb.store.keywords",
+    "MIGRATIONS": "kb.store.database",
+    "Papers": "kb.store.papers",
+    "Store": "kb.store.store",
+    "Works": "kb.store.works",
+    "atomic_dir": "kb.store.files",
+    "atomic_path": "kb.store.files",
+    "read_arrays": "kb.store.files",
+    "read_faiss": "kb.store.files",
+    "read_json": "kb.store.files",
+    "sha256_file": "kb.store.files",
+    "write_arrays": "kb.store.files",
+    "write_faiss": "kb.store.files",
+    "write_json": "kb.store.files",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Each public name comes from its module on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'kb.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
