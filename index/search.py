@@ -70,9 +70,15 @@ class SearchContext:
 
 
 def dense_scores(
-    queries: list[EncoderQuery], ctx: SearchContext, langs: list[str], candidates: int
+    queries: list[EncoderQuery],
+    ctx: SearchContext,
+    langs: list[str],
+    candidates: int,
+    *,
+    floor: float = 1.0,
 ) -> dict[int, float]:
-    """chunk id -> summed per-language z-scores over all encoders, for the candidate chunks."""
+    """chunk id -> summed per-language z-scores over all encoders, for the candidate chunks
+    (``floor``: as ``LanguageStats.zscore``)."""
     out: dict[int, float] = {}
     for doc_lang in langs:
         only = ctx.ids_by_lang.get(doc_lang)
@@ -81,18 +87,52 @@ def dense_scores(
         found: set[int] = set()
         for q in queries:
             found.update(cid for cid, _ in q.vectors.search(q.qvec, candidates, only=only))
-        out.update(score_chunks(queries, doc_lang, sorted(found)))
+        out.update(score_chunks(queries, doc_lang, sorted(found), floor=floor))
     return out
 
 
-def score_chunks(queries: list[EncoderQuery], doc_lang: str, ids: list[int]) -> dict[int, float]:
+def score_chunks(
+    queries: list[EncoderQuery], doc_lang: str, ids: list[int], *, floor: float = 1.0
+) -> dict[int, float]:
     """chunk id -> summed per-language z-scores over all encoders, for chunks in ``doc_lang``."""
     chunk_ids = np.asarray(ids, dtype=np.int64)
     total = np.zeros(len(chunk_ids))
     for q in queries:
         raw = q.vectors.vectors_of(chunk_ids) @ q.qvec
-        total += q.stats.zscore(q.qvec, raw, doc_lang)
+        total += q.stats.zscore(q.qvec, raw, doc_lang, floor=floor)
     return dict(zip(chunk_ids.tolist(), total.tolist(), strict=True))
+
+
+def floored_scores(
+    ranked: Ranked,
+    queries: list[EncoderQuery],
+    chunks: dict[int, Chunk],
+    ctx: SearchContext,
+    scorer: PaperScorer,
+) -> Ranked:
+    """The same ranking, each paper's score taken again with the standard-deviation floor.
+
+    Dense search orders papers by z-scores over the query's own spread in each language, and
+    shows (and judges against the relevance floor) the score with the floor: a query that
+    spreads little in a language (an off-topic one, or one in the other language) must not
+    turn its luckiest chunk there into a strong score, but a floor that binds in one language
+    only must not reorder the languages either (docs/EVALUATION.md, the standard run). A
+    paper's chunks share one language, so its best chunk is the same either way.
+    """
+    best = {p.pid: p.hits[0][1] for p in ranked if p.hits}
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for cid in best.values():
+        by_lang[chunks[cid].lang].append(cid)
+    z: dict[int, float] = {}
+    for lang, ids in by_lang.items():
+        z.update(score_chunks(queries, lang, ids))
+    counts = ctx.chunk_counts(list(best)) if ctx.chunk_counts is not None else {}
+    return [
+        p._replace(score=scorer.paper(z[best[p.pid]], counts.get(p.pid, len(p.hits))))
+        if p.pid in best
+        else p
+        for p in ranked
+    ]
 
 
 def rank_papers(

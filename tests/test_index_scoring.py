@@ -89,3 +89,20 @@ def test_small_language_statistics_shrink_toward_the_reference():
     assert "en" in shrunk.shrunk_langs
     z = shrunk.zscore(q, np.asarray([1.0]), "en")
     assert np.isfinite(z).all()
+
+
+def test_the_spread_floor_sets_the_score_shown_not_the_order():
+    """A query that spreads normally in English and little in Chinese: with the floor, its
+    Chinese z-scores are cut to what a typical query's spread allows (the score shown, judged
+    against the relevance floor); without it (the order of the ranking), a Chinese chunk far
+    above the query's own Chinese spread outranks an ordinary English one."""
+    dim = 4
+    cov = {"en": np.diag([1.0, 1.0, 0.01, 0.01]), "zh": np.diag([0.01, 0.01, 1.0, 1.0])}
+    mean = {lang: np.zeros(dim) for lang in cov}
+    stats = LanguageStats(mean, cov, {"en": 100, "zh": 100}, sd_floor={"en": 0.5, "zh": 0.5})
+    query = np.array([1.0, 0.0, 0.0, 0.0])  # spreads 1.0 in en, 0.1 in zh
+    en = stats.zscore(query, np.asarray([2.0]), "en", floor=0.0)[0]
+    zh = stats.zscore(query, np.asarray([0.3]), "zh", floor=0.0)[0]
+    assert en == pytest.approx(2.0) and zh == pytest.approx(3.0) and zh > en
+    assert stats.zscore(query, np.asarray([0.3]), "zh")[0] == pytest.approx(0.6)  # 0.3 / 0.5
+    assert stats.zscore(query, np.asarray([2.0]), "en")[0] == pytest.approx(2.0)  # no floor hit

@@ -110,11 +110,9 @@ def test_an_unrelated_paper_stays_under_the_floor(with_bread):
         assert all(weak for name, _, weak in _ranked(lib, query, k=9) if name == bread), query
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (docs/EVALUATION.md): both encoders place 欺骗性对齐 far from the English "
-    "deceptive-alignment paper (cross-language alignment, issue 16 point 7, is not done)",
-)
 def test_a_chinese_query_finds_the_english_paper_first(sample):
+    """Only an English paper covers deceptive alignment: the Chinese query finds it first
+    (it came 7th of 8 with the library's own statistics, 2nd while the standard-deviation
+    floor also ordered the papers; now it only sets the score shown, which stays weak)."""
     lib, _ = sample
     assert _ranked(lib, "欺骗性对齐")[0][0].startswith("en_deceptive")

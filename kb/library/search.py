@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from index.calibration import RANK_FLOOR
 from index.dense import DenseIndex
 from index.keywords import fts_query
 from index.scoring import PaperScorer
@@ -26,6 +27,7 @@ from index.search import (
     SearchContext,
     build_response,
     dense_scores,
+    floored_scores,
     fuse_in_language,
     group_translations,
     interleave_languages,
@@ -228,8 +230,11 @@ def _ranked(
             scores, done = _keyword_scores(store, text, ctx.ids_by_lang, depth, plan.filtered)
             ranked, chunks = rank_papers(scores, ctx)
         else:
-            scores = dense_scores(queries, ctx, sorted(ctx.ids_by_lang), depth)
-            ranked, chunks = rank_papers(scores, ctx, plan.scorer(len(queries)))
+            scorer = plan.scorer(len(queries))
+            langs = sorted(ctx.ids_by_lang)
+            scores = dense_scores(queries, ctx, langs, depth, floor=RANK_FLOOR)
+            ranked, chunks = rank_papers(scores, ctx, scorer)
+            ranked = floored_scores(ranked, queries, chunks, ctx, scorer)
             done = depth >= allowed
         if len(ranked) >= want or done:
             return ranked, chunks, depth
