@@ -105,13 +105,51 @@ def test_english_query_finds_the_chinese_paper(page: Any) -> None:
     zh_card = page.locator("li.card[data-lang=zh]").first
     assert "奖励黑客" in zh_card.locator("h3").inner_text()
     page_link = zh_card.locator("a.page").first
-    assert re.fullmatch(r"/api/papers/\d+/pdf#page=\d+", page_link.get_attribute("href") or "")
+    assert re.match(r"/papers/\d+/read\?page=\d+&", page_link.get_attribute("href") or "")
     assert page.locator("li.card mark").count() > 0  # the English paper's matching words
     zh_card.locator("details.related summary").click()
     related = zh_card.locator(".related-body")
     related.locator(".related-group[data-lang=en] li.mini").first.wait_for()
     assert related.locator(".related-group[data-lang=zh]").count() == 1
     shot(page, "search")
+
+
+@pytest.mark.parametrize("query", ["reward hacking", "越狱攻击"])
+def test_a_snippet_opens_the_pdf_at_its_page_with_the_terms_highlighted(
+    page: Any, query: str
+) -> None:
+    """The page link of a snippet opens kb's own pdf.js reader (offline) at that page, with
+    the query's terms highlighted in the PDF's text there; back returns to the search."""
+    search(page, query)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    link = page.locator("li.card .snippet a.page").first
+    href = link.get_attribute("href") or ""
+    want = int(re.search(r"[?&]page=(\d+)", href).group(1))
+    link.click()
+    page.wait_for_url(re.compile(r"/papers/\d+/read\?"))
+    page.wait_for_selector("#reader[data-found]", timeout=60_000)
+    assert page.locator("#reader").get_attribute("data-found") == "yes"
+    assert page.locator("#reader .textLayer .highlight").count() > 0
+    shown = page.evaluate(
+        "() => { const c = document.getElementById('reader').getBoundingClientRect();"
+        " const pages = [...document.querySelectorAll('#viewer .page')];"
+        " const hit = document.querySelector('#reader .textLayer .highlight.selected')"
+        "   || document.querySelector('#reader .textLayer .highlight');"
+        " return Number(hit.closest('.page').dataset.pageNumber); }"
+    )
+    assert shown == want, (shown, want)
+    assert page.locator("#reader-status").inner_text() == (
+        f"Page {want}: the passage's terms are highlighted"
+    )
+    base = page.url.split("/papers/")[0]
+    elsewhere = [u for u in requested if not u.startswith((base, "blob:", "data:"))]
+    assert elsewhere == [] and any("/static/pdfjs/" in u for u in requested), elsewhere
+    if query == "reward hacking":
+        shot(page, "reader")
+    page.click("#back-link")
+    page.wait_for_selector("ol.results li.card")
+    assert page.locator("input[name=q]").input_value() == query
 
 
 def test_open_a_result_and_follow_related_work(page: Any) -> None:

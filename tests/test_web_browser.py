@@ -78,7 +78,7 @@ def _pages(site: dict[str, Any]) -> list[str]:
     return [
         "/", "/?q=reward+hacking", "/papers", f"/papers/{long_id}", f"/papers/{upload}",
         f"/papers/{site['ids']['zh']}", "/collections", f"/collections/{site['shelf']}",
-        "/upload", "/papers/999999",
+        "/upload", "/papers/999999", f"/papers/{upload}/read?page=2&t=Page+two",
     ]  # fmt: skip
 
 
@@ -152,11 +152,24 @@ def test_add_to_collection_from_the_results(page: Any, site: dict[str, Any]) -> 
 
 
 def test_pdf_links_open_at_the_passage_page(page: Any) -> None:
+    """A snippet's page link opens the reading page at that page (pdf.js, served by kb), the
+    passage's words highlighted; the browser's own viewer is one link away."""
     page.goto("/?q=uploaded+agents")
     links = page.locator("li.snippet a.page").evaluate_all(
         "a => a.map(x => x.getAttribute('href'))"
     )
-    assert links and all(re.fullmatch(r"/api/papers/\d+/pdf#page=\d+", h) for h in links)
+    assert links and all(re.match(r"/papers/\d+/read\?page=\d+&t=", h) for h in links)
+    page.goto(links[0])
+    page.wait_for_selector("#reader[data-found=yes]")
+    assert page.locator("#reader .textLayer .highlight").count() > 0
+    plain = page.locator("a.reader-plain").get_attribute("href") or ""
+    assert re.fullmatch(r"/api/papers/\d+/pdf#page=\d+", plain)
+    assert page.request.get(plain.split("#")[0]).headers["content-type"] == "application/pdf"
+
+
+def test_a_paper_without_a_pdf_has_no_reading_page(page: Any, site: dict[str, Any]) -> None:
+    r = page.request.get(f"/papers/{site['ids']['short']}/read?page=1")
+    assert r.status == 404 and "no PDF" in r.text()
 
 
 def _wait_for(check: Any, seconds: float = 10) -> bool:

@@ -11,9 +11,9 @@ import re
 from collections import Counter
 from dataclasses import replace
 from itertools import zip_longest
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.auth import ReadAccess
@@ -22,6 +22,7 @@ from api.web.i18n import LANG_COOKIE, UI_LANGS
 from api.web.render import (
     HTMLRoute,
     export_links,
+    has_pdf,
     page_links,
     paper_card,
     paper_cards,
@@ -29,7 +30,7 @@ from api.web.render import (
     safe_path,
     shown_name,
 )
-from kb.errors import InvalidInput, PaperNotFound
+from kb.errors import InvalidInput, NotFound, PaperNotFound
 from kb.library import Library
 from kb.library.exports import gbt7714
 from kb.library.query import SearchQuery
@@ -239,6 +240,29 @@ def paper_page(
         "writable": bool(settings.keys),
     }
     return render(request, "paper.html", context)
+
+
+@router.get("/papers/{paper_id}/read", dependencies=[ReadAccess])
+def reader_page(
+    request: Request,
+    lib: LibraryDep,
+    paper_id: str,
+    page: str = "1",
+    t: Annotated[list[str] | None, Query()] = None,
+    back: str = "/",
+) -> Response:
+    """The paper's PDF in pdf.js (served by kb), at ``page``, with the terms ``t`` highlighted
+    there: where a search snippet's page link leads."""
+    paper = lib.paper(paper_id)
+    if not has_pdf(paper):
+        raise NotFound(f"Paper {paper.id} has no PDF to read.")
+    context = {
+        "paper": paper,
+        "page": parse_page(page),
+        "find": [term[:200] for term in (t or [])[:6]],
+        "back": safe_path(back, "/"),
+    }
+    return render(request, "reader.html", context)
 
 
 @router.get("/papers/{paper_id}/related", dependencies=[ReadAccess])

@@ -24,6 +24,7 @@ from markupsafe import Markup, escape
 
 from api.errors import validation_message
 from api.web.i18n import LANG_COOKIE, js_messages, pick_lang, translator
+from ingest.lang import UNSPACED_CHARS
 from kb.errors import KBError, translate
 from kb.library import Library
 from kb.types import Paper, Snippet
@@ -97,7 +98,38 @@ def marked(snippet: Snippet) -> Markup:
     return Markup("").join(out)
 
 
-templates.env.globals.update(lang_badge=lang_badge, marked=marked)
+# What the reading page searches for when a snippet has no keyword highlight (a dense-only
+# match): the snippet's opening words, few enough to sit on one line of the PDF.
+_OPENING_WORDS = 6
+_OPENING_CJK_CHARS = 12
+_UNSPACED = re.compile(f"[{UNSPACED_CHARS}]")  # Chinese (and Japanese): no spaces between words
+
+
+def find_terms(snippet: Snippet) -> list[str]:
+    """What the reading page highlights on the snippet's page: where the passage starts (its
+    opening words), then the query keywords it matched, as printed in it; six at most."""
+    words = snippet.text.split()
+    if not words:
+        opening = ""
+    elif _UNSPACED.search(words[0]):
+        opening = words[0][:_OPENING_CJK_CHARS]
+    else:
+        opening = " ".join(words[:_OPENING_WORDS])
+    terms = [opening] if opening else []
+    for start, end in sorted(snippet.highlights):
+        term = snippet.text[start:end].strip()
+        if term and term.lower() not in (t.lower() for t in terms):
+            terms.append(term)
+    return terms[:6]
+
+
+def reader_href(paper_id: int, snippet: Snippet, back: str) -> str:
+    """The reading page at the snippet's page, highlighting its terms; ``back``: this page."""
+    query = [("page", str(snippet.page or 1)), *(("t", t) for t in find_terms(snippet))]
+    return f"/papers/{paper_id}/read?" + urlencode([*query, ("back", back)])
+
+
+templates.env.globals.update(lang_badge=lang_badge, marked=marked, reader_href=reader_href)
 
 
 def has_pdf(paper: Paper) -> bool:
