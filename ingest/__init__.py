@@ -8,8 +8,9 @@ The names are imported on first use (PEP 562): a module that needs one helper (t
 export code needs ``ingest.names``) does not load the PDF readers.
 """
 
-import importlib
 import typing
+
+from kb.lazy import lazy_names as _lazy_names
 
 if typing.TYPE_CHECKING:
     from ingest.chunking import chunk_pages, chunk_text, estimate_tokens
@@ -47,11 +48,4 @@ _WHERE = {
     "read_records": "ingest.records",
 }
 
-
-def __getattr__(name: str) -> object:
-    """Each public name comes from its module on first use."""
-    if name not in _WHERE:
-        raise AttributeError(f"module 'ingest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_names(__name__, _WHERE)

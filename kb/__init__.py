@@ -30,6 +30,7 @@ from kb.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
+from kb.lazy import lazy_names as _lazy_names
 from kb.settings import Settings
 from kb.types import (
     Collection,
@@ -74,12 +75,4 @@ __all__ = [
     "UnsupportedMedia",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """``kb.Library`` imports the application layer on first use (PEP 562)."""
-    if name == "Library":
-        from kb.library import Library
-
-        globals()[name] = Library
-        return Library
-    raise AttributeError(f"module 'kb' has no attribute {name!r}")
+__getattr__ = _lazy_names(__name__, {"Library": "kb.library.facade"})

@@ -48,25 +48,21 @@ def test_all_declared_names_exist_and_are_the_public_names(package):
     assert _public_names(module) == set(declared)
 
 
-def test_import_kb_stays_cheap():
-    """``import kb`` gives the public surface without the model stack (Library is lazy)."""
-    code = (
-        "import sys, kb; "
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss', 'kb.library') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
-def test_the_command_line_starts_without_the_model_stack():
-    """``kb search`` with a running server only asks it over HTTP: loading the command line
-    (and the search query value) must not import numpy, FAISS, torch or the PDF readers, or
-    every such call pays for them (issue 12: ``kb search`` in about a second)."""
-    code = (
-        "import sys, kb.cli, kb.library.query; "
-        "print(sorted(m for m in ('numpy', 'faiss', 'torch', 'pypdf', 'kb.library.facade', "
-        "'kb.store.store') if m in sys.modules))"
-    )
+@pytest.mark.parametrize(
+    ("imports", "heavy"),
+    [
+        # ``import kb`` gives the public surface without the model stack (Library is lazy)
+        ("kb", ("torch", "sentence_transformers", "faiss", "kb.library")),
+        # ``kb search`` with a running server only asks it over HTTP: loading the command
+        # line and the search query value must not pay for numpy, FAISS, torch or the PDF
+        # readers (issue 12: ``kb search`` in about a second)
+        (
+            "kb.cli, kb.library.query",
+            ("numpy", "faiss", "torch", "pypdf", "kb.library.facade", "kb.store.store"),
+        ),
+    ],
+)
+def test_imports_stay_cheap(imports: str, heavy: tuple[str, ...]) -> None:
+    code = f"import sys, {imports}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

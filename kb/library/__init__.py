@@ -7,17 +7,11 @@ server needs only ``kb.library.query`` and starts in a fraction of the time.
 
 import typing
 
+from kb.lazy import lazy_names as _lazy_names
+
 if typing.TYPE_CHECKING:
     from kb.library.facade import Library
 
 __all__ = ["Library"]
 
-
-def __getattr__(name: str) -> object:
-    """``kb.library.Library`` imports the facade on first use."""
-    if name == "Library":
-        from kb.library.facade import Library
-
-        globals()[name] = Library
-        return Library
-    raise AttributeError(f"module 'kb.library' has no attribute {name!r}")
+__getattr__ = _lazy_names(__name__, {"Library": "kb.library.facade"})

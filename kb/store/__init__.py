@@ -10,8 +10,9 @@ The names are imported on first use (PEP 562): ``kb.store.filters`` alone is wha
 query needs, and ``kb search`` asking a running server should not load numpy and FAISS.
 """
 
-import importlib
 import typing
+
+from kb.lazy import lazy_names as _lazy_names
 
 if typing.TYPE_CHECKING:
     from kb.store.chunks import Chunks
@@ -74,11 +75,4 @@ _WHERE = {
     "write_json": "kb.store.files",
 }
 
-
-def __getattr__(name: str) -> object:
-    """Each public name comes from its module on first use."""
-    if name not in _WHERE:
-        raise AttributeError(f"module 'kb.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_names(__name__, _WHERE)
