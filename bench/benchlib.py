@@ -1,12 +1,27 @@
-"""Helpers shared by the benchmark scripts: the machine line and the bare-pypdf yardstick."""
+"""Helpers shared by the benchmark scripts: the machine line, the bare-pypdf yardstick, and
+libraries of shared bilingual records with random vectors (search at scale)."""
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import json
 import os
 import platform
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pypdf import PdfReader
+
+if TYPE_CHECKING:
+    from kb.library.facade import Library
+
+XLING_ALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "xling"
+XLING_ALL = XLING_ALL / "llm_papers_all.jsonl.gz"
+Record = tuple[str, str, str, str]  # key, title, abstract, language
 
 
 def machine() -> str:
@@ -33,3 +48,72 @@ def bare_pypdf_pages(path: Path) -> list[str]:
         except Exception:  # a failed page gives "", as in kb
             texts.append("")
     return texts
+
+
+def bilingual_records(n: int, *, cycle: bool = False) -> list[Record]:
+    """``n`` papers from the shared bilingual records, English and Chinese alternating (title
+    and abstract in one language each). ``cycle``: past the 27,487 records, go round again
+    with new keys (the same texts: enough for timing searches, not for judging them)."""
+    base: list[Record] = []
+    with gzip.open(XLING_ALL, "rt", encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if len(base) >= n:
+                break
+            r = json.loads(line)
+            lang = "en" if i % 2 == 0 else "zh"
+            title, abstract = r.get(f"{lang}_title"), r.get(lang)
+            if title and abstract:
+                base.append((r["id"], title, abstract, lang))
+    if not cycle or len(base) >= n:
+        return base[:n]
+    rounds = itertools.count()
+    out: list[Record] = []
+    while len(out) < n:
+        r = next(rounds)
+        out += [(f"{key}#{r}" if r else key, t, a, lang) for key, t, a, lang in base]
+    return out[:n]
+
+
+def fill_random(lib: Library, records: list[Record], *, seed: int = 0, batch: int = 500) -> int:
+    """Store ``records`` as kb does (chunked title + abstract, real keyword rows), with random
+    unit vectors for every encoder instead of embeddings (embedding a million chunks would take
+    days here and does not change how long a search takes). One transaction per ``batch``
+    papers; the chunks and keyword rows of a repeated text are computed once. Returns the
+    number of chunks stored."""
+    from index.keywords import fts_document
+    from ingest.chunking import chunk_text
+    from kb.library.encoders import passage_text
+    from kb.types import PaperMeta, ParsedDocument
+
+    rng = np.random.default_rng(seed)
+    dims = {side.slot: side.identity.dim for side in lib.encoders()}
+    made: dict[tuple[str, str], tuple[list, list[str]]] = {}
+    stored = 0
+    for start in range(0, len(records), batch):
+        with lib.store.transaction():
+            for key, title, abstract, lang in records[start : start + batch]:
+                if (title, abstract) not in made:
+                    chunks = chunk_text(f"{title}\n{abstract}", max_tokens=200, overlap=30)
+                    rows = [fts_document(passage_text(title, c.text)) for c in chunks]
+                    made[(title, abstract)] = (chunks, rows)
+                chunks, rows = made[(title, abstract)]
+                meta = PaperMeta(title=title, abstract=abstract, lang=lang, year=2024)
+                doc = ParsedDocument(key, f"bench#{key}", "record", key, meta, chunks)
+                vecs = {}
+                for slot, dim in dims.items():
+                    v = rng.standard_normal((len(chunks), dim)).astype(np.float32)
+                    vecs[slot] = v / np.linalg.norm(v, axis=1, keepdims=True)
+                extra = {slot: v for slot, v in vecs.items() if slot is not None}
+                lib.store.papers.add(doc, vecs[None], keyword_texts=rows, extra_vectors=extra)
+                stored += len(chunks)
+    return stored
+
+
+def latencies_ms(fn: Callable[[Any], object], items: Iterable[Any]) -> list[float]:
+    """Wall milliseconds of ``fn(item)`` for each item, one call after another."""
+    out = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
