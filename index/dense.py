@@ -9,6 +9,7 @@ corrected by the encoder's cross-language alignment when one is given (``index.a
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from index.vectors import ModelIdentity, VectorIndex, VectorSource, check_identi
 from kb.store.files import read_arrays, write_arrays
 
 MEANS_FILE = "language_means.npz"
+STATS_FILE = "score_stats.npz"  # the last statistics computed, so that a start reuses them
 PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long
 STATS_DRIFT = 0.05  # recompute the score statistics once the index grew or shrank by 5 %
 
@@ -54,6 +56,7 @@ class DenseIndex:
         self._vectors: VectorIndex | None = None
         self._means: LanguageMeans | None = None
         self._stats: tuple[int, LanguageStats] | None = None
+        self._stats_saved_tried = False  # the saved statistics are read once, at first use
         self._model_turn = FairLock()  # one model call at a time, in arrival order
 
     @property
@@ -167,6 +170,9 @@ class DenseIndex:
         during a long ingest stay fast.
         """
         size = self.vectors.size
+        if self._stats is None and not self._stats_saved_tried:
+            self._stats_saved_tried = True
+            self._stats = self._read_stats()
         if self._stats is None or abs(size - self._stats[0]) > STATS_DRIFT * self._stats[0]:
             dim = self.identity.dim
             batches = [
@@ -179,18 +185,66 @@ class DenseIndex:
             prior, queries = means.reference_stats(), means.typical_queries()
             stats = LanguageStats.from_batches(batches, dim, prior, queries=queries)
             self._stats = (size, stats)
+            self._write_stats(size, stats)
         return self._stats[1]
+
+    def _stats_key(self) -> str:
+        """What the saved statistics were computed with: the model, the alignment, and the
+        settings recorded in the index (chunking, the calibration version)."""
+        return json.dumps({"model": self.embedder.fingerprint, **self.extra}, sort_keys=True)
+
+    def _write_stats(self, size: int, stats: LanguageStats) -> None:
+        meta = {
+            "key": self._stats_key(),
+            "size": size,
+            "counts": stats.counts,
+            "shrunk": sorted(stats.shrunk_langs),
+            "sd_floor": stats.sd_floor,
+        }
+        meta["langs"] = list(stats.mean)
+        arrays = {"meta": np.asarray(json.dumps(meta))}
+        for i, lang in enumerate(stats.mean):
+            arrays[f"mean_{i}"], arrays[f"cov_{i}"] = stats.mean[lang], stats.cov[lang]
+        try:
+            write_arrays(self.folder / STATS_FILE, arrays)
+        except OSError:
+            pass  # a read-only or full disk: the next start computes them again
+
+    def _read_stats(self) -> tuple[int, LanguageStats] | None:
+        """The statistics saved by the last computation, if made with the same model,
+        alignment and settings; None otherwise (they are computed again)."""
+        saved = read_arrays(self.folder / STATS_FILE)
+        if saved is None or "meta" not in saved:
+            return None
+        meta = json.loads(str(saved["meta"]))
+        if meta.get("key") != self._stats_key():
+            return None
+        langs = meta["langs"]
+        stats = LanguageStats(
+            mean={lang: saved[f"mean_{i}"] for i, lang in enumerate(langs)},
+            cov={lang: saved[f"cov_{i}"] for i, lang in enumerate(langs)},
+            counts={k: int(v) for k, v in meta["counts"].items()},
+            shrunk_langs=frozenset(meta["shrunk"]),
+            sd_floor={k: float(v) for k, v in meta["sd_floor"].items()},
+        )
+        return int(meta["size"]), stats
+
+    def _forget_stats(self) -> None:
+        """The vectors were replaced: statistics in memory and on disk no longer hold."""
+        self._stats = None
+        self._stats_saved_tried = True
+        (self.folder / STATS_FILE).unlink(missing_ok=True)
 
     def rebuild(self) -> None:
         """Rebuild the FAISS index from the vectors in SQLite and save it."""
-        self._stats = None
+        self._forget_stats()
         generation = self.store.generation()
         self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
         self.save(generation)
 
     def reset(self) -> None:
         """Forget the store's recorded model and rebuild from the (re-embedded) vectors."""
-        self._stats = None
+        self._forget_stats()
         self.store.clear_state(self.state_key)
         check_identity(self.store, self.identity, self.state_key)
         generation = self.store.generation()
