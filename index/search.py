@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -67,6 +67,18 @@ class SearchContext:
     chunks_by_ids: ChunksById
     ids_by_lang: dict[str, np.ndarray]
     chunk_counts: ChunkCounts | None = None
+    _counted: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def counts_of(self, paper_ids: list[int]) -> dict[int, int]:
+        """paper id -> its number of chunks, each paper read from storage once per search
+        (the ranking, the scores shown and hybrid's extra rankings all need them)."""
+        if self.chunk_counts is None:
+            return {}
+        missing = [pid for pid in paper_ids if pid not in self._counted]
+        if missing:
+            found = self.chunk_counts(missing)
+            self._counted.update({pid: found.get(pid, 0) for pid in missing})
+        return {pid: self._counted[pid] for pid in paper_ids if self._counted[pid]}
 
 
 def dense_scores(
@@ -126,7 +138,7 @@ def floored_scores(
     z: dict[int, float] = {}
     for lang, ids in by_lang.items():
         z.update(score_chunks(queries, lang, ids))
-    counts = ctx.chunk_counts(list(best)) if ctx.chunk_counts is not None else {}
+    counts = ctx.counts_of(list(best))
     return [
         p._replace(score=scorer.paper(z[best[p.pid]], counts.get(p.pid, len(p.hits))))
         if p.pid in best
@@ -161,8 +173,8 @@ def paper_hits(
 ) -> Ranked:
     """Each paper's hits (best first) with its score, best paper first."""
     counts: dict[int, int] = {}
-    if scorer is not None and ctx.chunk_counts is not None:
-        counts = ctx.chunk_counts(list(by_paper))
+    if scorer is not None:
+        counts = ctx.counts_of(list(by_paper))
     out = []
     for pid, hits in by_paper.items():
         hits.sort(reverse=True)

@@ -14,13 +14,13 @@ UNDETERMINED = "und"
 
 # Han ideographs (URO, Ext. A, compatibility, Ext. B+), kana and hangul: scripts written
 # without spaces between words, where SentencePiece gives about one token per character.
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
 _KANA = "\u3040-\u30ff\u31f0-\u31ff"
 _HANGUL = "\uac00-\ud7af"
-CJK_CHARS = _HAN + _KANA + _HANGUL
+CJK_CHARS = HAN_CHARS + _KANA + _HANGUL
 # Scripts written without spaces between words (Korean uses spaces, so hangul is not here).
-UNSPACED_CHARS = _HAN + _KANA
-_HAN_RE = re.compile(f"[{_HAN}]")
+UNSPACED_CHARS = HAN_CHARS + _KANA
+_HAN_RE = re.compile(f"[{HAN_CHARS}]")
 _KANA_RE = re.compile(f"[{_KANA}]")
 # CJK punctuation as a regex class body: 。、「」《》… and fullwidth forms (NFKC turns most
 # fullwidth punctuation such as ，！？：； into ASCII, but text may arrive un-normalised).

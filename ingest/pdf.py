@@ -117,7 +117,8 @@ def read_pdf(
         texts, judged, used = _choose(texts, judged, {"pdfminer": mined})
         still = [i for i in poor if not judged[i].good]
         by_page = poppler_pages(path, [numbers[i] + 1 for i in still]) if still else {}
-        popped = {numbers.index(n - 1): clean_text(text) for n, text in by_page.items()}
+        index_of = {number: i for i, number in enumerate(numbers)}
+        popped = {index_of[n - 1]: clean_text(text) for n, text in by_page.items()}
         texts, judged, used = _choose(texts, judged, {"poppler": popped}, used)
     pages, reports = _report(texts, judged, used, numbers)
     if require_text and not any(pages):

@@ -106,3 +106,21 @@ def test_the_spread_floor_sets_the_score_shown_not_the_order():
     assert en == pytest.approx(2.0) and zh == pytest.approx(3.0) and zh > en
     assert stats.zscore(query, np.asarray([0.3]), "zh")[0] == pytest.approx(0.6)  # 0.3 / 0.5
     assert stats.zscore(query, np.asarray([2.0]), "en")[0] == pytest.approx(2.0)  # no floor hit
+
+
+def test_a_search_reads_each_papers_chunk_count_once():
+    """The ranking, the scores shown and hybrid's extra rankings all need papers' chunk
+    counts; the search context reads each paper's from storage once."""
+    from index.search import SearchContext
+
+    asked: list[list[int]] = []
+
+    def counts(pids):
+        asked.append(sorted(pids))
+        return {pid: pid * 10 for pid in pids if pid != 3}  # paper 3 has no chunks
+
+    ctx = SearchContext(lambda ids: {}, {}, counts)
+    assert ctx.counts_of([1, 2, 3]) == {1: 10, 2: 20}
+    assert ctx.counts_of([2, 3, 4]) == {2: 20, 4: 40}
+    assert asked == [[1, 2, 3], [4]]
+    assert SearchContext(lambda ids: {}, {}).counts_of([1]) == {}

@@ -30,6 +30,7 @@ from api.web.render import (
     safe_path,
     shown_name,
 )
+from ingest.lang import HAN_CHARS
 from kb.errors import InvalidInput, NotFound, PaperNotFound
 from kb.library import Library
 from kb.library.exports import gbt7714
@@ -43,7 +44,7 @@ SNIPPET_CHARS = 260
 N_EXAMPLES = 4
 LIST_PAGE = 20  # papers per page of /papers
 PAPER_SORTS = ("added", "year", "title")
-_HAN = re.compile("[\u3400-\u9fff]")
+_HAN = re.compile(f"[{HAN_CHARS}]")  # a Chinese query or title
 # Where a title's key phrase ends: "Jailbreak attacks: a survey" -> "Jailbreak attacks".
 _TITLE_SPLIT = re.compile(r"\s*(?:[:：|—–(（【\[]|\s-\s)\s*")
 
