@@ -74,12 +74,27 @@ def bilingual_records(n: int, *, cycle: bool = False) -> list[Record]:
     return out[:n]
 
 
-def fill_random(lib: Library, records: list[Record], *, seed: int = 0, batch: int = 500) -> int:
+def fill_random(
+    lib: Library,
+    records: list[Record],
+    *,
+    seed: int = 0,
+    batch: int = 500,
+    centres: dict[str | None, np.ndarray] | None = None,
+    spread: float = 0.5,
+) -> int:
     """Store ``records`` as kb does (chunked title + abstract, real keyword rows), with random
     unit vectors for every encoder instead of embeddings (embedding a million chunks would take
     days here and does not change how long a search takes). One transaction per ``batch``
     papers; the chunks and keyword rows of a repeated text are computed once. Returns the
-    number of chunks stored."""
+    number of chunks stored.
+
+    Args:
+        centres: per encoder slot, real embeddings (one per row) that each paper's vectors
+            scatter around (one drawn per paper, Gaussian noise of norm about ``spread``
+            added): a library with the neighbourhoods real text has, on which an
+            approximate index's recall means something. None: uniform random vectors.
+    """
     from index.keywords import fts_document
     from ingest.chunking import chunk_text
     from kb.library.encoders import passage_text
@@ -102,7 +117,10 @@ def fill_random(lib: Library, records: list[Record], *, seed: int = 0, batch: in
                 vecs = {}
                 for slot, dim in dims.items():
                     v = rng.standard_normal((len(chunks), dim)).astype(np.float32)
-                    vecs[slot] = v / np.linalg.norm(v, axis=1, keepdims=True)
+                    if centres is not None:
+                        topic = centres[slot][rng.integers(len(centres[slot]))]
+                        v = topic / np.linalg.norm(topic) + v * (spread / np.sqrt(dim))
+                    vecs[slot] = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
                 extra = {slot: v for slot, v in vecs.items() if slot is not None}
                 lib.store.papers.add(doc, vecs[None], keyword_texts=rows, extra_vectors=extra)
                 stored += len(chunks)

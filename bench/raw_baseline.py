@@ -57,8 +57,8 @@ def main() -> None:
         sys.exit(f"error: {args.library} holds {store.papers.count()} papers; build it first.")
     embedder = load_embedder(settings)
     index = VectorIndex(embedder.dim)
-    for ids, vecs, _ in store.chunks.iter_vectors(embedder.dim):
-        index.add(ids, vecs)
+    for ids, vecs, langs in store.chunks.iter_vectors(embedder.dim):
+        index.add(ids, vecs, langs)
     paper_of = store.chunks.paper_ids()
     keys = {p.id: (p.key, p.lang) for p in store.papers.select(limit=10**9)}
     lang_of = dict(keys.values())

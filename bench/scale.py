@@ -2,9 +2,12 @@
 
 Each library holds the shared bilingual records (``llm_papers_all.jsonl.gz``, English and
 Chinese alternating, title + abstract chunked as kb does, real keyword rows), gone round again
-with new keys past its 27,487 records; the vectors are random unit vectors (embedding a million
-chunks would take days on 2 cores and does not change how long a search takes), the queries
-are real titles embedded by the real encoders. For each size it prints:
+with new keys past its 27,487 records. The vectors are synthetic (embedding a million chunks
+would take days on 2 cores and does not change how long a search takes): each paper's chunks
+scatter around one of ``--topics`` real titles embedded by each encoder, so the library has
+the neighbourhoods of real text and an approximate index's recall means something (uniform
+random vectors have none: ``--topics 0``). The queries are other real titles embedded by the
+real encoders. For each size it prints:
 
 - build: storing the chunks, then the first open, which builds the FAISS indexes from SQLite;
 - disk: the data folder (SQLite with every vector, the saved indexes);
@@ -13,7 +16,10 @@ are real titles embedded by the real encoders. For each size it prints:
   alone) for comparison;
 - p50 / p95 latency of dense, hybrid and keyword search and of related papers (warm, in
   this process, query embedding included);
-- recall@10 of the index against an exact (flat) search: 1.0 while every index is flat.
+- the index kind, and its recall against an exact (flat) search of the same vectors, per
+  encoder and document language: ``recall_at_10``, of the 10 best chunks once the
+  candidates are scored exactly (what a search ranks), and ``recall_at_200``, of the 200
+  candidates themselves (1.0 while an index is flat).
 
 It ends with one line per size that a script can read (one line here, wrapped):
 
@@ -21,6 +27,10 @@ It ends with one line per size that a script can read (one line here, wrapped):
         recall_at_10=X
 
     .venv/bin/python bench/scale.py [--chunks 10000 100000 1000000] [--queries 100]
+        [--index auto|flat|ivf] [--topics 2000] [--tmp DIR [--keep]] [--reuse DIR/kb-N]
+
+``--keep`` leaves each library built in ``--tmp``; ``--reuse`` measures a kept one again (a
+new setting such as ``--index flat`` rebuilds its indexes first; build time is then ``nan``).
 """
 
 from __future__ import annotations
@@ -28,16 +38,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from benchlib import bilingual_records, fill_random, latencies_ms, machine
 
+from index.vectors import FLAT, IndexPlan, VectorIndex
 from kb.library.facade import Library
 from kb.library.query import SearchQuery
 from kb.settings import Settings
@@ -82,21 +95,35 @@ def _chunks_per_record() -> float:
     return n / len(sample)
 
 
-def run_size(target: int, queries: list[str], tmp: Path, per_record: float) -> dict[str, float]:
-    """Build a library of about ``target`` chunks in ``tmp``, measure it, and remove it."""
-    folder = tmp / f"kb-{target}"
+def run_size(
+    target: int,
+    queries: list[str],
+    tmp: Path,
+    per_record: float,
+    topics: list[str],
+    reuse: Path | None = None,
+    keep: bool = False,
+) -> dict[str, Any]:
+    """Build a library of about ``target`` chunks in ``tmp``, measure it, and remove it
+    unless ``keep`` (``reuse``: measure the library already there instead, and keep it)."""
+    folder = reuse or tmp / f"kb-{target}"
     settings = Settings.from_env().replace(data_dir=folder)
-    records = bilingual_records(math.ceil(target / per_record), cycle=True)
     started = time.perf_counter()
+    if reuse is None:
+        records = bilingual_records(math.ceil(target / per_record), cycle=True)
+        lib = Library(settings)
+        centres = None
+        if topics:
+            centres = {s.slot: s.embedder.encode(topics, kind="passage") for s in lib.load()}
+        fill_random(lib, records, centres=centres)
+        lib.close()
     lib = Library(settings)
-    lib.load()
-    chunks = fill_random(lib, records)
-    lib.close()
-    lib = Library(settings)
-    lib.load()  # the indexes are built from SQLite here
-    build_s = time.perf_counter() - started
+    lib.load()  # the indexes are built from SQLite here (or rebuilt if another kind is set)
+    build_s = time.perf_counter() - started if reuse is None else float("nan")
+    stats = lib.store.papers.stats()
     lib.close()  # saves the indexes: the cold start below finds them healthy
-    out: dict[str, float] = {"chunks": chunks, "papers": len(records), "build_s": build_s}
+    out: dict[str, Any] = {"chunks": stats["chunks"], "papers": stats["papers"]}
+    out["build_s"] = build_s
     out["disk_mb"] = _disk_mb(folder)
     out.update(_cold(folder, queries[0]))
     lib = Library(settings)
@@ -108,14 +135,47 @@ def run_size(target: int, queries: list[str], tmp: Path, per_record: float) -> d
     ids = [p.id for p in lib.papers(limit=len(queries))]
     took = latencies_ms(lambda i: lib.related(i), ids)
     out["related_p50_ms"], out["related_p95_ms"] = _percentiles(took)
-    kinds = {type(side.vectors.index).__name__ for side in lib.encoders()}
-    out["recall_at_10"] = 1.0 if kinds <= {"IndexIDMap", "IndexIDMap2", "IndexFlatIP"} else -1.0
+    out.update(_recall(lib, queries))
     lib.close()
-    shutil.rmtree(folder)
+    if reuse is None and not keep:
+        shutil.rmtree(folder)
     return out
 
 
-def _line(r: dict[str, float]) -> str:
+def _recall(lib: Library, queries: list[str], deep: int = 200) -> dict[str, Any]:
+    """The index kinds, and their recall@10 (after exact scoring) and recall@200 (of the
+    candidates) against a flat index of the same vectors, averaged over encoders, document
+    languages and queries."""
+    sides = lib.encoders()
+    ids_by_lang = lib.store.chunks.ids_by_lang()
+    at10, at200 = [], []
+    for side in sides:
+        if side.vectors.kind == FLAT:
+            at10.append(1.0)
+            at200.append(1.0)
+            continue
+        dim = side.identity.dim
+        flat = VectorIndex.rebuild(lib.store, dim, side.to_index, side.slot, IndexPlan("flat"))
+        for text in queries:
+            qvec = side.embed_query(text, "und")
+            for lang, only in ids_by_lang.items():
+                exact = [cid for cid, _ in flat.search(qvec, deep, only=only)]
+                hits = side.vectors.search(qvec, deep, only=only, lang=lang)
+                found = np.asarray([cid for cid, _ in hits])
+                rescored = found[np.argsort(-(side.vectors.vectors_of(found) @ qvec))]
+                top = set(exact[:10])
+                at10.append(len(set(rescored[:10].tolist()) & top) / max(len(top), 1))
+                at200.append(len(set(found.tolist()) & set(exact)) / max(len(exact), 1))
+        del flat
+    kinds = "+".join(
+        f"{s.vectors.kind}" + (f"({s.vectors.index.nlist} lists)" if s.vectors.kind != FLAT else "")
+        for s in sides
+    )  # fmt: skip
+    return {"kind": kinds, "recall_at_10": float(np.mean(at10)),
+            "recall_at_200": float(np.mean(at200))}  # fmt: skip
+
+
+def _line(r: dict[str, Any]) -> str:
     ms = ", ".join(
         f"{name} {r[f'{name}_p50_ms']:.0f}/{r[f'{name}_p95_ms']:.0f}"
         for name in ("dense", "hybrid", "keyword", "related")
@@ -123,7 +183,8 @@ def _line(r: dict[str, float]) -> str:
     return (
         f"{r['chunks']:,.0f} chunks ({r['papers']:,.0f} papers): build {r['build_s']:.0f} s, "
         f"disk {r['disk_mb']:,.0f} MiB, cold start {r['start_s']:.1f} s, "
-        f"rss {r['rss_mb']:,.0f} MiB; p50/p95 ms: {ms}"
+        f"rss {r['rss_mb']:,.0f} MiB; p50/p95 ms: {ms}; index {r['kind']}, "
+        f"recall@10 {r['recall_at_10']:.3f}, recall@200 {r['recall_at_200']:.3f}"
     )
 
 
@@ -132,19 +193,38 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=100, help="queries per mode and size")
     parser.add_argument("--tmp", type=Path, help="where to build (default: a temporary folder)")
+    parser.add_argument("--index", choices=["auto", "flat", "ivf"], help="KB_INDEX for all")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="measure this library (one an earlier run "
+        "kept) instead of building one; --chunks is then ignored",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the libraries built, in "
+                        "--tmp (for --reuse)")  # fmt: skip
+    parser.add_argument("--topics", type=int, default=2000, help="real titles vectors scatter "
+                        "around (0: uniform random vectors)")  # fmt: skip
     args = parser.parse_args()
-    queries = [t for _, t, _, _ in bilingual_records(27_487)[-args.queries :]]
+    if args.index:
+        os.environ["KB_INDEX"] = args.index  # the cold-start processes read it too
+    every = bilingual_records(27_487)
+    queries = [t for _, t, _, _ in every[-args.queries :]]
+    topics = [t for _, t, _, _ in every[-(args.queries + args.topics) : -args.queries]]
+    topics = topics if args.topics else []
     per_record = _chunks_per_record()
     print(f"machine: {machine()}; {per_record:.2f} chunks per record", flush=True)
+    if args.keep and not args.tmp:
+        parser.error("--keep needs --tmp (where the libraries stay)")
     with tempfile.TemporaryDirectory(prefix="kb-scale-", dir=args.tmp) as tmp:
+        work = args.tmp if args.keep else Path(tmp)
         empty = Path(tmp) / "kb-empty"
         Library(Settings.from_env().replace(data_dir=empty)).close()
         models = _cold(empty, queries[0])
         print(f"cold start of an empty library (the models alone): {models['start_s']:.1f} s, "
               f"{models['rss_mb']:.0f} MiB", flush=True)  # fmt: skip
         results = []
-        for target in args.chunks:
-            r = run_size(target, queries, Path(tmp), per_record)
+        for target in [0] if args.reuse else args.chunks:
+            r = run_size(target, queries, work, per_record, topics, args.reuse, args.keep)
             results.append(r)
             print(_line(r), flush=True)
     for r in results:
@@ -152,7 +232,7 @@ def main() -> None:
             f"scale: chunks={r['chunks']:.0f} dense_p95_ms={r['dense_p95_ms']:.1f}"
             f" hybrid_p95_ms={r['hybrid_p95_ms']:.1f} related_p95_ms={r['related_p95_ms']:.1f}"
             f" rss_mb={r['rss_mb']:.0f} start_s={r['start_s']:.2f}"
-            f" recall_at_10={r['recall_at_10']:.2f}"
+            f" recall_at_10={r['recall_at_10']:.3f}"
         )
 
 

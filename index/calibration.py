@@ -58,6 +58,7 @@ SD_FLOOR_FACTOR = 1.5
 # full text's ZH->EN 0.04 (docs/EVALUATION.md, "the floor in the order").
 RANK_FLOOR_FACTOR = 1.0
 RANK_FLOOR = RANK_FLOOR_FACTOR / SD_FLOOR_FACTOR  # the share of the floor, for ``zscore``
+OUTER_BLOCK = 64  # columns of the running outer-product sums updated at a time (``Moments``)
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -162,10 +163,10 @@ class LanguageStats:
                 library's own chunks of that language (the pooled one under
                 ``MIN_CHUNKS_FOR_STATS`` chunks).
         """
-        own = cls._moments(batches, dim)
-        floor = own.sd_floors(queries) if queries is not None else {}
-        stats = own if prior is None or prior_chunks <= 0 else own.shrunk(prior, prior_chunks)
-        return dataclasses.replace(stats, sd_floor=floor)
+        moments = Moments.empty(dim)
+        for vecs, langs in batches:
+            moments.add(vecs, langs)
+        return moments.stats(prior, prior_chunks, queries)
 
     def shrunk(self, prior: LanguageStats, prior_chunks: int) -> LanguageStats:
         """These moments blended with ``prior``'s, language by language (see from_batches)."""
@@ -195,28 +196,6 @@ class LanguageStats:
                 floor[lang] = floor["*"]
         return floor
 
-    @classmethod
-    def _moments(cls, batches: list[tuple[np.ndarray, list[str]]], dim: int) -> LanguageStats:
-        sums: dict[str, np.ndarray] = {}
-        outer: dict[str, np.ndarray] = {}
-        counts: dict[str, int] = {}
-        for vecs, langs in batches:
-            for lang in set(langs):
-                rows = vecs[np.asarray(langs) == lang].astype(np.float64)
-                sums[lang] = sums.get(lang, np.zeros(dim)) + rows.sum(axis=0)
-                outer[lang] = outer.get(lang, np.zeros((dim, dim))) + rows.T @ rows
-                counts[lang] = counts.get(lang, 0) + len(rows)
-        total = sum(counts.values())
-        if total:
-            sums["*"] = sum(sums.values(), np.zeros(dim))
-            outer["*"] = sum(outer.values(), np.zeros((dim, dim)))
-            counts["*"] = total
-        mean = {lang: sums[lang] / n for lang, n in counts.items()}
-        cov = {
-            lang: outer[lang] / n - np.outer(mean[lang], mean[lang]) for lang, n in counts.items()
-        }
-        return cls(mean=mean, cov=cov, counts=counts)
-
     def zscore(
         self, query: np.ndarray, scores: np.ndarray, lang: str, *, floor: float = 1.0
     ) -> np.ndarray:
@@ -235,3 +214,83 @@ class LanguageStats:
         mu = float(q @ self.mean[key])
         sd = float(np.sqrt(max(q @ self.cov[key] @ q, 1e-12)))
         return (scores - mu) / max(sd, floor * self.sd_floor.get(key, 0.0))
+
+
+@dataclass
+class Moments:
+    """Running per-language sums of indexed chunk vectors (count, sum, sum of outer
+    products): what ``LanguageStats`` is computed from, kept up to date as chunks are added
+    and removed, so a growing library never reads every vector again."""
+
+    dim: int
+    counts: dict[str, int] = field(default_factory=dict)
+    sums: dict[str, np.ndarray] = field(default_factory=dict)  # float64 [dim]
+    outer: dict[str, np.ndarray] = field(default_factory=dict)  # float64 [dim, dim]
+
+    @classmethod
+    def empty(cls, dim: int) -> Moments:
+        return cls(dim)
+
+    def add(self, vecs: np.ndarray, langs: list[str], sign: int = 1) -> None:
+        """Count ``vecs`` (indexed vectors of chunks in ``langs``) in, or out with sign -1."""
+        lang_of = np.asarray(langs)
+        for lang in set(langs):
+            rows = np.asarray(vecs, dtype=np.float64)[lang_of == lang]
+            dim = self.dim
+            if lang not in self.sums:
+                self.sums[lang], self.outer[lang] = np.zeros(dim), np.zeros((dim, dim))
+            sums, outer = self.sums[lang], self.outer[lang]
+            sums += sign * rows.sum(axis=0)
+            # in place, a block of columns at a time: no dim x dim temporary (an import's
+            # memory stays flat whatever the model's dimension)
+            for at in range(0, dim, OUTER_BLOCK):
+                outer[:, at : at + OUTER_BLOCK] += sign * (rows.T @ rows[:, at : at + OUTER_BLOCK])
+            self.counts[lang] = self.counts.get(lang, 0) + sign * len(rows)
+            if self.counts[lang] <= 0:  # the language's last chunk went
+                del self.counts[lang], self.sums[lang], self.outer[lang]
+
+    def remove(self, vecs: np.ndarray, langs: list[str]) -> None:
+        self.add(vecs, langs, sign=-1)
+
+    def raw(self) -> LanguageStats:
+        """Mean and covariance of each language, and of all pooled (``*``)."""
+        counts, sums, outer = dict(self.counts), dict(self.sums), dict(self.outer)
+        total = sum(counts.values())
+        if total:
+            sums["*"] = sum(sums.values(), np.zeros(self.dim))
+            outer["*"] = sum(outer.values(), np.zeros((self.dim, self.dim)))
+            counts["*"] = total
+        mean = {lang: sums[lang] / n for lang, n in counts.items()}
+        cov = {
+            lang: outer[lang] / n - np.outer(mean[lang], mean[lang]) for lang, n in counts.items()
+        }
+        return LanguageStats(mean=mean, cov=cov, counts=counts)
+
+    def stats(
+        self,
+        prior: LanguageStats | None = None,
+        prior_chunks: int = PRIOR_CHUNKS,
+        queries: np.ndarray | None = None,
+    ) -> LanguageStats:
+        """The score statistics, as ``LanguageStats.from_batches`` of the same vectors."""
+        own = self.raw()
+        floor = own.sd_floors(queries) if queries is not None else {}
+        stats = own if prior is None or prior_chunks <= 0 else own.shrunk(prior, prior_chunks)
+        return dataclasses.replace(stats, sd_floor=floor)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        langs = sorted(self.counts)
+        out = {"langs": np.asarray(json.dumps(langs)), "dim": np.asarray(self.dim)}
+        for i, lang in enumerate(langs):
+            out[f"count_{i}"] = np.asarray(self.counts[lang])
+            out[f"sum_{i}"], out[f"outer_{i}"] = self.sums[lang], self.outer[lang]
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Moments:
+        out = cls(int(arrays["dim"]))
+        for i, lang in enumerate(json.loads(str(arrays["langs"]))):
+            out.counts[lang] = int(arrays[f"count_{i}"])
+            out.sums[lang] = np.asarray(arrays[f"sum_{i}"], dtype=np.float64)
+            out.outer[lang] = np.asarray(arrays[f"outer_{i}"], dtype=np.float64)
+        return out

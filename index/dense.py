@@ -17,15 +17,18 @@ from typing import Any
 import numpy as np
 
 from index.alignment import Alignment
-from index.calibration import LanguageMeans, LanguageStats
+from index.calibration import LanguageMeans, LanguageStats, Moments
 from index.embedder import Embedder
-from index.vectors import ModelIdentity, VectorIndex, VectorSource, check_identity
+from index.vectors import IndexPlan, ModelIdentity, VectorIndex, VectorSource, check_identity
 from kb.store.files import read_arrays, write_arrays
 
 MEANS_FILE = "language_means.npz"
-STATS_FILE = "score_stats.npz"  # the last statistics computed, so that a start reuses them
+STATS_FILE = "score_stats.npz"  # the running sums of the statistics, saved with the index
 PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long
-STATS_DRIFT = 0.05  # recompute the score statistics once the index grew or shrank by 5 %
+STATS_DRIFT = 0.05  # compute the sums again once removals reach 5 % of the index
+# Exact vectors kept from the store for an IVF index's candidates (a search scores the same
+# chunks several times: candidates, best chunks, hybrid's extra rankings): at most 8 MiB.
+EXACT_CACHE = 4096
 
 
 class DenseIndex:
@@ -39,6 +42,7 @@ class DenseIndex:
         extra: settings recorded in the index config; a change rebuilds the index.
         alignment: the cross-language correction applied after centring (None: none); its
             fingerprint is recorded in the index config beside ``extra``.
+        plan: which FAISS index kind the library's size gets (``KB_INDEX``).
     """
 
     def __init__(
@@ -49,15 +53,19 @@ class DenseIndex:
         slot: str | None,
         extra: dict[str, Any],
         alignment: Alignment | None = None,
+        plan: IndexPlan | None = None,
     ) -> None:
         self.store, self.embedder, self.folder, self.slot = store, embedder, folder, slot
         self.alignment = alignment
+        self.plan = plan or IndexPlan()
         self.extra = extra
         self._vectors: VectorIndex | None = None
         self._means: LanguageMeans | None = None
-        self._stats: tuple[int, LanguageStats] | None = None
-        self._stats_saved_tried = False  # the saved statistics are read once, at first use
+        self._moments: Moments | None = None  # running sums of the indexed vectors
+        self._stats: LanguageStats | None = None  # derived from them, until they change
+        self._removed = 0  # chunks removed since the sums were computed
         self._model_turn = FairLock()  # one model call at a time, in arrival order
+        self._exact: dict[int, np.ndarray] = {}  # chunk id -> exact indexed vector (IVF)
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -91,7 +99,9 @@ class DenseIndex:
                 self.extra,
                 self.to_index,
                 slot=self.slot,
+                plan=self.plan,
             )
+            self._vectors.exact = self.exact_vectors
         return self._vectors
 
     @property
@@ -121,22 +131,47 @@ class DenseIndex:
         centred = self.means().center(vectors, langs, "passage")
         return centred if self.alignment is None else self.alignment.apply(centred, langs)
 
+    def exact_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The exact indexed vectors of these chunks, from the stored ones (an IVF index
+        holds quantised copies only)."""
+        id_list = [int(i) for i in ids]
+        cache = self._exact
+        wanted = [cid for cid in dict.fromkeys(id_list) if cid not in cache]
+        if wanted:
+            if len(cache) + len(wanted) > EXACT_CACHE:
+                cache.clear()
+                wanted = list(dict.fromkeys(id_list))
+            dim = self.identity.dim
+            found, raw, langs = self.store.chunks.vectors_with_langs(wanted, dim, slot=self.slot)
+            cache.update(zip(found, self.to_index(raw, langs), strict=True))
+            if len(found) < len(wanted):  # a chunk deleted since the index was read:
+                gone = np.asarray([c for c in wanted if c not in cache], dtype=np.int64)
+                approx = self.vectors.index.reconstruct_batch(gone)
+                cache.update(zip(gone.tolist(), approx, strict=True))
+        return np.stack([cache[cid] for cid in id_list]).astype(np.float32, copy=False)
+
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Passage vectors, a few texts per model call.
 
         A server embeds an ingest job's passages while it answers searches. The model is
         taken in turn (first come, first served) one call at a time, so a query waits at most
         for one slice of PASSAGE_SLICE texts (about a second on 2 cores), and a stream of
-        queries cannot starve the ingest either.
+        queries cannot starve the ingest either. The texts are embedded shortest first, so
+        a slice pads its texts to a length close to their own (a record's short last chunk
+        no longer pads to a full one), and returned in their order.
         """
         step = max(min(int(getattr(self.embedder, "batch_size", PASSAGE_SLICE)), PASSAGE_SLICE), 1)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         parts = []
         for start in range(0, len(texts), step):
+            part = [texts[i] for i in order[start : start + step]]
             with self._model_turn:
-                parts.append(self.embedder.encode(texts[start : start + step], kind="passage"))
+                parts.append(self.embedder.encode(part, kind="passage"))
         if not parts:
             return self.embedder.encode([], kind="passage")
-        return np.concatenate(parts)
+        out = np.empty_like(parts[0], shape=(len(texts), parts[0].shape[1]))
+        out[order] = np.concatenate(parts)
+        return out
 
     def embed_query(self, text: str, lang: str) -> np.ndarray:
         """The query's centred, normalised vector for this encoder."""
@@ -146,101 +181,123 @@ class DenseIndex:
         return (centred if self.alignment is None else self.alignment.apply(centred, [lang]))[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
-        self.open().add(ids, self.to_index(vectors, langs))
-        if self._stats is not None and not set(langs) <= set(self._stats[1].counts):
-            self._stats = None  # a language the statistics have not seen
+        self._exact.clear()
+        indexed = self.to_index(vectors, langs)
+        # sums not read yet are computed later from the store, which holds these chunks
+        counted = self._moments is not None
+        self.open().add(ids, indexed, langs)
+        if self._moments is not None and counted:
+            self._moments.add(indexed, langs)
+            self._stats = None
 
     def remove(self, ids: list[int]) -> None:
+        self._exact.clear()
+        before = self.open().size
         self.open().remove(ids)
+        self._removed += before - self.open().size
 
     def save(self, generation: int | None = None) -> None:
         """Write the index, stamped with the store generation it mirrors (default: the one
         this process follows, ``Store.mirrored_generation``); a stale stamp makes the next
-        loader rebuild from SQLite."""
+        loader rebuild from SQLite. The running statistics are saved with it."""
         if generation is None:
             generation = self.store.mirrored_generation()
+        unfit = self.plan.unfit(self.open())
+        if unfit is not None:  # the library grew past (or shrank under) its index kind
+            self._vectors = self._rebuilt()
+            self._vectors.rebuilt_because = unfit
         self.open().save(self.folder, self.identity, generation, self.extra)
+        if self._moments is not None:
+            self._write_moments(generation)
+
+    def moments(self) -> Moments:
+        """The running per-language sums the score statistics come from: those saved with
+        the index when they mirror the same store generation and settings, else computed
+        from every stored vector (once; from then on kept up to date as chunks come in)."""
+        if self._moments is None or self._removed > STATS_DRIFT * max(self.open().size, 1):
+            saved = None if self._moments is not None else self._read_moments()
+            self._moments = saved or self._computed_moments()
+            self._removed, self._stats = 0, None
+        return self._moments
 
     def stats(self) -> LanguageStats:
         """Per-language score statistics of the indexed chunks.
 
-        They describe a population, which a few new papers barely move, and computing them
-        reads every vector (O(chunks x dim²)). So they are recomputed only when the index
-        size has drifted by more than STATS_DRIFT since, or a new language came in; searches
-        during a long ingest stay fast.
+        They come from running sums (``Moments``): a new chunk is counted in as it is added,
+        so a growing library is never read again. A removed chunk is not counted out (its
+        language is gone with it from the store); once removals pass STATS_DRIFT of the
+        index, the sums are computed again from the store.
         """
-        size = self.vectors.size
-        if self._stats is None and not self._stats_saved_tried:
-            self._stats_saved_tried = True
-            self._stats = self._read_stats()
-        if self._stats is None or abs(size - self._stats[0]) > STATS_DRIFT * self._stats[0]:
-            dim = self.identity.dim
-            batches = [
-                (self.to_index(vecs, langs), langs)
-                for _, vecs, langs in self.store.chunks.iter_vectors(dim, slot=self.slot)
-            ]
+        moments = self.moments()
+        if self._stats is None:
             means = self.means()
             if self.alignment is not None:
                 means = aligned_means(means, self.alignment)
             prior, queries = means.reference_stats(), means.typical_queries()
-            stats = LanguageStats.from_batches(batches, dim, prior, queries=queries)
-            self._stats = (size, stats)
-            self._write_stats(size, stats)
-        return self._stats[1]
+            self._stats = moments.stats(prior, queries=queries)
+        return self._stats
+
+    def _computed_moments(self) -> Moments:
+        """The sums over every stored vector (O(chunks x dim²)), saved at once."""
+        moments = Moments.empty(self.identity.dim)
+        for _, vecs, langs in self.store.chunks.iter_vectors(self.identity.dim, slot=self.slot):
+            moments.add(self.to_index(vecs, langs), langs)
+        self._moments = moments
+        self._write_moments(self.store.generation())
+        return moments
 
     def _stats_key(self) -> str:
-        """What the saved statistics were computed with: the model, the alignment, and the
+        """What the saved sums were computed with: the model, the alignment, and the
         settings recorded in the index (chunking, the calibration version)."""
         return json.dumps({"model": self.embedder.fingerprint, **self.extra}, sort_keys=True)
 
-    def _write_stats(self, size: int, stats: LanguageStats) -> None:
-        meta = {
-            "key": self._stats_key(),
-            "size": size,
-            "counts": stats.counts,
-            "shrunk": sorted(stats.shrunk_langs),
-            "sd_floor": stats.sd_floor,
-        }
-        meta["langs"] = list(stats.mean)
-        arrays = {"meta": np.asarray(json.dumps(meta))}
-        for i, lang in enumerate(stats.mean):
-            arrays[f"mean_{i}"], arrays[f"cov_{i}"] = stats.mean[lang], stats.cov[lang]
+    def _write_moments(self, generation: int) -> None:
+        if self._moments is None:
+            return
+        meta = {"key": self._stats_key(), "generation": generation, "removed": self._removed}
+        arrays = {"meta": np.asarray(json.dumps(meta)), **self._moments.to_arrays()}
         try:
             write_arrays(self.folder / STATS_FILE, arrays)
         except OSError:
             pass  # a read-only or full disk: the next start computes them again
 
-    def _read_stats(self) -> tuple[int, LanguageStats] | None:
-        """The statistics saved by the last computation, if made with the same model,
-        alignment and settings; None otherwise (they are computed again)."""
+    def _read_moments(self) -> Moments | None:
+        """The sums saved with the index, if made with the same model, alignment and
+        settings, at the store generation the store is at; None otherwise."""
         saved = read_arrays(self.folder / STATS_FILE)
-        if saved is None or "meta" not in saved:
+        if saved is None or "meta" not in saved or "langs" not in saved:
             return None
         meta = json.loads(str(saved["meta"]))
         if meta.get("key") != self._stats_key():
             return None
-        langs = meta["langs"]
-        stats = LanguageStats(
-            mean={lang: saved[f"mean_{i}"] for i, lang in enumerate(langs)},
-            cov={lang: saved[f"cov_{i}"] for i, lang in enumerate(langs)},
-            counts={k: int(v) for k, v in meta["counts"].items()},
-            shrunk_langs=frozenset(meta["shrunk"]),
-            sd_floor={k: float(v) for k, v in meta["sd_floor"].items()},
-        )
-        return int(meta["size"]), stats
+        if meta.get("generation") != self.store.generation():
+            return None  # written before (or after) changes this index holds
+        try:
+            moments = Moments.from_arrays(saved)
+        except (KeyError, ValueError):
+            return None
+        self._removed = int(meta.get("removed", 0))
+        return moments if moments.dim == self.identity.dim else None
 
     def _forget_stats(self) -> None:
-        """The vectors were replaced: statistics in memory and on disk no longer hold."""
-        self._stats = None
-        self._stats_saved_tried = True
+        """The vectors were replaced: the sums in memory and on disk no longer hold."""
+        self._moments, self._stats, self._removed = None, None, 0
         (self.folder / STATS_FILE).unlink(missing_ok=True)
 
     def rebuild(self) -> None:
         """Rebuild the FAISS index from the vectors in SQLite and save it."""
         self._forget_stats()
         generation = self.store.generation()
-        self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
+        self._vectors = self._rebuilt()
         self.save(generation)
+
+    def _rebuilt(self) -> VectorIndex:
+        """A new index of the stored vectors, of the kind the plan wants for their number."""
+        self._exact.clear()
+        dim = self.identity.dim
+        index = VectorIndex.rebuild(self.store, dim, self.to_index, self.slot, self.plan)
+        index.exact = self.exact_vectors
+        return index
 
     def reset(self) -> None:
         """Forget the store's recorded model and rebuild from the (re-embedded) vectors."""
@@ -248,7 +305,7 @@ class DenseIndex:
         self.store.clear_state(self.state_key)
         check_identity(self.store, self.identity, self.state_key)
         generation = self.store.generation()
-        self._vectors = VectorIndex.rebuild(self.store, self.identity.dim, self.to_index, self.slot)
+        self._vectors = self._rebuilt()
         self.save(generation)
 
 

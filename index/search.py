@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import cache
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from index.calibration import LanguageStats
 from index.keywords import analyze, highlight_spans
 from index.scoring import PaperScorer
 from index.vectors import VectorIndex
+from kb.errors import StoreError
 from kb.types import Chunk, Paper, SearchHit, SearchResponse, Snippet
 
 SNIPPET_CHARS = 400
@@ -31,6 +34,26 @@ RRF_K = 60
 # A query-language paper whose title is this close to the query (token Jaccard) goes first in
 # hybrid search: the user typed or pasted its title. Cross-language queries cannot trigger it.
 TITLE_MATCH = 0.8
+
+
+@cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # finds the BLAS libraries once (a few ms)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run a search's small numpy products on one BLAS thread.
+
+    OpenBLAS keeps its threads spinning a while after each product, and the query's
+    embedding that follows (torch, on the same two cores) waited for them: with exact
+    vectors centred and aligned for every IVF candidate, dense search at 100k chunks took
+    179 ms instead of 86 (docs/PERFORMANCE.md).
+    """
+    with _blas().limit(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass(frozen=True)
@@ -98,7 +121,8 @@ def dense_scores(
             continue
         found: set[int] = set()
         for q in queries:
-            found.update(cid for cid, _ in q.vectors.search(q.qvec, candidates, only=only))
+            hits = q.vectors.search(q.qvec, candidates, only=only, lang=doc_lang)
+            found.update(cid for cid, _ in hits)
         out.update(score_chunks(queries, doc_lang, sorted(found), floor=floor))
     return out
 
@@ -157,6 +181,12 @@ def rank_papers(
             paper's length); None: the paper's score is its best chunk's (BM25).
     """
     chunks = ctx.chunks_by_ids(list(scores))
+    if scores and not chunks:  # one gone is tolerated below; every one is damage
+        raise StoreError(
+            f"The store cannot read any of the {len(scores)} chunks the index found: it is "
+            "damaged or out of step with the index. Run `kb doctor`: it names what is wrong "
+            "and how to repair it."
+        )
     by_paper: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for cid, score in scores.items():
         chunk = chunks.get(cid)

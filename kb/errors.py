@@ -102,6 +102,12 @@ class ModelError(KBError):
     status = 503
 
 
+class MemoryBudgetExceeded(KBError):
+    """A library would outgrow ``KB_MEMORY_MB``."""
+
+    status = 507
+
+
 class Busy(KBError):
     """Too much work is waiting; ``retry_after``: seconds after which to try again."""
 

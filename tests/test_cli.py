@@ -86,6 +86,12 @@ def test_corrupt_file_among_good_ones_exits_1(kb_env, tmp_path):
     assert json.loads(run(env, "stats", "--json").output)["papers"] == 1
 
 
+def test_a_library_over_the_memory_budget_is_one_clear_line(ingested):
+    result = run(dict(ingested, KB_MEMORY_MB="1", KB_URL="none"), "search", "reward hacking")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "over KB_MEMORY_MB=1" in result.output and "Raise KB_MEMORY_MB" in result.output
+
+
 @pytest.mark.parametrize(
     "args",
     [["search"], ["search", "x", "-k", "0"], ["search", "x", "--lang", "fr"], ["nope"],

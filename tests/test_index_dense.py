@@ -6,6 +6,8 @@ import json
 import threading
 import time
 
+import numpy as np
+
 from index.dense import FairLock
 
 
@@ -99,10 +101,24 @@ def _feed(tmp_path, n=12):
     return feed
 
 
+def _never_computed(monkeypatch) -> list[int]:
+    """Count the computations of the statistics' sums from every stored vector."""
+    from index.dense import DenseIndex
+
+    computed: list[int] = []
+    real = DenseIndex._computed_moments
+
+    def counting(self):
+        computed.append(1)
+        return real(self)
+
+    monkeypatch.setattr(DenseIndex, "_computed_moments", counting)
+    return computed
+
+
 def test_a_start_reuses_the_saved_score_statistics(settings, tmp_path, monkeypatch):
     """Computing the per-language statistics reads every vector; a new process reuses the
-    ones saved with the index (same model, alignment and settings) and ranks the same."""
-    from index.calibration import LanguageStats
+    sums saved with the index (same model, alignment and settings) and ranks the same."""
     from index.dense import STATS_FILE
     from kb.library.facade import Library
     from kb.library.query import SearchQuery
@@ -116,23 +132,18 @@ def test_a_start_reuses_the_saved_score_statistics(settings, tmp_path, monkeypat
     folder = lib.encoders()[0].folder
     lib.close()
     assert (folder / STATS_FILE).is_file()
-
-    def never(*args, **kwargs):
-        raise AssertionError("the statistics were computed again")
-
-    monkeypatch.setattr(LanguageStats, "from_batches", never)
+    computed = _never_computed(monkeypatch)
     lib = Library(settings, embedder=HashEmbedder())
     after = [
         (h.paper.key, h.score) for h in lib.search(SearchQuery.build("reward hacking")).results
     ]
     lib.close()
-    assert after == before
+    assert after == before and not computed
 
 
 def test_saved_statistics_of_other_settings_or_replaced_vectors_are_not_reused(
     settings, tmp_path, monkeypatch
 ):
-    from index.calibration import LanguageStats
     from index.dense import STATS_FILE
     from kb.library.facade import Library
     from kb.library.query import SearchQuery
@@ -148,17 +159,63 @@ def test_saved_statistics_of_other_settings_or_replaced_vectors_are_not_reused(
     lib.search(SearchQuery.build("reward hacking"))  # computed and saved again
     lib.close()
     assert (folder / STATS_FILE).is_file()
-    computed = []
-    real = LanguageStats.from_batches.__func__
-
-    def counting(cls, *args, **kwargs):
-        computed.append(1)
-        return real(cls, *args, **kwargs)
-
-    monkeypatch.setattr(LanguageStats, "from_batches", classmethod(counting))
-    # a new version of the indexed-vector transform: the saved statistics do not describe it
+    computed = _never_computed(monkeypatch)
+    # a new version of the indexed-vector transform: the saved sums do not describe it
     monkeypatch.setattr("kb.library.core.CALIBRATION", "reference-means-test")
     lib = Library(settings, embedder=HashEmbedder())
     lib.search(SearchQuery.build("reward hacking"))
     lib.close()
     assert computed, "statistics saved with other settings were reused"
+
+
+def test_statistics_follow_every_added_chunk_without_reading_the_library(
+    settings, tmp_path, monkeypatch
+):
+    """The running sums after ingests equal sums computed afresh from the store, and a
+    growing library is never read whole again."""
+    from index.calibration import Moments
+    from kb.library.facade import Library
+    from tests.fakes import HashEmbedder
+
+    lib = Library(settings, embedder=HashEmbedder())
+    lib.ingest([_feed(tmp_path)])
+    side = lib.encoders()[0]
+    side.stats()
+    computed = _never_computed(monkeypatch)
+    more = tmp_path / "more.jsonl"
+    rows = [{"key": f"m{i}", "title": f"关机回避 {i}", "abstract": "权力寻求。"} for i in range(5)]
+    rows.append(
+        {"key": "fr", "title": "Alignement des valeurs", "abstract": "Un agent.", "lang": "fr"}
+    )
+    more.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    lib.ingest([more])
+    running = side.stats()
+    assert not computed and running.counts["fr"] == 1  # a new language counted in too
+    fresh = Moments.empty(side.identity.dim)
+    for _, vecs, langs in lib.store.chunks.iter_vectors(side.identity.dim):
+        fresh.add(side.to_index(vecs, langs), langs)
+    assert fresh.counts == side.moments().counts
+    for lang in fresh.counts:
+        assert np.allclose(fresh.sums[lang], side.moments().sums[lang], atol=1e-6)
+        assert np.allclose(fresh.outer[lang], side.moments().outer[lang], atol=1e-6)
+    lib.close()
+
+
+def test_passages_are_embedded_shortest_first_and_returned_in_order(library):
+    side = library.encoders()[0]
+    seen: list[list[str]] = []
+    inner = side.embedder
+
+    class Recording:
+        name, dim, fingerprint, batch_size = inner.name, inner.dim, inner.fingerprint, 32
+
+        def encode(self, texts, *, kind, progress=False):
+            seen.append(list(texts))
+            return inner.encode(texts, kind=kind)
+
+    side.embedder = Recording()
+    texts = ["x" * n + f" passage {n}" for n in (50, 3, 400, 12, 7, 90, 1, 250, 30, 5)]
+    vecs = side.embed_passages(texts)
+    assert [len(t) for call in seen for t in call] == sorted(len(t) for t in texts)
+    for text, vec in zip(texts, vecs, strict=True):  # each row is its own text's vector
+        assert np.allclose(vec, inner.encode([text], kind="passage")[0])

@@ -156,7 +156,8 @@ def test_doctor_finds_and_repairs_damage(library: Library, make_pdf: MakePdf) ->
     store.db.execute("INSERT INTO chunk_fts (rowid, tokens) VALUES (999999, 'orphan')")
     side = library.encoders()[0]
     side.vectors.remove([second])  # the saved index loses a vector...
-    side.vectors.add([888888], np.ones((1, side.identity.dim), np.float32))  # ...gains an orphan
+    orphan = np.ones((1, side.identity.dim), np.float32)
+    side.vectors.add([888888], orphan, ["en"])  # ...gains an orphan
     side.save()
     fresh = Library(library.settings, embedder=HashEmbedder())
     report = {f.check: f.count for f in fresh.doctor().findings}

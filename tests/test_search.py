@@ -163,8 +163,9 @@ def test_fusion_setting(tmp_path):
         Settings.from_env({"KB_FUSION": "max"})
 
 
-def test_score_statistics_follow_drift_not_every_change(library, tmp_path):
-    """Stats are recomputed after 5 % growth or a new language, not after each new paper."""
+def test_score_statistics_are_computed_again_after_many_removals(library, tmp_path):
+    """Removed chunks are not counted out of the running sums one by one: once removals
+    pass 5 % of the index, the sums are computed again from the store."""
     feed = tmp_path / "many.jsonl"
     rows = [{"key": f"en{i}", "title": f"Alignment study {i}", "abstract": "Reward models."}
             for i in range(40)]  # fmt: skip
@@ -172,24 +173,12 @@ def test_score_statistics_follow_drift_not_every_change(library, tmp_path):
     library.ingest([feed])
     side = library.encoders()[0]
     first = side.stats()
-    one = tmp_path / "one.jsonl"
-    one.write_text(
-        json.dumps(
-            {
-                "key": "en-new",
-                "title": "Alignment study 41",
-                "abstract": "Reward models are trained on human preferences.",
-            }
-        )
-    )
-    library.ingest([one])
-    assert side.stats() is first  # 1 chunk in 41: within the drift
-    zh = tmp_path / "zh.jsonl"
-    zh.write_text(json.dumps({"key": "zh1", "title": "奖励黑客", "abstract": "奖励模型。"},
-                             ensure_ascii=False))  # fmt: skip
-    library.ingest([zh])
+    library.remove("en0")  # 1 chunk in 40: within the drift
+    assert side.stats() is first
+    for i in range(1, 4):
+        library.remove(f"en{i}")  # 4 in 40 now
     again = side.stats()
-    assert again is not first and again.counts.get("zh") == 1  # a new language
+    assert again is not first and again.counts["en"] == 36
 
 
 # -- filters keep their promise: k papers when k exist, in every mode

@@ -20,8 +20,10 @@ import numpy as np
 from index.alignment import Alignment, load_alignment
 from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
+from index.vectors import IndexPlan
 from kb.errors import PaperNotFound
 from kb.library.encoders import keyword_text, passage_text, second_encoder
+from kb.library.memory import MemoryBudget
 from kb.settings import Settings
 from kb.store import Store
 from kb.store.filters import PaperFilters
@@ -51,6 +53,7 @@ class Core:
         self._sides: list[DenseIndex] | None = None
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._last_save = time.monotonic()
+        self.memory = MemoryBudget(settings.memory_mb)
         self.repairs: list[str] = []  # what opening the indexes found damaged and rebuilt
 
     def close(self) -> None:
@@ -76,16 +79,23 @@ class Core:
             return self._sides
         folder, extra = self.settings.index_dir, self.index_extra()
         main = self.embedder()
-        sides = [DenseIndex(self.store, main, folder, None, extra, self.alignment(main))]
+        plan = self.index_plan()
+        sides = [DenseIndex(self.store, main, folder, None, extra, self.alignment(main), plan)]
         second = self.second_embedder()
         if second is not None:
             sides.append(
                 DenseIndex(
                     self.store, second, folder / second.name, second.name, extra,
-                    self.alignment(second),
+                    self.alignment(second), plan,
                 )
             )  # fmt: skip
         return sides
+
+    def index_plan(self) -> IndexPlan:
+        """The FAISS index kind for the library's size (``KB_INDEX``, ``KB_IVF_MIN_CHUNKS``,
+        ``KB_NPROBE``)."""
+        s = self.settings
+        return IndexPlan(kind=s.index, ivf_min=s.ivf_min_chunks, nprobe=s.nprobe)
 
     def alignment(self, embedder: Embedder) -> Alignment | None:
         """The shipped cross-language alignment fitted on ``embedder``'s weights, or None
@@ -104,9 +114,14 @@ class Core:
         if self._sides is None:
             generation = self.store.generation()
             sides = self.unloaded()
+            if self.memory.limit_mib:  # before any index is built or read
+                if not self.memory.models_mib:
+                    self.memory.measure_models()  # the models are loaded, no index open yet
+                self.memory.check(sides, self.store.chunks.count_vectors())
             self._sides = sides
             for side in sides:
                 opened = side.open()  # refuses a store built by another model, before any work
+                side.moments()  # the statistics' sums, before this process adds a chunk
                 if opened.rebuilt_because:
                     self.repairs.append(
                         f"{datetime.now(UTC).isoformat(timespec='seconds')}: the "
@@ -150,13 +165,19 @@ class Core:
 
     def backfill(self, sides: list[DenseIndex]) -> None:
         """Fill what an older store lacks: second-encoder vectors, keyword rows."""
+        total = self.store.chunks.count()
         for side in sides[1:]:
+            if side.open().size >= total:  # every chunk has its vector: no scan for the rest
+                continue
             while batch := self.store.chunks.without_vectors(side.slot or "", limit=512):
                 ids = [cid for cid, _, _, _ in batch]
                 vecs = side.embed_passages([passage_text(t, x) for _, t, x, _ in batch])
                 self.store.chunks.set_vectors(ids, vecs, slot=side.slot)
                 side.add(ids, vecs, [lang for _, _, _, lang in batch])
             side.save()
+        pending = self.store.get_state("fts_pending") is not None
+        if not pending and self.store.keywords.count() >= total:
+            return  # a row for every chunk: no scan of them all (``kb doctor`` finds the rest)
         after = 0
         while rows := self.store.keywords.missing_chunk_ids(512, after=after):
             chunks = self.store.chunks.by_ids([cid for cid, _ in rows])

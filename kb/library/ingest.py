@@ -209,6 +209,9 @@ class Ingester:
             old_ids = [] if old is None else store.chunks.ids_of(old.id)
             if replace_id is not None:
                 old_ids += store.chunks.ids_of(replace_id)
+            if self.core.memory.limit_mib:  # refused before anything is written
+                grown = sides[0].vectors.size + len(doc.chunks) - len(set(old_ids))
+                self.core.memory.check(sides, grown)
             extra = {side.slot or "": v for side, v in zip(sides[1:], vecs[1:], strict=True)}
             paper_id, ids = store.papers.add(
                 doc,

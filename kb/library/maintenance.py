@@ -105,11 +105,12 @@ class Maintenance:
         with self.core.lock:
             store, folder = self.core.store, self.core.settings.index_dir
             first, second = self.core.embedder(), self.core.second_embedder()
-            main = DenseIndex(store, first, folder, None, {}, self.core.alignment(first))
+            plan = self.core.index_plan()
+            main = DenseIndex(store, first, folder, None, {}, self.core.alignment(first), plan)
             sides = [main] + ([] if second is None else [
                 DenseIndex(
                     store, second, folder / second.name, second.name, {},
-                    self.core.alignment(second),
+                    self.core.alignment(second), plan,
                 )
             ])  # fmt: skip
             total = self.core.store.papers.stats()["chunks"]

@@ -31,6 +31,7 @@ from index.search import (
     fuse_in_language,
     group_translations,
     interleave_languages,
+    one_blas_thread,
     paper_hits,
     promote_title_match,
     rank_papers,
@@ -75,7 +76,7 @@ class Searcher:
             filtered=filters.narrows_papers or filters.lang is not None,
             min_score=query.min_score,
         )
-        with self.core.lock:
+        with self.core.lock, one_blas_thread():
             return run_search(
                 query.text,
                 qlang,
@@ -93,7 +94,7 @@ class Searcher:
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
         self.core.load()
-        with self.core.lock:
+        with self.core.lock, one_blas_thread():
             paper = self.core.paper(ref)
             ids = np.asarray(self.core.store.chunks.ids_of(paper.id), dtype=np.int64)
             like = []

@@ -59,11 +59,16 @@ class Chunks:
         ``lang`` aside: a search's language filter applies to chunks, by the caller)."""
         narrowed = dataclasses.replace(filters or PaperFilters(), lang=None)
         where, args = narrowed.where()
-        sql = f"SELECT c.id, c.lang FROM chunks c JOIN papers ON papers.id = c.paper_id {where}"
-        out: dict[str, list[int]] = {}
-        for cid, lang in self._store.read(sql + " ORDER BY c.id", args):
-            out.setdefault(str(lang), []).append(int(cid))
-        return {lang: np.asarray(ids, dtype=np.int64) for lang, ids in out.items()}
+        if where:
+            sql = f"SELECT c.id, c.lang FROM chunks c JOIN papers ON papers.id = c.paper_id {where}"
+        else:  # every chunk: read from the index on lang alone, never the table's vectors
+            sql = "SELECT c.id, c.lang FROM chunks c"
+        rows = self._store.read(sql, args)
+        if not rows:
+            return {}
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        names, which = np.unique(np.asarray([str(r[1]) for r in rows]), return_inverse=True)
+        return {str(lang): np.sort(ids[which == i]) for i, lang in enumerate(names)}
 
     def paper_ids(self) -> dict[int, int]:
         """chunk id -> paper id, for every chunk."""
@@ -114,15 +119,37 @@ class Chunks:
 
     def vector_ids(self, *, slot: str | None = None) -> np.ndarray:
         """The ids of every embedded chunk (``slot``: that encoder's vectors), in id order."""
+        # both read an index only, never the vectors: the partial index chunks_with_vector,
+        # and chunk_vectors' primary key (a vector's chunk exists: ON DELETE CASCADE)
         if slot is None:
             rows = self._store.read("SELECT id FROM chunks WHERE vector IS NOT NULL ORDER BY id")
         else:
             rows = self._store.read(
-                "SELECT v.chunk_id FROM chunk_vectors v JOIN chunks c ON c.id = v.chunk_id "
-                "WHERE v.slot = ? ORDER BY v.chunk_id",
+                "SELECT chunk_id FROM chunk_vectors WHERE slot = ? ORDER BY chunk_id", (slot,)
+            )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def count(self) -> int:
+        """How many chunks the store holds (read from an index, not the table)."""
+        return int(self._store.read("SELECT COUNT(*) FROM chunks")[0][0])
+
+    def any(self) -> bool:
+        """Whether the store holds a chunk at all (one row read, whatever the size)."""
+        return self._store.read_one("SELECT 1 FROM chunks LIMIT 1") is not None
+
+    def lang_counts(self, *, slot: str | None = None) -> dict[str, int]:
+        """Embedded chunks per chunk language (``slot``: that encoder's vectors)."""
+        if slot is None:
+            rows = self._store.read(
+                "SELECT lang, COUNT(*) FROM chunks WHERE vector IS NOT NULL GROUP BY lang"
+            )
+        else:
+            rows = self._store.read(
+                "SELECT c.lang, COUNT(*) FROM chunk_vectors v JOIN chunks c ON c.id = v.chunk_id "
+                "WHERE v.slot = ? GROUP BY c.lang",
                 (slot,),
             )
-        return np.asarray([r[0] for r in rows], dtype=np.int64)
+        return {str(lang): int(n) for lang, n in rows}
 
     def count_vectors(self, *, slot: str | None = None) -> int:
         """How many chunks have a vector (``slot``: that encoder's)."""
@@ -181,6 +208,31 @@ class Chunks:
             )
         raw = b"".join(found[i] for i in chunk_ids)
         return np.frombuffer(raw, dtype=np.float32).reshape(len(chunk_ids), dim)
+
+    def vectors_with_langs(
+        self, chunk_ids: list[int], dim: int, *, slot: str | None = None
+    ) -> tuple[list[int], np.ndarray, list[str]]:
+        """(ids found, their stored vectors [n, dim] float32, their languages) of these
+        chunks, in the given order; ids without a vector (or gone) are left out."""
+        found: dict[int, tuple[bytes, str]] = {}
+        for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
+            part = chunk_ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            if slot is None:
+                sql = f"SELECT id, vector, lang FROM chunks WHERE id IN ({marks})"
+                args: list[object] = [*part]
+            else:
+                sql = (
+                    "SELECT v.chunk_id, v.vector, c.lang FROM chunk_vectors v JOIN chunks c "
+                    f"ON c.id = v.chunk_id WHERE v.slot = ? AND v.chunk_id IN ({marks})"
+                )
+                args = [slot, *part]
+            rows = self._store.read(sql, args)
+            found.update({int(i): (v, str(lang)) for i, v, lang in rows if v is not None})
+        ids = [i for i in chunk_ids if i in found]
+        raw = b"".join(found[i][0] for i in ids)
+        vecs = np.frombuffer(raw, dtype=np.float32).reshape(len(ids), dim)
+        return ids, vecs, [found[i][1] for i in ids]
 
 
 def insert_chunks(

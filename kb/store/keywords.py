@@ -63,6 +63,12 @@ class Keywords:
             )
             return max(cur.rowcount, 0)
 
+    def count(self) -> int:
+        """How many keyword rows there are, from FTS5's own table of row sizes (one row per
+        document, a few bytes each; counting ``chunk_fts`` itself reads every row's tokens:
+        12 s at a million chunks with a cold disk cache)."""
+        return int(self._store.read("SELECT COUNT(*) FROM chunk_fts_docsize")[0][0])
+
     def missing_chunk_ids(self, batch: int = 256, *, after: int = 0) -> list[tuple[int, str]]:
         """(chunk id, chunk text) of up to ``batch`` chunks with no keyword row, ids > ``after``.
 

@@ -224,6 +224,13 @@ def m010_job_ocr(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE ingest_jobs ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0")
 
 
+def m011_vector_id_index(db: sqlite3.Connection) -> None:
+    """The ids of the chunks with a main vector, as a partial index: opening a library checks
+    its FAISS index against them, and reading them from the table read every vector (35 s
+    for two encoders at a million chunks with a cold disk cache; docs/PERFORMANCE.md)."""
+    _script(db, "CREATE INDEX chunks_with_vector ON chunks(id) WHERE vector IS NOT NULL")
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -235,4 +242,5 @@ MIGRATIONS = [
     m008_author_kind,
     m009_upload_names,
     m010_job_ocr,
+    m011_vector_id_index,
 ]
