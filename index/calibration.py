@@ -58,7 +58,7 @@ SD_FLOOR_FACTOR = 1.5
 # full text's ZH->EN 0.04 (docs/EVALUATION.md, "the floor in the order").
 RANK_FLOOR_FACTOR = 1.0
 RANK_FLOOR = RANK_FLOOR_FACTOR / SD_FLOOR_FACTOR  # the share of the floor, for ``zscore``
-OUTER_BLOCK = 64  # columns of the running outer-product sums updated at a time (``Moments``)
+OUTER_BLOCK = 64  # columns (rows, when saved) of the running outer-product sums at a time
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -283,7 +283,11 @@ class Moments:
         out = {"langs": np.asarray(json.dumps(langs)), "dim": np.asarray(self.dim)}
         for i, lang in enumerate(langs):
             out[f"count_{i}"] = np.asarray(self.counts[lang])
-            out[f"sum_{i}"], out[f"outer_{i}"] = self.sums[lang], self.outer[lang]
+            out[f"sum_{i}"] = self.sums[lang]
+            # in blocks of rows: numpy copies an array of over 16 MiB through a buffer of
+            # that size when it writes one into an .npz (a 2048-dimension sum is 32 MiB)
+            for b, at in enumerate(range(0, self.dim, OUTER_BLOCK)):
+                out[f"outer_{i}_{b}"] = self.outer[lang][at : at + OUTER_BLOCK]
         return out
 
     @classmethod
@@ -292,5 +296,6 @@ class Moments:
         for i, lang in enumerate(json.loads(str(arrays["langs"]))):
             out.counts[lang] = int(arrays[f"count_{i}"])
             out.sums[lang] = np.asarray(arrays[f"sum_{i}"], dtype=np.float64)
-            out.outer[lang] = np.asarray(arrays[f"outer_{i}"], dtype=np.float64)
+            blocks = range(-(-out.dim // OUTER_BLOCK))
+            out.outer[lang] = np.concatenate([arrays[f"outer_{i}_{b}"] for b in blocks])
         return out

@@ -232,9 +232,7 @@ class VectorIndex:
         centroids, start = [], 0
         for lang in sorted(samples):
             sample = np.ascontiguousarray(samples[lang], dtype=np.float32)
-            lists = min(plan.lists_for(sizes[lang]), len(sample))
-            if lists == 0:
-                continue
+            lists = min(plan.lists_for(sizes[lang]), len(sample))  # samples are never empty
             if lists == 1:
                 part = sample.mean(axis=0, keepdims=True)
             else:  # k-means as FAISS trains an IVF index's lists for inner product
@@ -260,12 +258,6 @@ class VectorIndex:
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
-
-    @property
-    def bytes_per_vector(self) -> int:
-        """Memory a vector takes in this index: 4 bytes a dimension exact, 1 in IVF, plus
-        its id and id map (``ID_BYTES``)."""
-        return bytes_per_vector(self.dim, self.kind)
 
     def add(self, ids: list[int] | np.ndarray, vectors: np.ndarray, langs: list[str]) -> None:
         """Add vectors (of chunks in ``langs``): in IVF, each to the nearest list of its own
@@ -487,7 +479,8 @@ class VectorIndex:
         plan = plan or IndexPlan()
         sizes = store.chunks.lang_counts(slot=slot)
         if plan.kind_for(sum(sizes.values())) == IVF:
-            index = cls.trained(dim, plan, _samples(store, dim, transform, slot, plan), sizes)
+            samples = _samples(store, dim, transform, slot, plan, sizes)
+            index = cls.trained(dim, plan, samples, sizes)
         else:
             index = cls(dim, plan)
         for ids, vecs, langs in store.chunks.iter_vectors(dim, slot=slot):
@@ -496,11 +489,16 @@ class VectorIndex:
 
 
 def _samples(
-    store: VectorSource, dim: int, transform: Transform, slot: str | None, plan: IndexPlan
+    store: VectorSource,
+    dim: int,
+    transform: Transform,
+    slot: str | None,
+    plan: IndexPlan,
+    sizes: dict[str, int],
 ) -> dict[str, np.ndarray]:
-    """Per language, about TRAIN_PER_LIST indexed vectors per list it will have, taken at an
-    even stride through the library (one read of every stored vector)."""
-    sizes = store.chunks.lang_counts(slot=slot)
+    """Per language (of ``sizes[lang]`` vectors), about TRAIN_PER_LIST indexed vectors per
+    list it will have, taken at an even stride through the library (one read of every
+    stored vector)."""
     every = {
         lang: max(1, n // max(plan.lists_for(n) * TRAIN_PER_LIST, 1)) for lang, n in sizes.items()
     }

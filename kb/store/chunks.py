@@ -187,27 +187,16 @@ class Chunks:
         return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def vectors_of(self, chunk_ids: list[int], dim: int, slot: str | None = None) -> np.ndarray:
-        """The stored vectors of these chunks, in this order ([n, dim] float32)."""
-        found: dict[int, bytes] = {}
-        for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
-            part = chunk_ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            args: list[object] = [*part] if slot is None else [slot, *part]
-            if slot is None:
-                sql = f"SELECT id, vector FROM chunks WHERE id IN ({marks})"
-            else:
-                sql = (
-                    "SELECT chunk_id, vector FROM chunk_vectors "
-                    f"WHERE slot = ? AND chunk_id IN ({marks})"
-                )
-            found.update({int(i): v for i, v in self._store.read(sql, args) if v is not None})
-        lacking = [i for i in chunk_ids if i not in found]
-        if lacking:
+        """The stored vectors of these chunks, in this order ([n, dim] float32); every one
+        must have a vector."""
+        found, vecs, _ = self.vectors_with_langs(chunk_ids, dim, slot=slot)
+        if len(found) < len(chunk_ids):
+            have = set(found)
+            lacking = [i for i in chunk_ids if i not in have]
             raise StoreError(
                 f"Chunks {lacking[:5]} have no {slot or 'main'} vector; run `kb doctor --repair`."
             )
-        raw = b"".join(found[i] for i in chunk_ids)
-        return np.frombuffer(raw, dtype=np.float32).reshape(len(chunk_ids), dim)
+        return vecs
 
     def vectors_with_langs(
         self, chunk_ids: list[int], dim: int, *, slot: str | None = None
