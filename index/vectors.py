@@ -116,9 +116,15 @@ class ModelIdentity:
     name: str
     dim: int
     fingerprint: str
+    numerics: str = "float"  # see Embedder.numerics; stores from before it are "float"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.name, "dim": self.dim, "fingerprint": self.fingerprint}
+        return {
+            "model": self.name,
+            "dim": self.dim,
+            "fingerprint": self.fingerprint,
+            "numerics": self.numerics,
+        }
 
 
 def _faiss() -> Any:
@@ -559,10 +565,18 @@ def check_identity(store: VectorSource, identity: ModelIdentity, key: str = "mod
     same_weights = saved.get("dim") == identity.dim and saved.get("fingerprint") == (
         identity.fingerprint
     )
-    if same_weights:
+    numerics = saved.get("numerics", "float")
+    if same_weights and numerics == identity.numerics:
         if saved.get("model") != identity.name:  # the same model under another name or path
             store.set_state(key, _identity_json(identity))
         return
+    if same_weights:
+        raise IndexMismatch(
+            f"The vectors in {store.path.parent} were made with {_numerics(numerics)}, and "
+            f"this KB_EMBED_BACKEND gives {_numerics(identity.numerics)}: they rank differently "
+            "(docs/PERFORMANCE.md, embedding backends). Run `kb reindex` to re-embed every "
+            "paper, or set KB_EMBED_BACKEND back."
+        )
     raise IndexMismatch(
         f"The index in {store.path.parent} was built with model {saved.get('model')!r} "
         f"(dim {saved.get('dim')}, fingerprint {saved.get('fingerprint')}), but the current "
@@ -570,6 +584,12 @@ def check_identity(store: VectorSource, identity: ModelIdentity, key: str = "mod
         f"Run `kb reindex` to re-embed every paper with {identity.name!r}, "
         f"or set KB_MODEL={saved.get('model')} to keep using the old one."
     )
+
+
+def _numerics(numerics: str) -> str:
+    if numerics == "float":
+        return "float weights (KB_EMBED_BACKEND torch, onnx or openvino)"
+    return f"int8 weights (KB_EMBED_BACKEND={numerics})"
 
 
 def _identity_json(identity: ModelIdentity) -> str:

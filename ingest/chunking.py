@@ -60,29 +60,36 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(_cost(text, 0, len(text)))
 
 
-def chunk_pages(pages: dict[int, str], *, max_tokens: int, overlap: int) -> list[ChunkDraft]:
+def chunk_pages(
+    pages: dict[int, str], *, max_tokens: int, overlap: int, lang: str | None = None
+) -> list[ChunkDraft]:
     """Chunk the text of a paged document; each chunk knows its first and last page.
 
     Args:
         pages: page text by 1-based page number; empty pages are skipped.
         max_tokens: the largest chunk, in estimated tokens (see estimate_tokens).
         overlap: estimated tokens of trailing text repeated at the start of the next chunk.
+        lang: the document's language, if known: a chunk in its script takes it without
+            detection (``detect_lang``'s prior).
     """
     _check(max_tokens, overlap)
     pieces = []
     for number in sorted(pages):
         pieces += _pieces(pages[number], number, max_tokens)
-    return _chunks(pieces, max_tokens, overlap, first_ord=0)
+    return _chunks(pieces, max_tokens, overlap, first_ord=0, lang=lang)
 
 
-def chunk_text(text: str, *, max_tokens: int, overlap: int, first_ord: int = 0) -> list[ChunkDraft]:
+def chunk_text(
+    text: str, *, max_tokens: int, overlap: int, first_ord: int = 0, lang: str | None = None
+) -> list[ChunkDraft]:
     """Chunk text that has no pages (page_start and page_end are None).
 
     Args:
         first_ord: the ``ord`` of the first chunk, to continue the numbering of earlier chunks.
+        lang: the document's language, if known (see ``chunk_pages``).
     """
     _check(max_tokens, overlap)
-    return _chunks(_pieces(text, None, max_tokens), max_tokens, overlap, first_ord)
+    return _chunks(_pieces(text, None, max_tokens), max_tokens, overlap, first_ord, lang=lang)
 
 
 def _check(max_tokens: int, overlap: int) -> None:
@@ -146,7 +153,7 @@ def _atoms(text: str, start: int, end: int, limit: int) -> Iterable[tuple[int, i
 
 
 def _chunks(
-    pieces: list[_Piece], max_tokens: int, overlap: int, first_ord: int
+    pieces: list[_Piece], max_tokens: int, overlap: int, first_ord: int, lang: str | None
 ) -> list[ChunkDraft]:
     chunks: list[ChunkDraft] = []
     for group in _pack(pieces, max_tokens, overlap):
@@ -158,7 +165,7 @@ def _chunks(
             ChunkDraft(
                 ord=first_ord + len(chunks),
                 text=text,
-                lang=detect_lang(text),
+                lang=detect_lang(text, prior=lang),
                 page_start=min(numbers) if numbers else None,
                 page_end=max(numbers) if numbers else None,
             )

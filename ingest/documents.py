@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest.chunking import chunk_pages
 from ingest.lang import UNDETERMINED, detect_lang
-from ingest.layout import first_page_lines, text_lines
+from ingest.layout import text_lines
 from ingest.metadata import document_lang, extract_metadata, printed_info
 from ingest.normalize import clean_text, drop_running_lines
 from ingest.ocr import ocr_advice, ocr_available, ocr_pages
@@ -50,14 +50,14 @@ def parse_pdf(
         ocr: OCR the pages without usable text with Tesseract (see ``ingest.ocr``) when it
             is installed; when it is not, the document is read from its other pages.
     """
-    pdf = read_pdf(path, max_pages=max_pages, require_text=not ocr)
+    pdf = read_pdf(path, max_pages=max_pages, require_text=not ocr, layout=True)
     if ocr and pdf.needs_ocr:
         pdf = _add_ocr(path, pdf)
     pages = drop_running_lines(pdf.pages)
     body = split_references(pages)
     filled = [page for page in pages if page]
     lang = detect_lang("\n".join(filled[:_LANG_SAMPLE_PAGES]))
-    lines = first_page_lines(path)  # font sizes: the title is the largest text
+    lines = pdf.lines  # font sizes: the title is the largest text
     info = pdf.info
     if pdf.reports and pdf.reports[0].extractor == "ocr":
         # A scan: page 1 is the OCR's text, in lines without sizes; the PDF info's title and
@@ -74,7 +74,7 @@ def parse_pdf(
         lang = UNDETERMINED
     meta = dataclasses.replace(meta, title=meta.title or path.stem, lang=lang, n_pages=pdf.n_pages)
     numbered = {number: text for number, text in enumerate(body.pages, start=1)}
-    chunks = chunk_pages(numbered, max_tokens=max_tokens, overlap=overlap)
+    chunks = chunk_pages(numbered, max_tokens=max_tokens, overlap=overlap, lang=lang)
     if not chunks:
         raise IngestError(
             f"No text chunks from {path.name!r} ({pdf.n_pages} pages): its text has no letters "

@@ -32,6 +32,13 @@ _STARTS_UNSPACED_RE = re.compile(rf"[{_PUNCT}]*[{UNSPACED_CHARS}]")
 _STARTS_CLOSING_RE = re.compile(r"[,.;:!?)\]}，。、；：！？）】》」』”’．]")
 
 _MAX_DETECT_CHARS = 2000
+# Languages written in the Latin alphabet, among langdetect's profiles: a Latin-script text
+# from a document in one of these is in the document's language (see detect_lang's prior).
+LATIN_SCRIPT_LANGS = frozenset(
+    "af ca cs cy da de en es et eu fi fr ga gl hr hu id is it lt lv ms mt nl no pl pt ro sk sl "
+    "so sq sv sw tl tr vi".split()
+)
+_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _EN_PRIOR = 0.1
 # This module's own langdetect factory, loaded on first use (its 55 profiles take ~1 s) and
 # seeded, as langdetect is random unless seeded (see its PyPI page). The lock keeps that
@@ -51,12 +58,17 @@ def _detector() -> Detector:
         return _FACTORY[0].create()
 
 
-def detect_lang(text: str) -> str:
+def detect_lang(text: str, *, prior: str | None = None) -> str:
     """The ISO 639-1 code of ``text``'s language ("en", "zh", ...), or "und" if unknown.
 
-    Text whose letters are mostly Han ideographs is "zh" without asking langdetect, which is
-    slow and unreliable on short mixed Chinese/English text. Only the first 2,000 characters
-    are passed to langdetect.
+    Where the script decides, langdetect (slow, and unreliable on short mixed text) is not
+    asked: text whose letters are mostly Han ideographs is "zh", and text mostly in Latin
+    letters is ``prior`` when that is a Latin-script language. Only the first 2,000
+    characters are passed to langdetect.
+
+    Args:
+        prior: the language of the document the text comes from (a chunk's paper), if known.
+            A Latin-script chunk of a Chinese paper (its English abstract) is still detected.
     """
     sample = text[: _MAX_DETECT_CHARS * 2]
     letters = sum(1 for ch in sample if ch.isalpha())
@@ -68,6 +80,8 @@ def detect_lang(text: str) -> str:
     # prose full of English terms ("使用 GPT-4 进行 red teaming") still counts as Chinese.
     if han * 3 >= letters - han and kana * 10 < han:
         return "zh"
+    if prior in LATIN_SCRIPT_LANGS and len(_LATIN_RE.findall(sample)) * 10 >= letters * 9:
+        return prior
     try:
         detector = _detector()
         detector.append(sample[:_MAX_DETECT_CHARS])

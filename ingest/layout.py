@@ -116,6 +116,20 @@ class TitleBlock:
     top: float = 0.0  # where the title's first line starts, from the top of the page
 
 
+def layout_params() -> Any:
+    """pdfminer.six's layout settings for kb's reads: every pass over a PDF uses these.
+
+    ``all_texts``: Type3 text sits inside figures (zh_owasp_llm_top10_v1_1_zh.pdf).
+    ``boxes_flow=None``: no hierarchical grouping of text boxes, which took half of
+    pdfminer's time (the 9 shared PDFs with poor pypdf pages: 27.2 s against 8.6 s CPU,
+    pdfminer.six 20260107). Lines come out the same; boxes come top to bottom, left to right,
+    and ``ingest.pdf`` orders two-column pages itself.
+    """
+    from pdfminer.layout import LAParams
+
+    return LAParams(all_texts=True, boxes_flow=None)
+
+
 def first_page_lines(path: Path, max_pages: int = 1) -> list[TextLine]:
     """The text lines of the first ``max_pages`` pages of a PDF, top to bottom, page by page.
 
@@ -123,13 +137,13 @@ def first_page_lines(path: Path, max_pages: int = 1) -> list[TextLine]:
     decode (``(cid:N)`` glyphs) are left out. Never raises: a PDF pdfminer cannot read gives
     the lines of the pages read before the failure, or [].
 
-    One page is the default: page 2 is often a table of contents whose dotted leaders make
-    pdfminer's layout analysis several times slower (1.7 s against 7.0 s for the 22 shared
-    PDFs on 2 cores, pdfminer.six 20260107).
+    kb's parsing takes page 1's lines from the pass ``ingest.pdf.read_pdf`` makes anyway
+    (``layout=True``); this reads them on their own. One page is the default: page 2 is often
+    a table of contents whose dotted leaders make pdfminer's layout analysis several times
+    slower.
     """
     try:
         from pdfminer.high_level import extract_pages
-        from pdfminer.layout import LAParams
     except ImportError:
         log.warning("pdfminer.six is not available - pip install pdfminer.six; no layout used")
         return []
@@ -139,10 +153,9 @@ def first_page_lines(path: Path, max_pages: int = 1) -> list[TextLine]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # all_texts: Type3 text sits inside figures (zh_owasp_llm_top10_v1_1_zh.pdf).
-            pages = extract_pages(path, maxpages=max_pages, laparams=LAParams(all_texts=True))
+            pages = extract_pages(path, maxpages=max_pages, laparams=layout_params())
             for number, page in enumerate(pages, start=1):
-                lines += _in_rows(_page_lines(page, number))
+                lines += page_lines(page, number)
     except Exception as e:  # pdfminer fails in its own ways on damaged files
         log.info("pdfminer stopped on %s: %s", path.name, e)
     return lines
@@ -172,6 +185,14 @@ def _within_limits(path: Path, max_pages: int) -> bool:
     except Exception:  # anything else is pdfminer's to meet, or not
         return True
     return True
+
+
+def page_lines(page: Any, number: int) -> list[TextLine]:
+    """The text lines of a pdfminer page layout (page ``number``, 1-based), in reading rows.
+
+    See ``first_page_lines`` for which lines are kept.
+    """
+    return _in_rows(_page_lines(page, number))
 
 
 def _page_lines(page: Any, number: int) -> list[TextLine]:

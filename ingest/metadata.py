@@ -30,7 +30,6 @@ from ingest.layout import (
     TextLine,
     TitleBlock,
     display_runs,
-    first_page_lines,
     is_furniture,
     is_heading,
     is_sane_title,
@@ -83,8 +82,10 @@ def describe_pdf(path: Path) -> PaperMeta:
     ``n_pages`` still counts them all. Raises IngestError if the file cannot be opened;
     pages without usable text read as "".
     """
-    pdf = read_pdf(path, first_pages=_DESCRIBE_PAGES, last_page=True, require_text=False)
-    lines = first_page_lines(path)
+    pdf = read_pdf(
+        path, first_pages=_DESCRIBE_PAGES, last_page=True, require_text=False, layout=True
+    )
+    lines = pdf.lines
     head = "\n".join(pdf.pages[:_DESCRIBE_PAGES])
     lang = detect_lang(head)
     if lang == "und" and lines:

@@ -8,9 +8,11 @@ Scanned pages and pages whose fonts map to no real characters (the so_large_lm P
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from kb.errors import IngestError
@@ -22,6 +24,11 @@ INSTALL_HINT = "apt install tesseract-ocr tesseract-ocr-chi-sim poppler-utils"
 # posters and other huge pages.
 _LONG_SIDE_PX = 3500
 _CHECK_TIMEOUT_S = 30
+# How long an answer of ocr_available holds: a batch of scanned PDFs, or a page shown many
+# times, runs `tesseract --list-langs` once, and a Tesseract installed meanwhile is seen
+# within a minute.
+_CHECK_TTL_S = 60.0
+_CHECKED: dict[tuple[str, str], tuple[float, str | None]] = {}
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +36,23 @@ log = logging.getLogger(__name__)
 def ocr_available(langs: str = DEFAULT_LANGS) -> str | None:
     """None when OCR can run with ``langs``; otherwise one line saying why not and what to do.
 
+    The answer is kept for a minute per process (and per PATH), so asking per file or per
+    page view costs one check.
+
     Args:
         langs: Tesseract language codes joined by "+", e.g. "chi_sim+eng".
     """
+    key = (langs, os.environ.get("PATH", ""))
+    now = time.monotonic()
+    checked = _CHECKED.get(key)
+    if checked is not None and now - checked[0] < _CHECK_TTL_S:
+        return checked[1]
+    reason = _check(langs)
+    _CHECKED[key] = (now, reason)
+    return reason
+
+
+def _check(langs: str) -> str | None:
     for tool in ("tesseract", "pdftoppm"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed ({INSTALL_HINT})"

@@ -2,7 +2,8 @@
 
 Each page is read with pypdf and judged by ``ingest.quality``. Pages whose text is poor
 (fonts without a usable /ToUnicode map, lost word spaces; see ../shared/data/pdfs/NOTES.md)
-are read again with pdfminer.six, in one pass over the file, and the better text is kept.
+are read again with pdfminer.six, in one pass over the file (which also lays out page 1 for
+the metadata when asked), and the better text is kept.
 Pages still poor after that are read with poppler's ``pdftotext`` when it is installed
 (``ingest.poppler``), judged the same way. A page where none gives usable text is reported
 as needing OCR.
@@ -26,6 +27,7 @@ from typing import Any
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, EmptyFileError, LimitReachedError
 
+from ingest.layout import TextLine, layout_params, page_lines
 from ingest.names import is_placeholder_author
 from ingest.normalize import clean_text, remove_cid_tokens
 from ingest.ocr import ocr_advice
@@ -67,13 +69,16 @@ class PdfText:
     """The text of a PDF, one string per page (index 0 is page 1), and its document info.
 
     ``reports`` says, per page, which extractor's text was kept and how good it is; a page
-    with no usable text has "" in ``pages`` and ``needs_ocr`` in its report.
+    with no usable text has "" in ``pages`` and ``needs_ocr`` in its report. ``lines`` are
+    page 1's lines with their font sizes when they were asked for (``read_pdf(layout=True)``)
+    and pdfminer could lay the page out.
     """
 
     pages: list[str]
     info: dict[str, str]
     n_pages: int
     reports: list[PageReport] = field(default_factory=list)
+    lines: list[TextLine] = field(default_factory=list)
 
     @property
     def needs_ocr(self) -> list[int]:
@@ -88,6 +93,7 @@ def read_pdf(
     first_pages: int | None = None,
     last_page: bool = False,
     require_text: bool = True,
+    layout: bool = False,
 ) -> PdfText:
     """Extract the text of every page and the document info of the PDF at ``path``.
 
@@ -101,6 +107,8 @@ def read_pdf(
         require_text: raise IngestError when no page has usable text (a scanned PDF, or
             broken fonts), saying that it needs OCR; with False such a PDF is returned with
             every page marked ``needs_ocr``.
+        layout: also lay page 1 out with pdfminer.six for its lines and font sizes (``lines``),
+            in the same pdfminer pass as the pages pypdf read poorly: one pass per file.
     """
     with _quiet():
         reader = _open(path)
@@ -112,7 +120,9 @@ def read_pdf(
         texts = [text for text, _ in results]
         judged = [text_quality(text) for text in texts]
         poor = [i for i, q in enumerate(judged) if not q.good and _retry(results[i][1])]
-        by_number = _pdfminer_pages(path, [numbers[i] for i in poor]) if poor else {}
+        # Page 1's layout, unless pypdf stopped at a resource limit there (see _retry).
+        lined = layout and count > 0 and _retry(results[0][1])
+        by_number, lines = _pdfminer_pass(path, [numbers[i] for i in poor], lines=lined)
         mined = {numbers.index(number): text for number, text in by_number.items()}
         texts, judged, used = _choose(texts, judged, {"pdfminer": mined})
         still = [i for i in poor if not judged[i].good]
@@ -124,7 +134,7 @@ def read_pdf(
     if require_text and not any(pages):
         failures = [f"page {i + 1}: {_reason(e)}" for i, (_, e) in enumerate(results) if e]
         raise _no_text(path, n_pages, failures, had_text=any(map(_has_word, texts)))
-    return PdfText(pages=pages, info=info, n_pages=n_pages, reports=reports)
+    return PdfText(pages=pages, info=info, n_pages=n_pages, reports=reports, lines=lines)
 
 
 def _retry(error: Exception | None) -> bool:
@@ -186,28 +196,37 @@ def _report(
     return pages, reports
 
 
-def _pdfminer_pages(path: Path, indexes: list[int]) -> dict[int, str]:
-    """The cleaned text pdfminer.six finds on the pages at ``indexes`` (0-based), by index.
+def _pdfminer_pass(
+    path: Path, indexes: list[int], *, lines: bool
+) -> tuple[dict[int, str], list[TextLine]]:
+    """pdfminer.six's cleaned text of the pages at ``indexes`` (0-based), by index, and page
+    1's lines (``ingest.layout.page_lines``) when ``lines`` is True.
 
-    One pass over the file for all the pages. pdfminer fails in its own ways on damaged
-    files; any failure ends the pass and keeps the pages read so far.
+    One pass over the file for all of them; no pass when nothing is wanted. pdfminer fails in
+    its own ways on damaged files; any failure ends the pass and keeps what was read so far.
     """
+    wanted = sorted(set(indexes) | ({0} if lines else set()))
+    if not wanted:
+        return {}, []
     try:
         from pdfminer.high_level import extract_pages
-        from pdfminer.layout import LAParams
     except ImportError:
         log.warning("pdfminer.six is not available - pip install pdfminer.six; kept pypdf text")
-        return {}
-    wanted = sorted(set(indexes))
+        return {}, []
     texts: dict[int, str] = {}
+    found: list[TextLine] = []
     try:
         # pdfminer yields the wanted pages in document order.
-        layouts = extract_pages(path, page_numbers=wanted, laparams=LAParams(all_texts=True))
+        layouts = extract_pages(path, page_numbers=wanted, laparams=layout_params())
+        poor = set(indexes)
         for index, layout in zip(wanted, layouts, strict=False):
-            texts[index] = clean_text(_layout_text(layout))
+            if index in poor:
+                texts[index] = clean_text(_layout_text(layout))
+            if index == 0 and lines:
+                found = page_lines(layout, 1)
     except Exception as e:  # MemoryError and RecursionError too: pdfminer has few limits
         log.info("pdfminer stopped on %s: %s", path.name, _reason(e))
-    return texts
+    return texts, found
 
 
 def _layout_text(layout: Any) -> str:

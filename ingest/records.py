@@ -92,10 +92,15 @@ def _parse_line(path: Path, raw: bytes, *, max_tokens: int, overlap: int) -> Par
     record = _load(raw)
     fields = _validate(record)
     meta = _meta(fields)
-    chunks = chunk_text(f"{meta.title}\n{meta.abstract}", max_tokens=max_tokens, overlap=overlap)
+    head = f"{meta.title}\n{meta.abstract}"
+    chunks = chunk_text(head, max_tokens=max_tokens, overlap=overlap, lang=meta.lang)
     if fields.get("text"):
         chunks += chunk_text(
-            fields["text"], max_tokens=max_tokens, overlap=overlap, first_ord=len(chunks)
+            fields["text"],
+            max_tokens=max_tokens,
+            overlap=overlap,
+            first_ord=len(chunks),
+            lang=meta.lang,
         )
     if not chunks:
         raise IngestError("has no text to index: title, abstract and text have no letters.")

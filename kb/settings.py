@@ -17,6 +17,8 @@ from typing import Any
 from kb.errors import ConfigError
 
 DEFAULT_MODEL = "multilingual-e5-small"
+# The main encoder's runtimes (``index.backends``), KB_EMBED_BACKEND's values.
+EMBED_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
 def _default_model_dir() -> Path:
@@ -95,6 +97,13 @@ class Settings:
         ),
     )
     device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
+    embed_backend: str = field(
+        default="openvino",
+        metadata=_help(
+            "Runtime of the main encoder: openvino, torch, onnx, onnx-int8 or openvino-int8 "
+            "(exported once by `kb prepare-model`; docs/PERFORMANCE.md compares them)."
+        ),
+    )
     batch_size: int = field(default=32, metadata=_help("Texts per embedding batch."))
     chunk_tokens: int = field(
         default=200, metadata=_help("Target chunk size in estimated model tokens.")
@@ -238,6 +247,11 @@ class Settings:
                 raise ConfigError(
                     f"KB_{name.upper()} must be 0 or more, not {getattr(self, name)}."
                 )
+        if self.embed_backend not in EMBED_BACKENDS:
+            raise ConfigError(
+                f"KB_EMBED_BACKEND must be one of {', '.join(EMBED_BACKENDS)}, "
+                f"not {self.embed_backend!r}."
+            )
         if self.index not in ("auto", "flat", "ivf"):
             raise ConfigError(f"KB_INDEX must be auto, flat or ivf, not {self.index!r}.")
         if self.snippets < 0:

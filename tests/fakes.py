@@ -14,6 +14,7 @@ class HashEmbedder:
         self.name = name
         self.dim = dim
         self.fingerprint = f"hash{dim}"
+        self.numerics = "float"
         self.calls = 0
 
     def encode(self, texts: list[str], *, kind: str, progress: bool = False) -> np.ndarray:

@@ -358,6 +358,20 @@ def _script(folder: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
+def test_ocr_availability_is_checked_once_for_many_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tmp_path / "calls.txt"
+    _fake_ocr_tools(tmp_path, monkeypatch, "echo text")
+    tesseract = tmp_path / "bin" / "tesseract"
+    script = tesseract.read_text(encoding="utf-8")
+    tesseract.write_text(script.replace("\n", f"\necho run >> {calls}\n", 1), encoding="utf-8")
+    assert [ocr_available() for _ in range(5)] == [None] * 5
+    assert calls.read_text(encoding="utf-8").count("run") == 1
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # another PATH is checked anew
+    assert ocr_available() is not None
+
+
 def test_ocr_runs_on_exactly_the_pages_that_need_it(
     make_pdf: MakePdf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ class SlowEmbedder:
     def __init__(self, inner, delay: float) -> None:
         self.inner, self.delay = inner, delay
         self.name, self.dim, self.fingerprint = inner.name, inner.dim, inner.fingerprint
+        self.numerics = inner.numerics
         self.batch_size = 32
         self.busy = threading.Lock()
         self.overlaps = 0

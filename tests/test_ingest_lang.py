@@ -71,3 +71,28 @@ def test_join_text_spaces_latin_but_not_chinese() -> None:
     assert join_text("模型,", "安全") == "模型,安全"
     assert join_text("安全。", "LLM") == "安全。 LLM"
     assert join_text("state-of-", "the-art", gap=False) == "state-of-the-art"
+
+
+def test_a_documents_language_decides_text_in_its_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.lang
+
+    asked: list[str] = []
+    real = ingest.lang._detector
+
+    def counting() -> object:
+        asked.append("langdetect")
+        return real()
+
+    monkeypatch.setattr(ingest.lang, "_detector", counting)
+    # A Latin chunk of an English paper (code, a table of names) takes the paper's language.
+    assert (
+        detect_lang("Kubernetes Pod Security Admission: baseline, restricted", prior="en") == "en"
+    )
+    assert detect_lang("Les grands modèles de langage peuvent être contournés.", prior="fr") == "fr"
+    assert asked == []
+    # Han text is Chinese whatever the paper; a Latin chunk of a Chinese paper is detected.
+    assert detect_lang("大语言模型可能被对抗性提示词越狱。", prior="en") == "zh"
+    text = "Large language models can be jailbroken by adversarial prompts."
+    assert detect_lang(text, prior="zh") == "en"
+    assert detect_lang("Большие языковые модели можно взломать.", prior="en") == "ru"
+    assert asked == ["langdetect", "langdetect"]

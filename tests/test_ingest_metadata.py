@@ -289,6 +289,35 @@ def test_first_page_lines_reads_sizes_in_order_without_watermarks(tmp_path: Path
     assert [line.page for line in first_page_lines(path, max_pages=2)][-1] == 2
 
 
+def test_read_pdf_lays_page_one_out_in_its_one_pdfminer_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pdfminer.high_level
+
+    passes: list[object] = []
+    real = pdfminer.high_level.extract_pages
+
+    def counted(*args: object, **kwargs: object) -> object:
+        passes.append(kwargs.get("page_numbers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pdfminer.high_level, "extract_pages", counted)
+    path = _sized_pdf(tmp_path / "en.pdf", [EN_COVER, [("Second page", 10)]], watermark="DRAFT")
+    pdf = read_pdf(path, layout=True)
+    assert pdf.lines == first_page_lines(path)
+    assert [line.text for line in pdf.lines] == [text for text, _ in EN_COVER]
+    assert read_pdf(path).lines == []  # no layout asked, no pdfminer pass
+    assert passes[0] == [0] and len(passes) == 2  # read_pdf's pass, then first_page_lines'
+
+    # Pages that pypdf reads poorly (lost word spaces) and page 1's lines share one pass.
+    passes.clear()
+    real_pdf = PDFS / "en_cosai_signing_ml_artifacts.pdf"
+    pdf = read_pdf(real_pdf, layout=True)
+    assert len(passes) == 1 and passes[0] == list(range(pdf.n_pages))
+    assert {report.extractor for report in pdf.reports} == {"pdfminer"}
+    assert pdf.lines and pdf.lines == first_page_lines(real_pdf)
+
+
 def test_first_page_lines_never_raises(tmp_path: Path) -> None:
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.7\nnot really a pdf")
     assert first_page_lines(tmp_path / "bad.pdf") == []

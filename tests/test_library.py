@@ -129,6 +129,24 @@ def test_other_model_is_refused_until_reindex(settings, tmp_path):
     assert json.loads((settings.index_dir / CONFIG_FILE).read_text())["dim"] == 32
 
 
+def test_vectors_of_other_numerics_are_refused_until_reindex(settings, tmp_path):
+    lib = Library(settings, embedder=HashEmbedder())
+    lib.ingest([_write_records(tmp_path / "feed.jsonl", RECORDS)])
+    lib.close()
+    # The same weights in another fp32 runtime share the library; int8 weights do not.
+    same = Library(settings, embedder=HashEmbedder())
+    assert same.search(SearchQuery.build("reward hacking")).results
+    same.close()
+    int8 = HashEmbedder()
+    int8.numerics = "onnx-int8"
+    other = Library(settings, embedder=int8)
+    with pytest.raises(IndexMismatch, match=r"int8 weights \(KB_EMBED_BACKEND=onnx-int8\)"):
+        other.search(SearchQuery.build("reward hacking"))
+    assert other.reindex() == other.store.papers.stats()["chunks"]
+    assert other.search(SearchQuery.build("reward hacking", k=1)).results[0].paper.key == "r1"
+    assert json.loads(other.store.get_state("model"))["numerics"] == "onnx-int8"
+
+
 @pytest.mark.parametrize(("query", "lang"), [("", None), ("   ", None), ("x" * 3000, None),
                                               ("ok", "english")])  # fmt: skip
 def test_bad_search_input(library, query, lang):

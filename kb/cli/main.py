@@ -272,7 +272,9 @@ def prepare_model(ctx: click.Context) -> None:
     from index.embedder import load_embedder
 
     e = load_embedder(get_settings(ctx))
-    click.echo(f"model {e.name} ready: dim {e.dim}, fingerprint {e.fingerprint}")
+    click.echo(
+        f"model {e.name} ready: dim {e.dim}, fingerprint {e.fingerprint}, backend {e.backend}"
+    )
 
 
 @cli.command()
