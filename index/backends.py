@@ -23,9 +23,7 @@ a library (``NUMERICS``).
 from __future__ import annotations
 
 import importlib
-import json
 import logging
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ import numpy as np
 
 from kb.errors import ModelError
 from kb.settings import EMBED_BACKENDS as BACKENDS
-from kb.store.files import atomic_dir
+from kb.store.files import atomic_dir, write_json
 
 # Vectors of backends with the same value here may share one library: on the standard
 # evaluation they give the same rankings (docs/PERFORMANCE.md). Others ask for `kb reindex`.
@@ -130,8 +128,7 @@ def prepare(st: Any, dest: Path, backend: str) -> Path:
         with atomic_dir(dest) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _export(st, tmp, backend)
-            info = {"backend": backend, "format": _FORMAT}
-            (tmp / "kb_backend.json").write_text(json.dumps(info), encoding="utf-8")
+            write_json(tmp / "kb_backend.json", {"backend": backend, "format": _FORMAT})
     except ModelError:
         raise
     except OSError as e:
@@ -304,11 +301,3 @@ def _openvino_run(ov: Any, path: Path, threads: int) -> Run:
         return np.asarray(compiled.create_infer_request().infer({0: ids, 1: mask})[output])
 
     return run
-
-
-def default_threads() -> int:
-    """Threads for a runtime: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)

@@ -18,7 +18,7 @@ import numpy as np
 
 from index import backends
 from kb.errors import ModelError
-from kb.settings import DEFAULT_MODEL, Settings
+from kb.settings import DEFAULT_MODEL, Settings, cpu_count
 
 Kind = Literal["query", "passage"]
 
@@ -58,7 +58,7 @@ class SentenceTransformerEmbedder:
         self.name = name
         self.batch_size = batch_size
         self.backend = backend
-        self.numerics = backends.NUMERICS.get(backend, backend)
+        self.numerics = backends.NUMERICS[backend]
         if backend != "torch" and device != "cpu":
             raise ModelError(
                 f"KB_EMBED_BACKEND={backend} runs on the CPU; KB_DEVICE={device} needs "
@@ -70,28 +70,23 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"Model {name!r} does not report an embedding dimension.")
         self.dim = int(dim)
         self.fingerprint = _fingerprint(model, self.dim)
-        self.tokenizer = model.tokenizer
+        # torch: the model itself; another backend: its export, and the model let go.
         self.model = model if backend == "torch" else None
-        self._text: backends.TextModel | None = None
-        self._run: backends.Run | None = None
+        self._runtime: tuple[backends.Run, backends.TextModel] | None = None
         if backend != "torch":
-            cache = model_dir if model_dir is not None else Path(path)
-            dest = backends.prepare(
-                model, backends.folder(cache, self.fingerprint, backend), backend
-            )
-            self._text = backends.text_model(model)
-            self._run = backends.load(dest, backend, backends.default_threads())
+            text = backends.text_model(model)  # refuses a model it cannot run, before exporting
+            folder = backends.folder(model_dir or Path(path), self.fingerprint, backend)
+            dest = backends.prepare(model, folder, backend)
+            self._runtime = (backends.load(dest, backend, cpu_count()), text)
 
     def encode(self, texts: list[str], *, kind: Kind, progress: bool = False) -> np.ndarray:
         """Embed ``texts`` as queries or passages; returns [len(texts), dim] float32."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._run is not None and self._text is not None:
-            text = self._text
+        if self._runtime is not None:
+            run, text = self._runtime
             prompt = text.query_prompt if kind == "query" else text.document_prompt
-            return backends.encode(
-                self._run, text, texts, prompt=prompt, batch_size=self.batch_size
-            )
+            return backends.encode(run, text, texts, prompt=prompt, batch_size=self.batch_size)
         assert self.model is not None
         fn = self.model.encode_query if kind == "query" else self.model.encode_document
         vecs = fn(

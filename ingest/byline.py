@@ -82,7 +82,7 @@ def find_authors(
     """The authors of a document, from its first page's layout, its text and its info.
 
     Args:
-        page: the first page's lines (``ingest.layout.first_page_lines``).
+        page: the first page's lines (``ingest.pdf.read_pdf(layout=True)``).
         block: the title the layout gives, if any; the by-line is read under it.
         info_author: the PDF's Author field.
         pages: the text of the pages (page 1 first; the last one is the back cover).

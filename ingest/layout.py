@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-import warnings
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ingest.lang import UNSPACED_CHARS, join_text
@@ -130,67 +128,12 @@ def layout_params() -> Any:
     return LAParams(all_texts=True, boxes_flow=None)
 
 
-def first_page_lines(path: Path, max_pages: int = 1) -> list[TextLine]:
-    """The text lines of the first ``max_pages`` pages of a PDF, top to bottom, page by page.
+def page_lines(page: Any, number: int) -> list[TextLine]:
+    """The text lines of a pdfminer page layout (page ``number``, 1-based), top to bottom.
 
     Lines in one row come left to right. Rotated lines (watermarks) and lines pdfminer cannot
-    decode (``(cid:N)`` glyphs) are left out. Never raises: a PDF pdfminer cannot read gives
-    the lines of the pages read before the failure, or [].
-
-    kb's parsing takes page 1's lines from the pass ``ingest.pdf.read_pdf`` makes anyway
-    (``layout=True``); this reads them on their own. One page is the default: page 2 is often
-    a table of contents whose dotted leaders make pdfminer's layout analysis several times
-    slower.
-    """
-    try:
-        from pdfminer.high_level import extract_pages
-    except ImportError:
-        log.warning("pdfminer.six is not available - pip install pdfminer.six; no layout used")
-        return []
-    lines: list[TextLine] = []
-    if not _within_limits(path, max_pages):
-        return lines
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pages = extract_pages(path, maxpages=max_pages, laparams=layout_params())
-            for number, page in enumerate(pages, start=1):
-                lines += page_lines(page, number)
-    except Exception as e:  # pdfminer fails in its own ways on damaged files
-        log.info("pdfminer stopped on %s: %s", path.name, e)
-    return lines
-
-
-def _within_limits(path: Path, max_pages: int) -> bool:
-    """False if the pages' content streams inflate past pypdf's decompression limits.
-
-    pdfminer.six has no such limit: on ../shared/data/badpdfs/synthetic_flate_bomb_nested.pdf
-    it took 7.8 s and 1 GiB (pdfminer.six 20260107), where pypdf stops at 180 MB.
-    """
-    from pypdf import PdfReader
-    from pypdf.errors import LimitReachedError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reader = PdfReader(path, strict=False)
-            if reader.is_encrypted:
-                reader.decrypt("")
-            for page in reader.pages[:max_pages]:
-                contents = page.get_contents()
-                if contents is not None:
-                    contents.get_data()
-    except LimitReachedError:
-        return False
-    except Exception:  # anything else is pdfminer's to meet, or not
-        return True
-    return True
-
-
-def page_lines(page: Any, number: int) -> list[TextLine]:
-    """The text lines of a pdfminer page layout (page ``number``, 1-based), in reading rows.
-
-    See ``first_page_lines`` for which lines are kept.
+    decode (``(cid:N)`` glyphs) are left out. ``ingest.pdf.read_pdf(layout=True)`` lays page 1
+    out in the pass it makes anyway and gives its lines here.
     """
     return _in_rows(_page_lines(page, number))
 
@@ -349,7 +292,7 @@ def title_block(page: list[TextLine], *, next_page: str = "", known: str = "") -
     thesis cover's author, not the title. None when the page sets all its text in one size.
 
     Args:
-        page: the lines of the first page, as ``first_page_lines`` gives them.
+        page: the lines of the first page, as ``page_lines`` gives them.
         next_page: the text of page 2; a title repeated at its top or bottom is a running
             head, which is not ``strong``.
         known: the title the PDF's document info gives, if any.

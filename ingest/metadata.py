@@ -76,7 +76,7 @@ _ZH_SHARE = 0.1  # a Chinese-titled document whose text is this share Han is Chi
 
 def describe_pdf(path: Path) -> PaperMeta:
     """The metadata of the PDF at ``path``, from its document info, its first pages' text and
-    its first page's layout (``first_page_lines``).
+    its first page's layout (``read_pdf(layout=True)``).
 
     Reads the text of the first two pages and the last one (a back cover's imprint) only;
     ``n_pages`` still counts them all. Raises IngestError if the file cannot be opened;
@@ -116,7 +116,7 @@ def extract_metadata(
         info: the PDF document info (``PdfText.info``: title, author, creation_date, ...).
         pages: the text of each page, page 1 first (the last is read as a back cover).
         lang: the paper's language, stored as is.
-        lines: the first page's lines with their font sizes (``first_page_lines``), if read;
+        lines: the first page's lines with their font sizes (``read_pdf(layout=True)``), if read;
             without them the title and authors come from the info and the plain text only.
     """
     page = [line for line in lines or [] if line.page == 1]

@@ -31,8 +31,12 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
-def _cpu_count() -> int:
-    return os.cpu_count() or 1
+def cpu_count() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class Settings:
     )
     max_file_mb: int = field(default=200, metadata=_help("Largest input file accepted, in MiB."))
     workers: int = field(
-        default_factory=_cpu_count,
+        default_factory=cpu_count,
         metadata={
             "help": "Processes that parse PDFs in parallel (0: parse in the main process).",
             "shown": "number of CPU cores",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ingest import extract_metadata, read_pdf
-from ingest.layout import TextLine, first_page_lines
+from ingest.layout import TextLine, layout_params, page_lines
 from ingest.metadata import (
     describe_pdf,
     find_arxiv_id,
@@ -279,14 +279,20 @@ ZH_COVER: list[Row] = [
 ]
 
 
-def test_first_page_lines_reads_sizes_in_order_without_watermarks(tmp_path: Path) -> None:
+def _pdfminer_page_one(path: Path) -> list[TextLine]:
+    """Page 1's lines from a pdfminer pass of its own: what read_pdf's shared pass must match."""
+    from pdfminer.high_level import extract_pages
+
+    return page_lines(next(iter(extract_pages(path, maxpages=1, laparams=layout_params()))), 1)
+
+
+def test_page_one_lines_have_sizes_in_order_without_watermarks(tmp_path: Path) -> None:
     path = _sized_pdf(tmp_path / "en.pdf", [EN_COVER, [("Second page", 10)]], watermark="DRAFT")
-    lines = first_page_lines(path)
+    lines = read_pdf(path, layout=True).lines
     assert [line.text for line in lines] == [text for text, _ in EN_COVER]
     assert [line.size for line in lines] == [size for _, size in EN_COVER]
     assert all(line.page == 1 for line in lines)
     assert lines == sorted(lines, key=lambda line: line.top)
-    assert [line.page for line in first_page_lines(path, max_pages=2)][-1] == 2
 
 
 def test_read_pdf_lays_page_one_out_in_its_one_pdfminer_pass(
@@ -304,10 +310,10 @@ def test_read_pdf_lays_page_one_out_in_its_one_pdfminer_pass(
     monkeypatch.setattr(pdfminer.high_level, "extract_pages", counted)
     path = _sized_pdf(tmp_path / "en.pdf", [EN_COVER, [("Second page", 10)]], watermark="DRAFT")
     pdf = read_pdf(path, layout=True)
-    assert pdf.lines == first_page_lines(path)
+    assert pdf.lines == _pdfminer_page_one(path)
     assert [line.text for line in pdf.lines] == [text for text, _ in EN_COVER]
     assert read_pdf(path).lines == []  # no layout asked, no pdfminer pass
-    assert passes[0] == [0] and len(passes) == 2  # read_pdf's pass, then first_page_lines'
+    assert passes[0] == [0] and len(passes) == 2  # read_pdf's pass, then the reference pass
 
     # Pages that pypdf reads poorly (lost word spaces) and page 1's lines share one pass.
     passes.clear()
@@ -315,13 +321,21 @@ def test_read_pdf_lays_page_one_out_in_its_one_pdfminer_pass(
     pdf = read_pdf(real_pdf, layout=True)
     assert len(passes) == 1 and passes[0] == list(range(pdf.n_pages))
     assert {report.extractor for report in pdf.reports} == {"pdfminer"}
-    assert pdf.lines and pdf.lines == first_page_lines(real_pdf)
+    assert pdf.lines and pdf.lines == _pdfminer_page_one(real_pdf)
 
 
-def test_first_page_lines_never_raises(tmp_path: Path) -> None:
-    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.7\nnot really a pdf")
-    assert first_page_lines(tmp_path / "bad.pdf") == []
-    assert first_page_lines(tmp_path / "missing.pdf") == []
+def test_a_layout_pdfminer_fails_on_leaves_the_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pdfminer.high_level
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RecursionError("deeply nested content")
+
+    monkeypatch.setattr(pdfminer.high_level, "extract_pages", broken)
+    path = _sized_pdf(tmp_path / "en.pdf", [EN_COVER])
+    pdf = read_pdf(path, layout=True)
+    assert pdf.lines == [] and pdf.pages[0].startswith(EN_COVER[0][0])
 
 
 def test_layout_title_and_authors_over_a_file_name_title(tmp_path: Path) -> None:
