@@ -29,7 +29,9 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         lib = library or Library(settings)
-        runner = lib.job_runner().start()
+        runner = lib.job_runner()
+        if not settings.read_only:  # a read replica runs no ingest jobs (nor resumes any)
+            runner.start()
         try:
             yield {"library": lib, "settings": settings, "jobs": runner}
         finally:

@@ -17,6 +17,10 @@ from api.deps import SettingsDep
 from kb.errors import Forbidden, KBError, Unauthorized
 from kb.settings import Settings
 
+READ_ONLY_MESSAGE = (
+    "This library is served read-only (KB_READ_ONLY=1): it is a read replica. Send writes to "
+    "the kb that ingests, then copy or export the library to the replicas again."
+)
 KEY_COOKIE = "kb_key"  # set by the web page's key form; accepted for reads only (no CSRF risk)
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from KB_API_KEYS.")
@@ -33,6 +37,8 @@ def key_matches(given: str, settings: Settings) -> bool:
 
 def write_refusal(settings: Settings, key: str | None) -> KBError | None:
     """Why a write with this Bearer ``key`` (None: no header) is refused, or None if allowed."""
+    if settings.read_only:  # a read replica: no key opens it
+        return Forbidden(READ_ONLY_MESSAGE)
     if not settings.keys:
         return Forbidden("This kb is read-only: the server has no API keys (set KB_API_KEYS).")
     if key is None:

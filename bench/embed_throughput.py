@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import SentenceTransformerEmbedder, load_embedder
+from index.embedder import Embedder, ExportedEmbedder, SentenceTransformerEmbedder, load_embedder
 from ingest.records import read_records
 from kb.errors import ModelError
 from kb.library.encoders import passage_text
@@ -69,7 +69,7 @@ def _queries() -> list[str]:
     return queries
 
 
-def _latency_ms(embedder: SentenceTransformerEmbedder, queries: list[str]) -> tuple[float, float]:
+def _latency_ms(embedder: Embedder, queries: list[str]) -> tuple[float, float]:
     times = []
     for q in queries:
         start = time.perf_counter()
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=list(EMBED_BACKENDS))
     args = parser.parse_args()
     settings = Settings.from_env()
-    embedders: dict[str, SentenceTransformerEmbedder] = {}
+    embedders: dict[str, SentenceTransformerEmbedder | ExportedEmbedder] = {}
     for backend in args.backends:
         try:  # a backend whose runtime is not installed says so and is skipped
             embedders[backend] = load_embedder(dataclasses.replace(settings, embed_backend=backend))
@@ -94,8 +94,8 @@ def main() -> None:
     torch = embedders.get("torch") or load_embedder(
         dataclasses.replace(settings, embed_backend="torch")
     )
+    assert isinstance(torch, SentenceTransformerEmbedder)
     model = torch.model
-    assert model is not None
     texts = _passages(args.records, settings)
     queries = _queries()
     prompt = model.prompts.get("document", "")

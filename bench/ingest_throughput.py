@@ -30,6 +30,7 @@ temporary folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -53,7 +54,7 @@ import numpy as np
 from benchlib import bare_pypdf_pages
 from benchlib import machine as base_machine
 
-from index.embedder import Embedder, Kind, load_embedder
+from index.embedder import Embedder, Kind, SentenceTransformerEmbedder, load_embedder
 from ingest.documents import parse_pdf
 from ingest.normalize import clean_text
 from ingest.pdf import read_pdf
@@ -327,7 +328,7 @@ def run_ingest(settings: Settings, pdfs: list[Path], pages: int) -> IngestRun:
     with tempfile.TemporaryDirectory(prefix="kb-ingest-") as tmp:
         lib = Library(settings.replace(data_dir=Path(tmp)), embedder=main, second=second)
         try:
-            _, setup_s, _ = _timed(lib.prepare)
+            _, setup_s, _ = _timed(lib.load)
             for enc in filter(None, (main, second)):
                 enc.reset()
             _, wall_s, summary = _timed(lambda: lib.ingest(pdfs))
@@ -339,7 +340,11 @@ def run_ingest(settings: Settings, pdfs: list[Path], pages: int) -> IngestRun:
 
 def bare_encode(run: IngestRun, settings: Settings) -> tuple[int, float, float]:
     """Tokens of the main encoder's texts, and CPU and wall seconds of a bare ST encode."""
-    model = run.main.inner.model  # type: ignore[attr-defined]
+    inner = run.main.inner
+    if not isinstance(inner, SentenceTransformerEmbedder):  # another backend: torch to compare
+        inner = load_embedder(dataclasses.replace(settings, embed_backend="torch"))
+    assert isinstance(inner, SentenceTransformerEmbedder)
+    model = inner.model
     prompt = model.prompts.get("document", "")
     texts = run.main.texts
     tokens = sum(

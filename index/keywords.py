@@ -98,7 +98,7 @@ def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
     runs every occurrence of a query token of two or more characters is marked (a lone
     character would light up half the text).
     """
-    wanted = set(analyze(query))
+    wanted, han_words = _query_tokens(query)
     if not wanted:
         return []
     tools = _load()
@@ -110,17 +110,31 @@ def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
         if kind == _OTHER:
             continue
         if kind == _HAN:
+            if not han_words:
+                continue
             han = tools.to_simplified(run)
             if len(han) == len(run):
-                spans += _find_all(
-                    han, start, [w for w in wanted if len(w) > 1 and _kind(w[0]) == _HAN]
-                )
-        elif set(analyze(run)) & wanted:
+                spans += _find_all(han, start, han_words)
+        elif not _word_tokens(run).isdisjoint(wanted):
             spans.append((start, pos))
     return _merge(spans)
 
 
-def _find_all(run: str, offset: int, needles: list[str]) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=256)
+def _query_tokens(query: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A query's search tokens, and those of two or more Han characters (highlighted in
+    Chinese runs); kept, as every snippet of a search is highlighted with one query."""
+    wanted = frozenset(analyze(query))
+    return wanted, tuple(sorted(w for w in wanted if len(w) > 1 and _kind(w[0]) == _HAN))
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_tokens(word: str) -> frozenset[str]:
+    """The search tokens of one run of word characters (a snippet's words repeat a lot)."""
+    return frozenset(analyze(word))
+
+
+def _find_all(run: str, offset: int, needles: tuple[str, ...]) -> list[tuple[int, int]]:
     out = []
     for needle in needles:
         at = run.find(needle)

@@ -91,6 +91,15 @@ class SearchContext:
     ids_by_lang: dict[str, np.ndarray]
     chunk_counts: ChunkCounts | None = None
     _counted: dict[int, int] = field(default_factory=dict, repr=False)
+    _read: dict[int, Chunk] = field(default_factory=dict, repr=False)
+
+    def chunks_of(self, ids: list[int]) -> dict[int, Chunk]:
+        """The chunks of ``ids`` (missing ones left out), each read from storage once per
+        search (the dense, keyword and main-encoder rankings find many of the same)."""
+        missing = [cid for cid in ids if cid not in self._read]
+        if missing:
+            self._read.update(self.chunks_by_ids(missing))
+        return {cid: self._read[cid] for cid in ids if cid in self._read}
 
     def counts_of(self, paper_ids: list[int]) -> dict[int, int]:
         """paper id -> its number of chunks, each paper read from storage once per search
@@ -180,7 +189,7 @@ def rank_papers(
         scorer: how dense chunk scores make a paper's score (standardised, corrected for the
             paper's length); None: the paper's score is its best chunk's (BM25).
     """
-    chunks = ctx.chunks_by_ids(list(scores))
+    chunks = ctx.chunks_of(list(scores))
     if scores and not chunks:  # one gone is tolerated below; every one is damage
         raise StoreError(
             f"The store cannot read any of the {len(scores)} chunks the index found: it is "

@@ -19,6 +19,7 @@ status the API answers with. The CLI turns any ``KBError`` into one line on stde
     ├── StoreError               500  the store on disk is damaged or unwritable
     ├── DiskFull                 507  no space left for the store or a file (nothing half-done)
     ├── ModelError               503  the embedding model cannot be prepared or loaded
+    ├── RayUnavailable           503  Ray is not installed, or its cluster cannot be joined
     ├── Busy                     503  the ingest queue is full: try again (Retry-After)
     └── Cancelled                503  work stopped because the server is shutting down
 """
@@ -99,6 +100,12 @@ class DiskFull(KBError):
 
 
 class ModelError(KBError):
+    status = 503
+
+
+class RayUnavailable(KBError):
+    """``--ray``: Ray is not installed, or the cluster at the address cannot be joined."""
+
     status = 503
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -100,7 +101,13 @@ class Settings:
             "0 off (centring and z-scores only)."
         ),
     )
-    device: str = field(default="cpu", metadata=_help("Torch device for embedding (cpu, cuda)."))
+    device: str = field(
+        default="cpu",
+        metadata=_help(
+            "Device for embedding: cpu, or cuda (cuda:N) for a GPU, where the main encoder "
+            "runs in torch, in fp16, with batches 8 times KB_BATCH_SIZE."
+        ),
+    )
     embed_backend: str = field(
         default="openvino",
         metadata=_help(
@@ -129,6 +136,15 @@ class Settings:
     )
     parse_memory_mb: int = field(
         default=2048, metadata=_help("Memory cap of each parsing process, in MiB.")
+    )
+    ray_address: str = field(
+        default="",
+        metadata={
+            "help": "Where `kb ingest` parses and embeds: empty (here), local (a Ray started "
+            "for the ingest), auto (the Ray cluster this machine joined) or host:port of a "
+            "Ray head; `kb ingest --ray` alone means local unless this is set.",
+            "shown": "(none: ingest here)",
+        },
     )
     watch_interval_s: int = field(
         default=5, metadata=_help("Seconds between folder scans of `kb ingest --watch`.")
@@ -181,6 +197,13 @@ class Settings:
             "'Authorization: Bearer KEY'. Empty: the API is read-only.",
             "shown": "(none: the API is read-only)",
         },
+    )
+    read_only: bool = field(
+        default=False,
+        metadata=_help(
+            "Serve the library read-only (a read replica): the API refuses every write with "
+            "403 and the CLI's write commands refuse too (1/true to turn on)."
+        ),
     )
     read_access: str = field(
         default="open",
@@ -246,6 +269,8 @@ class Settings:
             )
         if self.workers < 0:
             raise ConfigError(f"KB_WORKERS must be 0 or more, not {self.workers}.")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"KB_DEVICE must be cpu, cuda or cuda:N, not {self.device!r}.")
         for name in ("ivf_min_chunks", "nprobe", "memory_mb"):
             if getattr(self, name) < 0:
                 raise ConfigError(
@@ -284,6 +309,11 @@ class Settings:
             raise ConfigError("KB_READ_ACCESS=key needs at least one key in KB_API_KEYS.")
         if any(len(k) < 16 for k in self.keys):
             raise ConfigError("Every key in KB_API_KEYS must be at least 16 characters long.")
+        if self.ray_address and not _RAY_ADDRESS.fullmatch(self.ray_address):
+            raise ConfigError(
+                f"KB_RAY_ADDRESS has value {self.ray_address!r}. Give local, auto, host:port or "
+                "ray://host:port (empty: ingest without Ray)."
+            )
         if not self.model.strip():
             raise ConfigError("KB_MODEL is empty; name a model or leave it unset for the default.")
         return self
@@ -292,6 +322,11 @@ class Settings:
     def keys(self) -> tuple[str, ...]:
         """The API keys of KB_API_KEYS."""
         return _split(self.api_keys, ",")
+
+    @property
+    def writable(self) -> bool:
+        """Whether the HTTP API takes writes: API keys are set and KB_READ_ONLY is off."""
+        return bool(self.keys) and not self.read_only
 
     @property
     def cors_list(self) -> tuple[str, ...]:
@@ -318,12 +353,16 @@ class Settings:
         return self.data_dir / "files"
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+_RAY_ADDRESS = re.compile(r"local|auto|(ray://)?[\w.\-\[\]:]+:\d{1,5}")
+
+
 def _split(raw: str, sep: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(sep) if part.strip())
 
 
 def _field_type(f: dataclasses.Field[Any]) -> type:
-    return {"Path": Path, "str": str, "int": int, "float": float}[str(f.type)]
+    return {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
 
 
 def _parse(key: str, raw: str, typ: type) -> Any:
@@ -332,6 +371,10 @@ def _parse(key: str, raw: str, typ: type) -> Any:
             return int(raw.strip())
         except ValueError:
             raise ConfigError(f"{key} has value {raw!r}. Not a valid int.") from None
+    if typ is bool:
+        if raw.strip().lower() in _TRUE + _FALSE:
+            return raw.strip().lower() in _TRUE
+        raise ConfigError(f"{key} has value {raw!r}. Not a valid boolean (1/0, true/false).")
     if typ is float:
         try:
             return float(raw.strip())

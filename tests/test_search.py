@@ -244,3 +244,19 @@ def test_a_query_as_api_parameters():
     assert query.params() == {"q": "越狱攻击", "k": 3, "lang": "zh", "year_from": 2020,
                               "tag": "watch"}  # fmt: skip
     assert SearchQuery.build(" x ", lang="any").params() == {"q": "x"}
+
+
+def test_a_latin_query_takes_the_librarys_main_latin_language(monkeypatch):
+    from kb.library.search import query_lang
+
+    mixed = {"en": 980, "zh": 900, "es": 2, "und": 40}
+    assert query_lang("越狱攻击的评估", mixed) == "zh"
+    assert query_lang("Wie bewerten wir Täuschung?", {"en": 50, "de": 50}) == "de"
+    assert query_lang("Wie bewerten wir Täuschung?", {}) == "de"  # empty library: detected
+
+    def no_langdetect():
+        raise AssertionError("langdetect was asked")
+
+    monkeypatch.setattr("ingest.lang._detector", no_langdetect)
+    assert query_lang("reward hacking", mixed) == "en"
+    assert query_lang("Wie bewerten wir Täuschung?", mixed) == "en"  # a 98 % English library

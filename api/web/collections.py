@@ -68,7 +68,7 @@ def collections_page(
         "pages": links,
         "papers": lib.stats()["papers"],
         "library_exports": export_links(),
-        "writable": bool(settings.keys),
+        "writable": settings.writable,
     }
     return render(request, "collections.html", context)
 
@@ -100,6 +100,6 @@ def collection_page(
         "sorts": list(ITEM_SORTS),
         "pages": links,
         "exports": export_links(collection=found.id),
-        "writable": bool(settings.keys),
+        "writable": settings.writable,
     }
     return render(request, "collection.html", context)

@@ -96,6 +96,7 @@ EN: dict[str, str] = {
     "upload.intro": "Drop PDFs here to add them to the library (up to {mb} MiB each). "
     "Each file is read, split into passages and indexed in the background.",
     "upload.readonly": "This kb is read-only: the server has no API keys (KB_API_KEYS).",
+    "upload.replica": "This kb is a read-only replica (KB_READ_ONLY): uploads and edits are off.",
     "upload.ocr": "Read pages without text with OCR (slow: about 10 s a page)",
     "upload.ocr_missing": "OCR is not available on this server: {reason}.",
     "upload.ocr_again": "Tick the OCR box above and send the file again to read them.",
@@ -305,6 +306,7 @@ ZH: dict[str, str] = {
     "upload.intro": "将 PDF 拖到此处即可加入文库（每个文件不超过 {mb} MiB）。"
     "每个文件会在后台读取、切分为段落并建立索引。",
     "upload.readonly": "此 kb 为只读：服务器未配置 API 密钥（KB_API_KEYS）。",
+    "upload.replica": "此 kb 为只读副本（KB_READ_ONLY）：上传与编辑已关闭。",
     "upload.ocr": "用 OCR 识别没有文本的页面（较慢：每页约 10 秒）",
     "upload.ocr_missing": "此服务器无法进行 OCR：{reason}。",
     "upload.ocr_again": "勾选上方的 OCR 选项并重新上传此文件即可识别这些页面。",

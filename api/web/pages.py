@@ -210,7 +210,7 @@ def search_page(
         context["result"] = found
         context["cards"] = hit_cards(lib, found.results)
         context["all_collections"] = lib.collections()
-        context["writable"] = bool(settings.keys)
+        context["writable"] = settings.writable
         context["more_k"] = n * 2 if len(found.results) >= n and n < MAX_K else None
         # the same search as the page's, so the file holds the papers shown
         filters = {"lang": lang, "year_from": y_from, "year_to": y_to}
@@ -238,7 +238,7 @@ def paper_page(
         "related": related_groups(lib, related_hits(lib, paper)),
         "memberships": lib.memberships(paper.id),
         "all_collections": lib.collections(),
-        "writable": bool(settings.keys),
+        "writable": settings.writable,
     }
     return render(request, "paper.html", context)
 
@@ -296,7 +296,7 @@ def upload_page(request: Request, settings: SettingsDep) -> Response:
     from ingest.ocr import ocr_available
 
     context = {
-        "writable": bool(settings.keys),
+        "writable": settings.writable,
         "max_mb": settings.upload_max_mb,
         "ocr_missing": ocr_available(),  # None: Tesseract can run
     }

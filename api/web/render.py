@@ -47,6 +47,8 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "other_lang": "zh" if ui == "en" else "en",
         "here": here,
         "js_messages": js_messages(ui),
+        # a read replica says so where a page would offer a write (KB_READ_ONLY)
+        "read_only": getattr(getattr(request.state, "settings", None), "read_only", False),
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 

@@ -17,21 +17,27 @@ from kb.cli.common import (
     json_option,
     loaded_library,
     open_library,
+    refuse_if_read_only,
 )
 from kb.errors import InvalidInput
 from kb.library.exports import FORMATS
 from kb.library.query import SearchQuery
 from kb.types import Collection, Paper
 
+# the subcommands that change collections, refused when KB_READ_ONLY is set
+COLLECTION_WRITES = frozenset({"create", "add", "remove", "note", "edit", "delete"})
+
 
 @click.group()
-def collection() -> None:
+@click.pass_context
+def collection(ctx: click.Context) -> None:
     """Shared reading lists: named collections of papers, each paper with a note.
 
     A collection is given by its id or its name (names ignore case).
 
     Example: kb collection create "Reading group" --description "Papers for Friday"
     """
+    refuse_if_read_only(ctx, COLLECTION_WRITES)
 
 
 def _print_collection(found: Collection, as_json: bool, *, items: bool = True) -> None:

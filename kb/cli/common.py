@@ -18,6 +18,18 @@ def get_settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+def refuse_if_read_only(ctx: click.Context, writes: frozenset[str]) -> None:
+    """Stop a command of ``writes`` (the group's subcommand about to run) when KB_READ_ONLY
+    is set: a read replica's library is changed only by copying a new one in."""
+    command = ctx.invoked_subcommand
+    if command in writes and get_settings(ctx).read_only:
+        path = f"{ctx.command_path} {command}"
+        raise click.ClickException(
+            f"`{path}` would change the library, which is read-only here (KB_READ_ONLY=1). "
+            "Run it where the library is written, then copy or export it here again."
+        )
+
+
 def open_library(ctx: click.Context):  # -> kb.library.facade.Library
     from kb.library.facade import Library
 

@@ -6,6 +6,7 @@ Registered on the ``kb`` group in ``kb/cli.py``.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -16,13 +17,15 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from kb.cli.common import echo_json, get_settings, handle_errors, json_option, open_library
-from kb.errors import InvalidInput
+from kb.errors import ConfigError, InvalidInput
 from kb.types import IngestSummary
 
 if TYPE_CHECKING:
     from kb.library.ingest import IngestEvent
+    from kb.settings import Settings
 
 _OUTCOMES = ("ingested", "updated", "duplicate", "skipped", "failed")
+_RAY_ADDRESS_WORDS = re.compile(r"local|auto|ray://.*|[^/]*:\d+")
 
 
 class Progress:
@@ -89,6 +92,17 @@ class Progress:
     type=click.Path(path_type=Path, file_okay=False),
     help="Then keep ingesting new or changed files dropped into this folder (Ctrl-C stops).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Parse and embed on Ray (pip install -e '.[ray]'): local (default, or "
+    "KB_RAY_ADDRESS), auto (the cluster joined with `ray start`) or HOST:PORT. Put it after "
+    "the paths, or write --ray=ADDRESS. See docs/SCALING.md.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, only failures and summary.")
 @json_option
 @click.pass_context
@@ -100,6 +114,7 @@ def ingest(
     workers: int | None,
     report: Path | None,
     watch: Path | None,
+    ray_address: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -111,8 +126,11 @@ def ingest(
 
     Example: kb ingest papers/ feed.jsonl --report ingest.jsonl
 
+    Example: kb ingest /shared/papers/ --ray auto
+
     Exit status: 0 when every input was ingested or skipped, 1 when some failed.
     """
+    ray, paths = _ray_address(get_settings(ctx), ray_address, paths)
     if not paths and watch is None:
         raise click.UsageError("Give files or folders to ingest, or --watch FOLDER.")
     if workers is not None:
@@ -128,7 +146,7 @@ def ingest(
     total = IngestSummary()
     try:
         if paths:
-            _merge(total, lib.ingest(list(paths), listener=progress, ocr=ocr))
+            _merge(total, lib.ingest(list(paths), listener=progress, ocr=ocr, ray=ray))
         if watch is not None:
             _watch(lib, watch, progress, total, ocr=ocr, quiet=quiet or as_json)
     finally:
@@ -138,6 +156,29 @@ def ingest(
     _print_summary(total, as_json)
     if total.failed:
         ctx.exit(1)
+
+
+def _ray_address(
+    settings: Settings, flag: str | None, paths: tuple[Path, ...]
+) -> tuple[str | None, tuple[Path, ...]]:
+    """The Ray address of this ingest (None: no Ray) and the paths to ingest.
+
+    ``--ray`` alone is KB_RAY_ADDRESS, else ``local``. Click takes the word after ``--ray``
+    as its value, so ``--ray papers/`` (an existing path, not an address) is read as
+    ``--ray`` followed by that path.
+    """
+    setting = settings.ray_address
+    if flag is None:
+        return setting or None, paths
+    if flag and Path(flag).exists() and not _RAY_ADDRESS_WORDS.fullmatch(flag):
+        return setting or "local", (Path(flag), *paths)
+    address = flag or setting or "local"
+    try:
+        settings.replace(ray_address=address)  # the setting's own check of an address
+    except ConfigError as e:
+        message = str(e).replace("KB_RAY_ADDRESS", "--ray")
+        raise click.BadParameter(message, param_hint="--ray") from None
+    return address, paths
 
 
 def _open_report(report: Path | None) -> IO[str] | None:

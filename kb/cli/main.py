@@ -17,6 +17,7 @@ from kb.cli.common import (
     json_option,
     loaded_library,
     open_library,
+    refuse_if_read_only,
 )
 from kb.cli.remote import ask_server
 from kb.errors import KBError
@@ -24,6 +25,8 @@ from kb.library.query import SearchQuery
 from kb.settings import Settings, describe
 
 LANG_CHOICE = click.Choice(["en", "zh", "any", "all"])
+# the commands that change the library, refused when KB_READ_ONLY is set
+WRITE_COMMANDS = frozenset({"ingest", "edit", "tag", "remove", "reindex", "import-bundle", "ocr"})
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +44,7 @@ def cli(ctx: click.Context, data_dir: Path | None, model: str | None) -> None:
     except KBError as e:
         raise click.UsageError(str(e)) from e
     ctx.obj = {"settings": settings}
+    refuse_if_read_only(ctx, WRITE_COMMANDS)
 
 
 @cli.command()
@@ -329,7 +333,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, seeds: tuple[P
     settings = get_settings(ctx).replace(host=host, port=port)
     lib = open_library(ctx)
     lib.load()  # load the model and index before taking requests
-    if seeds and lib.count() == 0:
+    if seeds and lib.count() == 0 and settings.read_only:
+        click.echo("the library is empty, but read-only (KB_READ_ONLY=1): --seed skipped")
+    elif seeds and lib.count() == 0:
         names = ", ".join(str(p) for p in seeds)
         click.echo(f"the library is empty: ingesting {names} first (about 15 s for the samples)")
         summary = lib.ingest(list(seeds))

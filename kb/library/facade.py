@@ -21,6 +21,7 @@ from index.embedder import Embedder
 from kb.library.collections import Collections
 from kb.library.core import Core
 from kb.library.curation import Curation
+from kb.library.distributed import RayPlan, ray_pipeline
 from kb.library.doctor import DoctorReport
 from kb.library.ingest import Ingester, Listener
 from kb.library.jobs import KEEP_JOBS, JobRunner
@@ -120,15 +121,25 @@ class Library:
     # -- ingest
 
     def ingest(
-        self, paths: Iterable[Path], listener: Listener | None = None, *, ocr: bool = False
+        self,
+        paths: Iterable[Path],
+        listener: Listener | None = None,
+        *,
+        ocr: bool = False,
+        ray: str | RayPlan | None = None,
     ) -> IngestSummary:
         """Ingest PDFs and JSONL record files (folders recursively); one failure stops nothing.
 
         Args:
             listener: called with every ``IngestEvent`` (a "start" event first).
             ocr: run OCR (Tesseract) on pages that have no usable text, when it is installed.
+            ray: parse and embed the PDFs on Ray: an address (``local``, ``auto``,
+                ``host:port``) or a ``RayPlan``; None: here (docs/SCALING.md).
         """
-        return self._ingest.ingest(paths, listener, ocr=ocr)
+        if ray is None:
+            return self._ingest.ingest(paths, listener, ocr=ocr)
+        plan = RayPlan(ray) if isinstance(ray, str) else ray
+        return self._ingest.ingest(paths, listener, ocr=ocr, pipeline=ray_pipeline(plan))
 
     def ocr(
         self, paper_ids: list[int] | None = None, listener: Listener | None = None

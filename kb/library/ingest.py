@@ -21,7 +21,7 @@ import numpy as np
 from ingest.dedup import best_match, text_signature, work_ids
 from ingest.documents import iter_inputs, ocr_note
 from ingest.records import read_records
-from ingest.workers import ParseJob, parse_many
+from ingest.workers import ParseJob, ParseOutcome, parse_many
 from kb.errors import IngestError
 from kb.library.core import Core
 from kb.library.encoders import keyword_text, passage_text
@@ -61,6 +61,9 @@ class IngestEvent:
 
 
 Listener = Callable[[IngestEvent], None]
+# Builds the pipeline of one run: ``Pipeline`` itself, or another way to parse and embed (the
+# Ray ingest of ``kb.library.distributed``) that stores through the same ``Pipeline`` steps.
+PipelineFactory = Callable[..., "Pipeline"]
 
 
 @dataclass
@@ -95,16 +98,22 @@ class Ingester:
         self.core = core
 
     def ingest(
-        self, paths: Iterable[Path], listener: Listener | None = None, *, ocr: bool = False
+        self,
+        paths: Iterable[Path],
+        listener: Listener | None = None,
+        *,
+        ocr: bool = False,
+        pipeline: PipelineFactory | None = None,
     ) -> IngestSummary:
         """Ingest PDFs and JSONL record files (folders recursively); one failure stops nothing.
 
         Args:
             listener: called with every ``IngestEvent`` (a "start" event first).
             ocr: run OCR (Tesseract) on pages that have no usable text, when it is installed.
+            pipeline: builds the run's pipeline (default ``Pipeline``: parse and embed here).
         """
         files, problems = iter_inputs(list(paths))
-        return self._run(files, problems, listener, ocr=ocr)
+        return self._run(files, problems, listener, ocr=ocr, pipeline=pipeline or Pipeline)
 
     def ocr(
         self, paper_ids: list[int] | None = None, listener: Listener | None = None
@@ -151,6 +160,7 @@ class Ingester:
         ocr: bool,
         targets: dict[Path, int] | None = None,
         done: list[IngestEvent] | None = None,
+        pipeline: PipelineFactory | None = None,
     ) -> IngestSummary:
         """Run one pipeline over ``files``; ``targets``: files that replace a given paper."""
         notify = listener or (lambda event: None)
@@ -170,7 +180,7 @@ class Ingester:
         # lock only to check and store, never while parsing or embedding.
         with self.core.ingest_lock:
             self.core.load()  # check the model against the store before any work
-            run = Pipeline(self, record, ocr=ocr, targets=targets)
+            run = (pipeline or Pipeline)(self, record, ocr=ocr, targets=targets)
             try:
                 run.run_pdfs([f for f in files if f.suffix.lower() == ".pdf"])
                 for feed in (f for f in files if f.suffix.lower() == ".jsonl"):
@@ -256,6 +266,26 @@ class Pipeline:
     def run_pdfs(self, pdfs: list[Path]) -> None:
         """Parse the PDFs in workers, then place and embed each."""
         s = self.core.settings
+        known, jobs = self.prechecked(pdfs)
+        outcomes = parse_many(
+            jobs,
+            workers=s.workers,
+            timeout_s=self.parse_timeout_s(),
+            memory_mb=s.parse_memory_mb,
+        )
+        self.consume(outcomes, known)
+
+    def parse_timeout_s(self) -> float:
+        """Seconds one file may take to parse (KB_PARSE_TIMEOUT_S, more with OCR)."""
+        # OCR reads about a page every 10 s on 2 cores: give scanned files room
+        return float(self.core.settings.parse_timeout_s * (OCR_TIMEOUT_FACTOR if self.ocr else 1))
+
+    def prechecked(
+        self, pdfs: list[Path]
+    ) -> tuple[dict[Path, tuple[int | None, str]], list[ParseJob]]:
+        """Check each PDF against the store (an event for those that need no parsing), and
+        give (path -> (paper id it replaces, hash)) and the parse jobs of the others."""
+        s = self.core.settings
         known: dict[Path, tuple[int | None, str]] = {}
         jobs: list[ParseJob] = []
         for path in pdfs:
@@ -271,13 +301,12 @@ class Pipeline:
                 jobs.append(
                     ParseJob(path, s.chunk_tokens, s.chunk_overlap, self.ocr, content_hash=digest)
                 )
-        outcomes = parse_many(
-            jobs,
-            workers=s.workers,
-            # OCR reads about a page every 10 s on 2 cores: give scanned files room
-            timeout_s=float(s.parse_timeout_s * (OCR_TIMEOUT_FACTOR if self.ocr else 1)),
-            memory_mb=s.parse_memory_mb,
-        )
+        return known, jobs
+
+    def consume(
+        self, outcomes: Iterator[ParseOutcome], known: dict[Path, tuple[int | None, str]]
+    ) -> None:
+        """Place each parse outcome (in order) and embed and store them in batches."""
         try:
             for out in outcomes:
                 path = out.job.path
@@ -294,7 +323,7 @@ class Pipeline:
                 if sum(len(p.doc.chunks) for p in self.pending) >= EMBED_BATCH_CHUNKS:
                     self.flush()
         finally:
-            _close(outcomes)
+            close(outcomes)
         self.flush()
 
     def _precheck(self, path: Path) -> IngestEvent | tuple[int | None, str]:
@@ -434,7 +463,7 @@ class Pipeline:
         pending = [p for p in pending if p.doc.chunks]
         if not pending:
             return
-        vecs = self.ingester.embed_docs([p.doc for p in pending])
+        vecs = self.embed([p.doc for p in pending])
         start = 0
         for p in pending:
             end = start + len(p.doc.chunks)
@@ -464,6 +493,10 @@ class Pipeline:
             self._done(event, p.doc, p.seconds)
         self.changed = True
 
+    def embed(self, docs: list[ParsedDocument]) -> list[np.ndarray]:
+        """The passage vectors of every chunk of ``docs``, one array per encoder."""
+        return self.ingester.embed_docs(docs)
+
     def _stored_meanwhile(self, p: _Pending) -> int | None:
         """The paper another ingest stored with this very content since it was checked."""
         if p.replace_id is not None:
@@ -484,7 +517,8 @@ class Pipeline:
         self.notify(event)
 
 
-def _close(outcomes: Iterator[Any]) -> None:
-    close = getattr(outcomes, "close", None)
-    if close is not None:
-        close()
+def close(outcomes: Iterator[Any]) -> None:
+    """Close a generator of outcomes (its workers stop) before it is garbage-collected."""
+    stop = getattr(outcomes, "close", None)
+    if stop is not None:
+        stop()

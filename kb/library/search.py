@@ -38,7 +38,7 @@ from index.search import (
     score_chunks,
     title_match,
 )
-from ingest.lang import detect_lang
+from ingest.lang import LATIN_SCRIPT_LANGS, detect_lang
 from kb.errors import InvalidInput
 from kb.library.core import Core
 from kb.library.query import SearchQuery
@@ -46,6 +46,11 @@ from kb.settings import Settings
 from kb.store import Store
 from kb.store.filters import PaperFilters
 from kb.types import Chunk, Paper, SearchHit, SearchResponse
+
+# A Latin-script query is in the library's main Latin-script language when that language
+# holds this share of the Latin-script chunks (a few chunks langdetect called Spanish or
+# German do not make a library multilingual).
+QUERY_LANG_SHARE = 0.9
 
 
 class Searcher:
@@ -60,7 +65,9 @@ class Searcher:
         mode = query.mode or s.search_mode
         sides = self.core.load()  # models loaded; indexes reloaded if another process wrote
         started = time.perf_counter()  # took_ms is the search's, not the first model load's
-        qlang = detect_lang(query.text)  # once per search
+        with self.core.lock:
+            langs = {lang: len(ids) for lang, ids in self.core.ids_by_lang(PaperFilters()).items()}
+        qlang = query_lang(query.text, langs)  # once per search
         # embedded outside the lock: a search waiting for the model (busy with an ingest
         # job's passages) holds up no other
         qvecs = (
@@ -115,6 +122,20 @@ class Searcher:
                 like=like,
             )
             return translations_first(interleave_languages(found, k), paper, self.core.store)
+
+
+def query_lang(text: str, chunks_by_lang: dict[str, int]) -> str:
+    """The language of a query, given the library's chunk count per language.
+
+    Han text is Chinese. A Latin-script query, in a library where one language holds
+    ``QUERY_LANG_SHARE`` of the Latin-script chunks (English, in kb's libraries), is in that
+    language, as a chunk is in its paper's: langdetect, slow (10 ms) and unsure on a few
+    words, is not asked. Otherwise langdetect decides.
+    """
+    latin = {lang: n for lang, n in chunks_by_lang.items() if lang in LATIN_SCRIPT_LANGS}
+    main = max(latin, key=latin.__getitem__, default=None)
+    share = latin[main] / sum(latin.values()) if main else 0.0
+    return detect_lang(text, prior=main if share >= QUERY_LANG_SHARE else None)
 
 
 @dataclass(frozen=True)

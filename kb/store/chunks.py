@@ -37,7 +37,7 @@ class Chunks:
             part = ids[start : start + 900]
             marks = ",".join("?" * len(part))
             rows = self._store.read(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({marks})", part)
-            out.update({int(r["id"]): Chunk(**dict(r)) for r in rows})
+            out.update({int(r[0]): Chunk(*r) for r in rows})  # columns in field order
         return out
 
     def counts(self, paper_ids: list[int]) -> dict[int, int]:
