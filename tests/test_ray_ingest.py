@@ -101,6 +101,7 @@ def ray_cluster() -> Iterator[str]:
     except RayUnavailable as e:
         pytest.skip(f"Ray is not installed (pip install -e '.[ray]'): {e}")
     ray.init(
+        address="local",  # a new Ray of its own, even where `ray start` runs a cluster
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
@@ -264,3 +265,17 @@ def test_a_bad_ray_address_is_a_usage_error(address, settings):
     env = {"KB_DATA_DIR": str(settings.data_dir)}
     result = CliRunner().invoke(cli, ["ingest", str(SMALL_PDFS[0]), f"--ray={address}"], env=env)
     assert result.exit_code == 2 and f"--ray has value {address!r}" in result.output
+
+
+def test_an_unreachable_ray_head_is_one_line_at_once(settings):
+    # a new process: this one's Ray (the session's) would be used whatever the address
+    env = {**os.environ, "KB_DATA_DIR": str(settings.data_dir), "KB_SECOND_ENCODER": "none"}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", "from kb.cli import main; main()", "ingest", str(SMALL_PDFS[0]),
+         "--ray=127.0.0.1:1"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "Cannot reach a Ray head at '127.0.0.1:1'" in done.stderr
+    assert time.perf_counter() - started < 60

@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import logging
 import pickle
+import socket
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ INSTALL_HINT = "pip install -e '.[ray]'"
 LOCAL_OBJECT_STORE_MB = 256  # a local Ray's shared memory: parsed text and vectors in flight
 DOCS_PER_EMBED_BATCH = 4  # parsed files embedded together by one actor call
 CPUS_PER_EMBED_ACTOR = 8  # without GPUs: one embedding actor per this many cluster CPUs
+REACH_TIMEOUT_S = 5.0  # a Ray head that does not accept a connection in this time is down
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ def connected(address: str) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    _check_reachable(address)
     try:
         ray.init(**_init_args(address))
     except (ConnectionError, RuntimeError, ValueError) as e:
@@ -218,6 +221,22 @@ def connected(address: str) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """RayUnavailable, at once, when a ``host:port`` head does not answer: ``ray.init`` would
+    retry for minutes (ray 2.60.0, 2026-12-06: over 2 min 30 s for a closed port)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # local, auto: Ray says itself, at once
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise RayUnavailable(
+            f"Cannot reach a Ray head at {address!r} ({e.strerror or e}). Check the address "
+            "and that `ray start --head` runs there, or ingest with --ray local."
+        ) from None
 
 
 def _init_args(address: str) -> dict[str, Any]:
