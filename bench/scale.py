@@ -65,7 +65,10 @@ from kb.settings import Settings
 lib = Library(Settings.from_env().replace(data_dir=sys.argv[1]))
 lib.search(SearchQuery.build(sys.argv[2], k=10))
 took = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # this process's own peak: ru_maxrss keeps the parent's size from before exec
+    rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+except (OSError, StopIteration):  # not Linux
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 lib.close()
 print(json.dumps({"start_s": took, "rss_mb": rss}))
 """
