@@ -20,6 +20,9 @@ _HANGUL = "\uac00-\ud7af"
 CJK_CHARS = HAN_CHARS + _KANA + _HANGUL
 # Scripts written without spaces between words (Korean uses spaces, so hangul is not here).
 UNSPACED_CHARS = HAN_CHARS + _KANA
+# Latin letters: ASCII, Latin-1 (without × and ÷), Extended-A and -B, Extended Additional
+# (Vietnamese ệ, ữ).
+LATIN_CHARS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
 _HAN_RE = re.compile(f"[{HAN_CHARS}]")
 _KANA_RE = re.compile(f"[{_KANA}]")
 # CJK punctuation as a regex class body: 。、「」《》… and fullwidth forms (NFKC turns most
@@ -38,7 +41,7 @@ LATIN_SCRIPT_LANGS = frozenset(
     "af ca cs cy da de en es et eu fi fr ga gl hr hu id is it lt lv ms mt nl no pl pt ro sk sl "
     "so sq sv sw tl tr vi".split()
 )
-_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_LATIN_RE = re.compile(f"[{LATIN_CHARS}]")
 _EN_PRIOR = 0.1
 # This module's own langdetect factory, loaded on first use (its 55 profiles take ~1 s) and
 # seeded, as langdetect is random unless seeded (see its PyPI page). The lock keeps that

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from langdetect.lang_detect_exception import LangDetectException
 
-from ingest.lang import CJK_CHARS, UNDETERMINED, UNSPACED_CHARS, guess_langs, normalize_lang
+from ingest.lang import (
+    CJK_CHARS,
+    LATIN_CHARS,
+    UNDETERMINED,
+    UNSPACED_CHARS,
+    guess_langs,
+    normalize_lang,
+)
 from ingest.normalize import CID_RE
 
 # At or above GOOD_QUALITY a page's text is kept as is; below it another extractor is tried.
@@ -28,15 +35,14 @@ GOOD_QUALITY = 0.8
 USABLE_QUALITY = 0.3
 
 _CJK_RE = re.compile(f"[{CJK_CHARS}]")
-_LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
-_LATIN_RE = re.compile(f"[{_LATIN}]")
+_LATIN_RE = re.compile(f"[{LATIN_CHARS}]")
 # Letters of the scripts expected here: Latin, Greek, basic Cyrillic, CJK, bopomofo.
 _GREEK_CYRILLIC_BOPOMOFO = "\u0370-\u03ff\u1f00-\u1fff\u0400-\u045f\u3100-\u312f"
-_EXPECTED_RE = re.compile(f"[{_LATIN}{_GREEK_CYRILLIC_BOPOMOFO}{CJK_CHARS}]")
+_EXPECTED_RE = re.compile(f"[{LATIN_CHARS}{_GREEK_CYRILLIC_BOPOMOFO}{CJK_CHARS}]")
 # A run of Latin letters longer than any real word: the spaces between words were lost.
 # English words over 20 letters are rare ("internationalization" has 20).
-_LONG_RUN_RE = re.compile(f"[{_LATIN}]{{21,}}")
-_RUN_RE = re.compile(f"[{_LATIN}]+")
+_LONG_RUN_RE = re.compile(f"[{LATIN_CHARS}]{{21,}}")
+_RUN_RE = re.compile(f"[{LATIN_CHARS}]+")
 _SPACED_CJK_RE = re.compile(f"(?<=[{UNSPACED_CHARS}]) (?=[{UNSPACED_CHARS}])")
 _UNSPACED_RE = re.compile(f"[{UNSPACED_CHARS}]")
 _PRIVATE_RE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")

@@ -89,6 +89,10 @@ def test_a_documents_language_decides_text_in_its_script(monkeypatch: pytest.Mon
         detect_lang("Kubernetes Pod Security Admission: baseline, restricted", prior="en") == "en"
     )
     assert detect_lang("Les grands modèles de langage peuvent être contournés.", prior="fr") == "fr"
+    # Latin Extended Additional is Latin too (Vietnamese ệ, ữ, ớ).
+    assert (
+        detect_lang("Mô hình ngôn ngữ lớn bị bẻ khóa bởi lời nhắc đối kháng.", prior="vi") == "vi"
+    )
     assert asked == []
     # Han text is Chinese whatever the paper; a Latin chunk of a Chinese paper is detected.
     assert detect_lang("大语言模型可能被对抗性提示词越狱。", prior="en") == "zh"
