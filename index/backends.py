@@ -34,7 +34,7 @@ import logging
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +80,7 @@ class TextModel:
 
     def settings(self) -> dict[str, Any]:
         """Everything but the tokenizer, as saved in ``kb_backend.json``."""
-        return {
-            "query_prompt": self.query_prompt,
-            "document_prompt": self.document_prompt,
-            "pooling": self.pooling,
-            "max_length": self.max_length,
-            "normalize": self.normalize,
-            "pad_id": self.pad_id,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tokenizer"}
 
 
 @dataclass(frozen=True)

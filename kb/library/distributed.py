@@ -37,7 +37,7 @@ import numpy as np
 from index.embedder import Embedder, load_embedder
 from ingest.workers import Parse, ParseJob, ParseOutcome, parse_job, parse_many
 from kb.errors import KBError, RayUnavailable
-from kb.library.encoders import passage_text, second_encoder
+from kb.library.encoders import passage_texts, second_encoder
 from kb.library.ingest import Ingester, Listener, Pipeline, close
 from kb.settings import Settings, cpu_count
 from kb.types import ParsedDocument
@@ -306,10 +306,9 @@ class EmbedActor:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         outcomes: list[ParseOutcome] = [pickle.loads(b) for b in batch["outcome"]]
-        docs = [o.doc for o in outcomes if o.doc is not None]
-        # the texts of Ingester.embed_docs, in the same order
-        texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
-        embedded = [_embed_by_length(encoder, texts) for encoder in self.encoders]
+        texts = passage_texts([o.doc for o in outcomes if o.doc is not None])
+        # each encoder batches the texts by length itself, as in a local ingest
+        embedded = [encoder.encode(texts, kind="passage") for encoder in self.encoders]
         vecs, start = [], 0
         for outcome in outcomes:
             end = start + (len(outcome.doc.chunks) if outcome.doc is not None else 0)
@@ -321,13 +320,3 @@ class EmbedActor:
             "vecs": vecs,
             "encoders": [self.fingerprints] * len(outcomes),
         }
-
-
-def _embed_by_length(encoder: Embedder, texts: list[str]) -> np.ndarray:
-    """Passage vectors of ``texts`` in their order, embedded shortest first (each batch pads
-    to a length close to its own texts')."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vecs = encoder.encode([texts[i] for i in order], kind="passage")
-    out = np.empty_like(vecs)
-    out[order] = vecs
-    return out

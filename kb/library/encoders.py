@@ -5,6 +5,7 @@ from __future__ import annotations
 from index.embedder import Embedder
 from index.keywords import fts_document
 from kb.settings import Settings
+from kb.types import ParsedDocument
 
 
 def passage_text(title: str, text: str) -> str:
@@ -12,6 +13,11 @@ def passage_text(title: str, text: str) -> str:
     if not title or text.startswith(title):
         return text
     return f"{title}\n{text}"
+
+
+def passage_texts(docs: list[ParsedDocument]) -> list[str]:
+    """What is embedded for every chunk of ``docs``, in order (``passage_text``)."""
+    return [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
 
 
 def keyword_text(title: str, text: str) -> str:

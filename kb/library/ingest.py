@@ -24,7 +24,7 @@ from ingest.records import read_records
 from ingest.workers import ParseJob, ParseOutcome, parse_many
 from kb.errors import IngestError
 from kb.library.core import Core
-from kb.library.encoders import keyword_text, passage_text
+from kb.library.encoders import keyword_text, passage_texts
 from kb.library.links import link_translations
 from kb.store import sha256_file
 from kb.types import IngestSummary, ParsedDocument
@@ -194,7 +194,7 @@ class Ingester:
 
     def embed_docs(self, docs: list[ParsedDocument]) -> list[np.ndarray]:
         """The passage vectors of every chunk of ``docs``, in order, one array per encoder."""
-        texts = [passage_text(d.meta.title, c.text) for d in docs for c in d.chunks]
+        texts = passage_texts(docs)
         with self.core.lock:
             sides = self.core.encoders()
         vecs = [side.embed_passages(texts) for side in sides]
