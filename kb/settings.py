@@ -309,7 +309,7 @@ class Settings:
             raise ConfigError("KB_READ_ACCESS=key needs at least one key in KB_API_KEYS.")
         if any(len(k) < 16 for k in self.keys):
             raise ConfigError("Every key in KB_API_KEYS must be at least 16 characters long.")
-        if self.ray_address and not _RAY_ADDRESS.fullmatch(self.ray_address):
+        if self.ray_address and not is_ray_address(self.ray_address):
             raise ConfigError(
                 f"KB_RAY_ADDRESS has value {self.ray_address!r}. Give local, auto, host:port or "
                 "ray://host:port (empty: ingest without Ray)."
@@ -355,6 +355,12 @@ class Settings:
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _RAY_ADDRESS = re.compile(r"local|auto|(ray://)?[\w.\-\[\]:]+:\d{1,5}")
+
+
+def is_ray_address(value: str) -> bool:
+    """Whether ``value`` is a Ray address KB_RAY_ADDRESS and ``--ray`` take: local, auto,
+    host:port or ray://host:port."""
+    return _RAY_ADDRESS.fullmatch(value) is not None
 
 
 def _split(raw: str, sep: str) -> tuple[str, ...]:

@@ -6,7 +6,6 @@ Registered on the ``kb`` group in ``kb/cli.py``.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import sys
 import threading
@@ -18,6 +17,7 @@ import click
 
 from kb.cli.common import echo_json, get_settings, handle_errors, json_option, open_library
 from kb.errors import ConfigError, InvalidInput
+from kb.settings import is_ray_address
 from kb.types import IngestSummary
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from kb.settings import Settings
 
 _OUTCOMES = ("ingested", "updated", "duplicate", "skipped", "failed")
-_RAY_ADDRESS_WORDS = re.compile(r"local|auto|ray://.*|[^/]*:\d+")
 
 
 class Progress:
@@ -170,7 +169,7 @@ def _ray_address(
     setting = settings.ray_address
     if flag is None:
         return setting or None, paths
-    if flag and Path(flag).exists() and not _RAY_ADDRESS_WORDS.fullmatch(flag):
+    if flag and Path(flag).exists() and not is_ray_address(flag):
         return setting or "local", (Path(flag), *paths)
     address = flag or setting or "local"
     try:
