@@ -60,7 +60,7 @@ def test_the_web_page_of_a_replica_offers_no_upload(replica, make_app_client, li
 @pytest.mark.parametrize(
     "args",
     [["ingest", "x.pdf"], ["tag", "1", "t"], ["remove", "1"], ["reindex"],
-     ["collection", "create", "Reading group"]],
+     ["collection", "create", "Reading group"], ["doctor", "--repair"]],
 )  # fmt: skip
 def test_the_cli_write_commands_refuse_on_a_replica(args, settings):
     env = {"KB_DATA_DIR": str(settings.data_dir), "KB_READ_ONLY": "1"}

@@ -22,10 +22,15 @@ def refuse_if_read_only(ctx: click.Context, writes: frozenset[str]) -> None:
     """Stop a command of ``writes`` (the group's subcommand about to run) when KB_READ_ONLY
     is set: a read replica's library is changed only by copying a new one in."""
     command = ctx.invoked_subcommand
-    if command in writes and get_settings(ctx).read_only:
-        path = f"{ctx.command_path} {command}"
+    if command in writes:
+        refuse_write(ctx, f"{ctx.command_path} {command}")
+
+
+def refuse_write(ctx: click.Context, what: str) -> None:
+    """Stop ``what`` (a command line that changes the library) when KB_READ_ONLY is set."""
+    if get_settings(ctx).read_only:
         raise click.ClickException(
-            f"`{path}` would change the library, which is read-only here (KB_READ_ONLY=1). "
+            f"`{what}` would change the library, which is read-only here (KB_READ_ONLY=1). "
             "Run it where the library is written, then copy or export it here again."
         )
 

@@ -15,7 +15,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from kb.cli.common import echo_json, get_settings, handle_errors, json_option, open_library
+from kb.cli.common import (
+    echo_json,
+    get_settings,
+    handle_errors,
+    json_option,
+    open_library,
+    refuse_write,
+)
 from kb.errors import ConfigError, InvalidInput
 from kb.settings import is_ray_address
 from kb.types import IngestSummary
@@ -297,6 +304,8 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
 
     Exit status: 0 when healthy (or repaired), 1 when problems remain.
     """
+    if repair:
+        refuse_write(ctx, f"{ctx.command_path} --repair")
     report = open_library(ctx).doctor(repair=repair)
     if as_json:
         echo_json(report.to_dict())
