@@ -19,7 +19,9 @@ real encoders. For each size it prints:
 - the index kind, and its recall against an exact (flat) search of the same vectors, per
   encoder and document language: ``recall_at_10``, of the 10 best chunks once the
   candidates are scored exactly (what a search ranks), and ``recall_at_200``, of the 200
-  candidates themselves (1.0 while an index is flat).
+  candidates themselves (1.0 while an index is flat);
+- the keyword index searched (``KB_KEYWORD_INDEX``: SQLite's FTS5 table, or tantivy past
+  its threshold) and, for tantivy, how many of FTS5's 10 best chunks it also found.
 
 It ends with one line per size that a script can read (one line here, wrapped):
 
@@ -44,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,7 @@ from benchlib import bilingual_records, fill_random, latencies_ms, machine
 from index.vectors import FLAT, IndexPlan, VectorIndex
 from kb.library.facade import Library
 from kb.library.query import SearchQuery
+from kb.library.search import keyword_search
 from kb.settings import Settings
 
 # A new process: open the library, load models and indexes, answer one search; print JSON.
@@ -60,6 +64,7 @@ _COLD = """
 import json, resource, sys, time
 start = time.perf_counter()
 from kb.library.facade import Library
+from kb.library.search import keyword_search
 from kb.library.query import SearchQuery
 from kb.settings import Settings
 lib = Library(Settings.from_env().replace(data_dir=sys.argv[1]))
@@ -139,6 +144,7 @@ def run_size(
     took = latencies_ms(lambda i: lib.related(i), ids)
     out["related_p50_ms"], out["related_p95_ms"] = _percentiles(took)
     out.update(_recall(lib, queries))
+    out.update(_keyword_agreement(lib, queries))
     lib.close()
     if reuse is None and not keep:
         shutil.rmtree(folder)
@@ -178,6 +184,26 @@ def _recall(lib: Library, queries: list[str], deep: int = 200) -> dict[str, Any]
             "recall_at_200": float(np.mean(at200))}  # fmt: skip
 
 
+def _keyword_agreement(lib: Library, queries: list[str], k: int = 10) -> dict[str, Any]:
+    """Which keyword index searched (``KB_KEYWORD_INDEX``), and, for the tantivy one, the
+    share of FTS5's ``k`` best chunks it also found, compared by text (the libraries repeat
+    their records, so equal texts tie and either copy is as good)."""
+    with lib.core.lock:
+        terms = lib.core.terms()
+    if terms is None:
+        return {"keyword_index": "sqlite", "keyword_agree_at_10": 1.0}
+    fts, tantivy = keyword_search(lib.store), keyword_search(lib.store, terms)
+    shares = []
+    for text in queries:
+        a = [cid for cid, _ in fts(text, k)]
+        b = [cid for cid, _ in tantivy(text, k)]
+        chunks = lib.store.chunks.by_ids(a + b)
+        ca = Counter(chunks[c].text for c in a if c in chunks)
+        cb = Counter(chunks[c].text for c in b if c in chunks)
+        shares.append(sum((ca & cb).values()) / max(len(a), 1))
+    return {"keyword_index": "tantivy", "keyword_agree_at_10": float(np.mean(shares))}
+
+
 def _line(r: dict[str, Any]) -> str:
     ms = ", ".join(
         f"{name} {r[f'{name}_p50_ms']:.0f}/{r[f'{name}_p95_ms']:.0f}"
@@ -187,7 +213,8 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['chunks']:,.0f} chunks ({r['papers']:,.0f} papers): build {r['build_s']:.0f} s, "
         f"disk {r['disk_mb']:,.0f} MiB, cold start {r['start_s']:.1f} s, "
         f"rss {r['rss_mb']:,.0f} MiB; p50/p95 ms: {ms}; index {r['kind']}, "
-        f"recall@10 {r['recall_at_10']:.3f}, recall@200 {r['recall_at_200']:.3f}"
+        f"recall@10 {r['recall_at_10']:.3f}, recall@200 {r['recall_at_200']:.3f}; keywords "
+        f"{r['keyword_index']}, agreement@10 with FTS5 {r['keyword_agree_at_10']:.3f}"
     )
 
 

@@ -173,6 +173,18 @@ class Settings:
             ">= 0.99 against exact search at 100k and 1M chunks)."
         ),
     )
+    keyword_index: str = field(
+        default="auto",
+        metadata=_help(
+            "Keyword (BM25) search: auto (SQLite FTS5 while the library is small, a tantivy "
+            "index beside it from KB_KEYWORD_INDEX_MIN_CHUNKS chunks), sqlite (always FTS5) or "
+            "tantivy (always the tantivy index)."
+        ),
+    )
+    keyword_index_min_chunks: int = field(
+        default=50_000,
+        metadata=_help("Chunks from which KB_KEYWORD_INDEX=auto searches the tantivy index."),
+    )
     memory_mb: int = field(
         default=0,
         metadata=_help(
@@ -271,7 +283,7 @@ class Settings:
             raise ConfigError(f"KB_WORKERS must be 0 or more, not {self.workers}.")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"KB_DEVICE must be cpu, cuda or cuda:N, not {self.device!r}.")
-        for name in ("ivf_min_chunks", "nprobe", "memory_mb"):
+        for name in ("ivf_min_chunks", "keyword_index_min_chunks", "nprobe", "memory_mb"):
             if getattr(self, name) < 0:
                 raise ConfigError(
                     f"KB_{name.upper()} must be 0 or more, not {getattr(self, name)}."
@@ -283,6 +295,10 @@ class Settings:
             )
         if self.index not in ("auto", "flat", "ivf"):
             raise ConfigError(f"KB_INDEX must be auto, flat or ivf, not {self.index!r}.")
+        if self.keyword_index not in ("auto", "sqlite", "tantivy"):
+            raise ConfigError(
+                f"KB_KEYWORD_INDEX must be auto, sqlite or tantivy, not {self.keyword_index!r}."
+            )
         if self.snippets < 0:
             raise ConfigError(f"KB_SNIPPETS must be 0 or more, not {self.snippets}.")
         if not 0 < self.port < 65536:

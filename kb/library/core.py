@@ -10,6 +10,7 @@ call back into the ``Library`` facade.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ import numpy as np
 from index.alignment import Alignment, load_alignment
 from index.dense import DenseIndex
 from index.embedder import Embedder, load_embedder
+from index.terms import TermIndex
 from index.vectors import IndexPlan
 from kb.errors import PaperNotFound
 from kb.library.encoders import keyword_text, passage_text, second_encoder
@@ -30,6 +32,7 @@ from kb.store.filters import PaperFilters
 from kb.types import Paper
 
 SAVE_EVERY_S = 30.0
+log = logging.getLogger(__name__)
 CALIBRATION = "reference-means-v1"  # bump when the indexed-vector transform changes
 
 
@@ -52,6 +55,8 @@ class Core:
         self._second = second
         self._sides: list[DenseIndex] | None = None
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
+        self._terms: TermIndex | None = None
+        self._terms_trimmed = -1  # the keyword-log seq this process last trimmed to
         self._last_save = time.monotonic()
         self.memory = MemoryBudget(settings.memory_mb)
         self.repairs: list[str] = []  # what opening the indexes found damaged and rebuilt
@@ -142,7 +147,47 @@ class Core:
         with self.lock:
             if self._sides is not None and self.store.changed_elsewhere():
                 self.forget_indexes()
-            return self.encoders()
+            sides = self.encoders()
+            self.terms()
+            return sides
+
+    def terms(self) -> TermIndex | None:
+        """The tantivy keyword index, caught up with the store's keyword rows, when this
+        library searches it (``KB_KEYWORD_INDEX``: auto from ``KB_KEYWORD_INDEX_MIN_CHUNKS``
+        chunks); None: search SQLite's FTS5 table. Opened, caught up or built (once, about
+        40 s at a million chunks) here, never by a read-only replica. Hold ``lock``."""
+        s = self.settings
+        if s.keyword_index == "sqlite":
+            return None
+        if s.keyword_index == "auto" and self._terms is None:
+            total = sum(len(ids) for ids in self.ids_by_lang(PaperFilters()).values())
+            if total < s.keyword_index_min_chunks:
+                return None
+        seq = self.store.keywords.log_seq()
+        terms = self._terms
+        if terms is not None and terms.seq == seq:
+            return terms
+        folder = s.index_dir / "keywords"
+        if terms is None or terms.replaced():  # another process built it again meanwhile
+            terms = TermIndex.open(folder)
+        else:
+            terms.reload()  # another process may have caught it up
+        if terms is not None and terms.seq != seq and not s.read_only:
+            outcome = terms.catch_up(self.store.keywords)
+            if outcome == "busy":
+                return None  # another process is writing it: FTS5 this time
+            if outcome == "behind":
+                terms = None
+        if terms is None and not s.read_only:
+            log.info(
+                "Building the keyword index in %s (once; about 40 s a million chunks).", folder
+            )
+            terms = TermIndex.build(folder, self.store.keywords)
+        if terms is not None and terms.seq != self._terms_trimmed and not s.read_only:
+            self.store.keywords.trim_log(terms.seq)  # the index on disk has applied them
+            self._terms_trimmed = terms.seq
+        self._terms = terms
+        return terms if terms is not None and terms.seq >= seq else None
 
     def opened(self) -> list[DenseIndex] | None:
         """The encoders with their indexes open, or None before the first ``encoders()``."""

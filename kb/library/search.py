@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from index.calibration import RANK_FLOOR
 from index.dense import DenseIndex
-from index.keywords import fts_query
+from index.keywords import analyze, fts_query
 from index.scoring import PaperScorer
 from index.search import (
     TITLE_MATCH,
@@ -38,6 +39,7 @@ from index.search import (
     score_chunks,
     title_match,
 )
+from index.terms import TermIndex
 from ingest.lang import LATIN_SCRIPT_LANGS, detect_lang
 from kb.errors import InvalidInput
 from kb.library.core import Core
@@ -93,6 +95,9 @@ class Searcher:
                 plan=plan,
                 qvecs=qvecs,
                 started=started,
+                keywords=keyword_search(
+                    self.core.store, self.core.terms() if mode != "dense" else None
+                ),
             )
 
     def related(self, ref: str | int, k: int | None = None) -> SearchResponse:
@@ -180,6 +185,23 @@ class Plan:
         return PaperScorer(encoders=encoders, correct_length=chance, papers=self.papers)
 
 
+# Free text and a number of chunks -> (chunk id, BM25 score) of the best chunks, best first.
+KeywordSearch = Callable[[str, int], list[tuple[int, float]]]
+
+
+def keyword_search(store: Store, terms: TermIndex | None = None) -> KeywordSearch:
+    """Keyword search over the tantivy index when there is one in step (``Core.terms``),
+    else over the store's FTS5 table."""
+    if terms is not None:
+        return lambda text, limit: terms.search(analyze(text), limit)
+
+    def fts(text: str, limit: int) -> list[tuple[int, float]]:
+        match = fts_query(text)
+        return [] if match is None else store.keywords.search(match, limit=limit)
+
+    return fts
+
+
 def run_search(
     text: str,
     qlang: str,
@@ -192,14 +214,17 @@ def run_search(
     like: list[np.ndarray] | None = None,
     qvecs: list[np.ndarray] | None = None,
     started: float | None = None,
+    keywords: KeywordSearch | None = None,
 ) -> SearchResponse:
     """Search as ``plan`` says; ``like`` (one vector per encoder) replaces the query embedding.
 
     Args:
         qvecs: the query already embedded by every encoder (``embed_query``).
         started: ``time.perf_counter()`` when the search began (for ``took_ms``).
+        keywords: how keyword (and hybrid) search finds chunks (default: the FTS5 table).
     """
     started = time.perf_counter() if started is None else started
+    keywords = keywords or keyword_search(store)
     ctx = SearchContext(store.chunks.by_ids, ids_by_lang, store.chunks.counts)
     plan = dataclasses.replace(plan, papers=store.papers.count())
     if like is not None:
@@ -209,10 +234,12 @@ def run_search(
         qvecs = like or qvecs or [d.embed_query(text, qlang) for d in dense]
         queries = [EncoderQuery(d.vectors, d.stats(), q) for d, q in zip(dense, qvecs, strict=True)]
     want = plan.k + (exclude_paper is not None)
-    ranked, chunks, depth = _ranked(store, text, queries, ctx, plan, want)
+    ranked, chunks, depth = _ranked(keywords, text, queries, ctx, plan, want)
     via = {p.pid: ["keyword" if plan.mode == "keyword" else "dense"] for p in ranked}
     if plan.mode == "hybrid":
-        ranked = _hybrid(text, qlang, queries, ranked, chunks, via, store, ctx, plan, depth)
+        ranked = _hybrid(
+            text, qlang, queries, ranked, chunks, via, store, ctx, plan, depth, keywords
+        )
     if exclude_paper is not None:
         ranked = [p for p in ranked if p.pid != exclude_paper]
     folded: dict[int, list[int]] = {}
@@ -231,7 +258,7 @@ def run_search(
 
 
 def _ranked(
-    store: Store,
+    keywords: KeywordSearch,
     text: str,
     queries: list[EncoderQuery],
     ctx: SearchContext,
@@ -249,7 +276,7 @@ def _ranked(
     depth = plan.candidates
     while True:
         if plan.mode == "keyword":
-            scores, done = _keyword_scores(store, text, ctx.ids_by_lang, depth, plan.filtered)
+            scores, done = _keyword_scores(keywords, text, ctx.ids_by_lang, depth, plan.filtered)
             ranked, chunks = rank_papers(scores, ctx)
         else:
             scorer = plan.scorer(len(queries))
@@ -274,9 +301,10 @@ def _hybrid(
     ctx: SearchContext,
     plan: Plan,
     depth: int,
+    keywords: KeywordSearch,
 ) -> Ranked:
     """Let keyword evidence (and the main encoder alone) reorder the query language's papers."""
-    kw_scores, _ = _keyword_scores(store, text, ctx.ids_by_lang, depth, plan.filtered)
+    kw_scores, _ = _keyword_scores(keywords, text, ctx.ids_by_lang, depth, plan.filtered)
     kw_ranked, kw_chunks = rank_papers(kw_scores, ctx)
     chunks.update(kw_chunks)
     main: Ranked = []
@@ -320,19 +348,22 @@ def _title_first(
 
 
 def _keyword_scores(
-    store: Store, text: str, ids_by_lang: dict[str, np.ndarray], candidates: int, filtered: bool
+    keywords: KeywordSearch,
+    text: str,
+    ids_by_lang: dict[str, np.ndarray],
+    candidates: int,
+    filtered: bool,
 ) -> tuple[dict[int, float], bool]:
     """BM25 scores of the best chunks among the allowed ones (filters narrow ``ids_by_lang``),
     and whether every matching chunk was read."""
-    match = fts_query(text)
-    if match is None or not ids_by_lang:
+    if not ids_by_lang:
         return {}, True
     if not filtered:
-        hits = store.keywords.search(match, limit=candidates)
+        hits = keywords(text, candidates)
         return dict(hits), len(hits) < candidates
     # Filtered: look deeper, then keep the allowed chunks, so k papers come back if k exist.
     limit = candidates * 20
-    hits = store.keywords.search(match, limit=limit)
+    hits = keywords(text, limit)
     allowed = np.concatenate(list(ids_by_lang.values()))
     keep = np.isin(np.asarray([cid for cid, _ in hits], dtype=np.int64), allowed)
     found = {cid: score for (cid, score), ok in zip(hits, keep, strict=True) if ok}

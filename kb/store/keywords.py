@@ -3,11 +3,16 @@
 ``Store.keywords`` (a ``Keywords``) queries and fills it; a paper's rows are written and
 deleted with the paper. The tokens come from ``index.keywords`` (jieba for Chinese, Snowball
 stems for English). These writes leave the store's ``generation`` alone: it tracks vectors.
+
+Every write of keyword rows also appends the chunk ids it touched to ``keyword_log``, in the
+same transaction: the tantivy index of a large library (``index.terms``) catches up from the
+log (``changed_since``) instead of being rebuilt, in whichever process searches next.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from kb.errors import InvalidInput, StoreError
@@ -61,7 +66,67 @@ class Keywords:
                 "SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)",
                 rows,
             )
+            log_keyword_changes(db, [cid for cid, _ in rows])
             return max(cur.rowcount, 0)
+
+    def log_seq(self) -> int:
+        """The last seq the keyword log gave (0: none yet), trimmed entries included."""
+        row = self._store.read_one("SELECT seq FROM sqlite_sequence WHERE name = 'keyword_log'")
+        return 0 if row is None else int(row[0])
+
+    def changed_since(self, seq: int, limit: int) -> tuple[int, list[int]] | None:
+        """(the log's last seq, the distinct chunk ids logged after ``seq``), or None when more
+        than ``limit`` entries follow it (rebuilding is then cheaper than catching up) or the
+        entries after it were trimmed away."""
+        last = self.log_seq()  # every entry up to it has committed: one writer at a time
+        if last - seq > limit:
+            return None
+        first = self._store.read_one("SELECT MIN(seq) FROM keyword_log")
+        if last > seq and (first is None or first[0] is None or int(first[0]) > seq + 1):
+            return None  # seqs have no gaps but the trimmed ones
+        rows = self._store.read(
+            "SELECT DISTINCT chunk_id FROM keyword_log WHERE seq > ? AND seq <= ?", (seq, last)
+        )
+        return last, [int(r[0]) for r in rows]
+
+    def trim_log(self, seq: int) -> None:
+        """Drop the log's entries up to ``seq``: the keyword index on disk has applied them,
+        and a process that opens it (or follows it) starts from there."""
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM keyword_log WHERE seq <= ?", (seq,))
+
+    def texts_of(self, ids: list[int]) -> dict[int, str]:
+        """chunk id -> its stored keyword tokens, for the ids that have a keyword row."""
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 900):  # under SQLite's variable limit
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            rows = self._store.read(
+                f"SELECT rowid, tokens FROM chunk_fts WHERE rowid IN ({marks})", part
+            )
+            out.update((int(i), str(t)) for i, t in rows)
+        return out
+
+    def snapshot_texts(self, batch: int = 4096) -> tuple[int, Iterator[list[tuple[int, str]]]]:
+        """(the log's last seq, every keyword row in batches of (chunk id, tokens)).
+
+        The rows are read after the seq, so they are at least that new; a row changed in
+        between is logged after it, and catching up applies it again (to the same effect).
+        """
+
+        def rows() -> Iterator[list[tuple[int, str]]]:
+            after = -1
+            while True:
+                part = self._store.read(
+                    "SELECT rowid, tokens FROM chunk_fts WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (after, batch),
+                )
+                if not part:
+                    return
+                yield [(int(i), str(t)) for i, t in part]
+                after = int(part[-1][0])
+
+        return self.log_seq(), rows()
 
     def count(self) -> int:
         """How many keyword rows there are, from FTS5's own table of row sizes (one row per
@@ -86,9 +151,16 @@ class Keywords:
         """Delete the keyword rows of these chunk ids (orphans that ``kb doctor`` found)."""
         with self._store.transaction() as db:
             db.executemany("DELETE FROM chunk_fts WHERE rowid = ?", [(i,) for i in ids])
+            log_keyword_changes(db, ids)
 
 
 def delete_fts(db: sqlite3.Connection, chunk_where: str, arg: object) -> None:
     """Delete the keyword rows of the chunks matching ``chunk_where`` (FTS5 has no cascade)."""
-    sql = f"DELETE FROM chunk_fts WHERE rowid IN (SELECT id FROM chunks WHERE {chunk_where})"
-    db.execute(sql, (arg,))
+    chunks = f"SELECT id FROM chunks WHERE {chunk_where}"
+    db.execute(f"INSERT INTO keyword_log (chunk_id) {chunks}", (arg,))
+    db.execute(f"DELETE FROM chunk_fts WHERE rowid IN ({chunks})", (arg,))
+
+
+def log_keyword_changes(db: sqlite3.Connection, chunk_ids: Iterable[int]) -> None:
+    """Log that these chunks' keyword rows changed (inside the writing transaction)."""
+    db.executemany("INSERT INTO keyword_log (chunk_id) VALUES (?)", [(i,) for i in chunk_ids])

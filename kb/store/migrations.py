@@ -231,6 +231,20 @@ def m011_vector_id_index(db: sqlite3.Connection) -> None:
     _script(db, "CREATE INDEX chunks_with_vector ON chunks(id) WHERE vector IS NOT NULL")
 
 
+def m012_keyword_log(db: sqlite3.Connection) -> None:
+    """The chunk ids whose keyword rows changed, in order (``seq``): the tantivy keyword index
+    of a large library (``index.terms``) catches up from it instead of being rebuilt."""
+    _script(
+        db,
+        """
+        CREATE TABLE keyword_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            chunk_id INTEGER NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -243,4 +257,5 @@ MIGRATIONS = [
     m009_upload_names,
     m010_job_ocr,
     m011_vector_id_index,
+    m012_keyword_log,
 ]

@@ -17,7 +17,7 @@ import numpy as np
 from kb.errors import InvalidInput, PaperNotFound, StoreError
 from kb.store.chunks import Chunks, insert_chunks, put_vectors
 from kb.store.filters import PAPER_ORDER, PaperFilters
-from kb.store.keywords import delete_fts
+from kb.store.keywords import delete_fts, log_keyword_changes
 from kb.store.works import apply_edits, write_extras
 from kb.types import Paper, ParsedDocument
 
@@ -87,6 +87,7 @@ class Papers:
             if keyword_texts is not None:
                 rows = zip(ids, keyword_texts, strict=True)
                 db.executemany("INSERT INTO chunk_fts (rowid, tokens) VALUES (?, ?)", rows)
+                log_keyword_changes(db, ids)
             for slot, vecs in (extra_vectors or {}).items():
                 put_vectors(db, slot, ids, vecs)
             write_extras(db, paper_id, doc, file_path, work_ids)
