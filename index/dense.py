@@ -131,9 +131,9 @@ class DenseIndex:
         centred = self.means().center(vectors, langs, "passage")
         return centred if self.alignment is None else self.alignment.apply(centred, langs)
 
-    def exact_vectors(self, ids: np.ndarray) -> np.ndarray:
+    def exact_vectors(self, ids: np.ndarray, lang: str | None = None) -> np.ndarray:
         """The exact indexed vectors of these chunks, from the stored ones (an IVF index
-        holds quantised copies only)."""
+        holds quantised copies only); ``lang``: all of theirs, when the caller knows it."""
         id_list = [int(i) for i in ids]
         cache = self._exact
         wanted = [cid for cid in dict.fromkeys(id_list) if cid not in cache]
@@ -142,7 +142,9 @@ class DenseIndex:
                 cache.clear()
                 wanted = list(dict.fromkeys(id_list))
             dim = self.identity.dim
-            found, raw, langs = self.store.chunks.vectors_with_langs(wanted, dim, slot=self.slot)
+            found, raw, langs = self.store.chunks.vectors_with_langs(
+                wanted, dim, slot=self.slot, lang=lang
+            )
             cache.update(zip(found, self.to_index(raw, langs), strict=True))
             if len(found) < len(wanted):  # a chunk deleted since the index was read:
                 gone = np.asarray([c for c in wanted if c not in cache], dtype=np.int64)

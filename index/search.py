@@ -132,18 +132,25 @@ def dense_scores(
         for q in queries:
             hits = q.vectors.search(q.qvec, candidates, only=only, lang=doc_lang)
             found.update(cid for cid, _ in hits)
-        out.update(score_chunks(queries, doc_lang, sorted(found), floor=floor))
+        out.update(score_chunks(queries, doc_lang, sorted(found), floor=floor, all_in=True))
     return out
 
 
 def score_chunks(
-    queries: list[EncoderQuery], doc_lang: str, ids: list[int], *, floor: float = 1.0
+    queries: list[EncoderQuery],
+    doc_lang: str,
+    ids: list[int],
+    *,
+    floor: float = 1.0,
+    all_in: bool = False,
 ) -> dict[int, float]:
-    """chunk id -> summed per-language z-scores over all encoders, for chunks in ``doc_lang``."""
+    """chunk id -> summed per-language z-scores over all encoders, the chunks standardised as
+    ``doc_lang``'s; ``all_in``: every chunk is in ``doc_lang`` (their vectors are then read
+    without looking their languages up)."""
     chunk_ids = np.asarray(ids, dtype=np.int64)
     total = np.zeros(len(chunk_ids))
     for q in queries:
-        raw = q.vectors.vectors_of(chunk_ids) @ q.qvec
+        raw = q.vectors.vectors_of(chunk_ids, doc_lang if all_in else None) @ q.qvec
         total += q.stats.zscore(q.qvec, raw, doc_lang, floor=floor)
     return dict(zip(chunk_ids.tolist(), total.tolist(), strict=True))
 
@@ -170,7 +177,7 @@ def floored_scores(
         by_lang[chunks[cid].lang].append(cid)
     z: dict[int, float] = {}
     for lang, ids in by_lang.items():
-        z.update(score_chunks(queries, lang, ids))
+        z.update(score_chunks(queries, lang, ids, all_in=True))
     counts = ctx.counts_of(list(best))
     return [
         p._replace(score=scorer.paper(z[best[p.pid]], counts.get(p.pid, len(p.hits))))

@@ -84,10 +84,10 @@ class StoredVectors(Protocol):
         ...
 
     def vectors_with_langs(
-        self, chunk_ids: list[int], dim: int, *, slot: str | None = None
+        self, chunk_ids: list[int], dim: int, *, slot: str | None = None, lang: str | None = None
     ) -> tuple[list[int], np.ndarray, list[str]]:
         """(ids found, their stored float32 vectors, their languages), in the given order;
-        ids without a stored vector are left out."""
+        ids without a stored vector are left out; ``lang``: every id's, known already."""
         ...
 
 
@@ -223,7 +223,7 @@ class VectorIndex:
         self.trained_on = 0
         self.lists_of: dict[str, tuple[int, int]] = {}  # IVF: each language's lists
         self.centroids = np.zeros((0, dim), dtype=np.float32)  # IVF: every list's centroid
-        self.exact: Callable[[np.ndarray], np.ndarray] | None = None
+        self.exact: Callable[[np.ndarray, str | None], np.ndarray] | None = None
         self.rebuilt_because: str | None = None  # why a saved file was not used, on load
         self._selectors: list[tuple[np.ndarray, np.ndarray, Any]] = []  # (ids, bits, selector)
 
@@ -290,13 +290,14 @@ class VectorIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        """The exact indexed vectors of the given chunk ids (all must be present)."""
+    def vectors_of(self, ids: np.ndarray, lang: str | None = None) -> np.ndarray:
+        """The exact indexed vectors of the given chunk ids (all must be present); ``lang``:
+        the language of every one of them, when the caller knows it."""
         if len(ids) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         ids = np.asarray(ids, dtype=np.int64)
         if self.kind != FLAT and self.exact is not None:
-            return self.exact(ids)
+            return self.exact(ids, lang)
         return self.index.reconstruct_batch(ids)
 
     def ids(self) -> np.ndarray:

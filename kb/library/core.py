@@ -55,6 +55,7 @@ class Core:
         self._second = second
         self._sides: list[DenseIndex] | None = None
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
+        self._papers_cache: tuple[int, int] | None = None
         self._terms: TermIndex | None = None
         self._terms_trimmed = -1  # the keyword-log seq this process last trimmed to
         self._last_save = time.monotonic()
@@ -260,6 +261,14 @@ class Core:
         if filters.lang:
             return {filters.lang: ids[filters.lang]} if filters.lang in ids else {}
         return ids
+
+    def paper_count(self) -> int:
+        """Papers in the library, cached per generation (counting them reads every paper row:
+        7 ms a search at 400k papers). Hold ``lock``."""
+        generation = self.store.generation()
+        if self._papers_cache is None or self._papers_cache[0] != generation:
+            self._papers_cache = (generation, self.store.papers.count())
+        return self._papers_cache[1]
 
     def paper(self, ref: str | int) -> Paper:
         """A paper by numeric id, or by key (a record key or a PDF's content hash)."""

@@ -92,7 +92,7 @@ class Searcher:
                 store=self.core.store,
                 dense=self.core.encoders(),
                 ids_by_lang=self.core.ids_by_lang(filters),
-                plan=plan,
+                plan=dataclasses.replace(plan, papers=self.core.paper_count()),
                 qvecs=qvecs,
                 started=started,
                 keywords=keyword_search(
@@ -115,7 +115,13 @@ class Searcher:
                 mean = side.vectors.vectors_of(ids).mean(axis=0)
                 like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
             # enough of each language to alternate; its translations are put first below
-            plan = Plan.of(self.core.settings, mode="dense", k=k * 2, group=False)
+            plan = Plan.of(
+                self.core.settings,
+                mode="dense",
+                k=k * 2,
+                group=False,
+                papers=self.core.paper_count(),
+            )
             found = run_search(
                 paper.title,
                 "und",  # searching with the paper's vectors: no query language
@@ -152,7 +158,8 @@ class Plan:
         fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
         group: show a paper's translations with it rather than as separate hits.
         paper_score: ``chance`` (best chunk corrected for length) or ``best``.
-        papers: papers in the library (what a chance match is the best of).
+        papers: papers in the library (what a chance match is the best of; the caller
+            counts them, ``Core.paper_count``).
         floor: hits scoring under it are marked weak; min_score: hits under it are left out.
     """
 
@@ -226,7 +233,6 @@ def run_search(
     started = time.perf_counter() if started is None else started
     keywords = keywords or keyword_search(store)
     ctx = SearchContext(store.chunks.by_ids, ids_by_lang, store.chunks.counts)
-    plan = dataclasses.replace(plan, papers=store.papers.count())
     if like is not None:
         plan = dataclasses.replace(plan, mode="dense")  # a paper's vectors: no query terms
     queries: list[EncoderQuery] = []

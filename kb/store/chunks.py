@@ -199,10 +199,16 @@ class Chunks:
         return vecs
 
     def vectors_with_langs(
-        self, chunk_ids: list[int], dim: int, *, slot: str | None = None
+        self, chunk_ids: list[int], dim: int, *, slot: str | None = None, lang: str | None = None
     ) -> tuple[list[int], np.ndarray, list[str]]:
         """(ids found, their stored vectors [n, dim] float32, their languages) of these
-        chunks, in the given order; ids without a vector (or gone) are left out."""
+        chunks, in the given order; ids without a vector (or gone) are left out.
+
+        Args:
+            lang: every chunk's language, when the caller knows it: a further encoder's
+                vectors are then read without joining ``chunks`` for it (at a million chunks
+                that join took half the time of a search's vector reads).
+        """
         found: dict[int, tuple[bytes, str]] = {}
         for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
             part = chunk_ids[start : start + 900]
@@ -210,6 +216,12 @@ class Chunks:
             if slot is None:
                 sql = f"SELECT id, vector, lang FROM chunks WHERE id IN ({marks})"
                 args: list[object] = [*part]
+            elif lang is not None:
+                sql = (
+                    "SELECT chunk_id, vector, ? FROM chunk_vectors "
+                    f"WHERE slot = ? AND chunk_id IN ({marks})"
+                )
+                args = [lang, slot, *part]
             else:
                 sql = (
                     "SELECT v.chunk_id, v.vector, c.lang FROM chunk_vectors v JOIN chunks c "
