@@ -291,3 +291,18 @@ def test_highlight_spans_mark_stems_and_chinese_words():
     assert highlight_spans(text, "zzz") == [] and highlight_spans(text, "!!") == []
     trad = "大模型越獄攻擊"  # traditional text, simplified query terms
     assert [trad[a:b] for a, b in highlight_spans(trad, "越狱")] == ["越獄"]
+
+
+def test_replacing_another_entry_drops_the_keyword_rows_of_the_same_key(store):
+    """A re-ingest that replaces paper b with a document whose key paper a already has
+    deletes a: its keyword rows go too (FTS5 has no cascade), and are logged as changed."""
+    a = _add(store, "a", [("en", "deceptive alignment")])
+    _add(store, "b", [("en", "mesa optimizers")])
+    b_id = store.papers.by_key("b").id
+    doc = _doc("a", [("en", "corrigibility")])
+    _, new = store.papers.add(
+        doc, np.ones((1, 4), np.float32), [fts_document("corrigibility")], replace_id=b_id
+    )
+    assert _fts_ids(store) == set(new) and _search(store, "deceptive") == []
+    last, changed = store.keywords.changed_since(0, 100) or (0, [])
+    assert set(a) <= set(changed)

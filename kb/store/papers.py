@@ -216,6 +216,7 @@ def _write_paper(
     row = db.execute("SELECT id FROM papers WHERE key = ?", (doc.key,)).fetchone()
     old_id = replace_id if replace_id is not None else (row[0] if row else None)
     if row is not None and old_id is not None and row[0] != old_id:
+        delete_fts(db, "paper_id = ?", row[0])  # FTS5 has no cascade
         db.execute("DELETE FROM papers WHERE id = ?", (row[0],))  # same content, other entry
     sig = None if signature is None else np.asarray(signature, np.uint64).tobytes()
     values = (doc.key, doc.kind, doc.source, doc.content_hash, m.title,
