@@ -237,3 +237,22 @@ def test_keyword_index_setting_is_checked(monkeypatch):
     monkeypatch.setenv("KB_KEYWORD_INDEX_MIN_CHUNKS", "-1")
     with pytest.raises(ConfigError, match="KB_KEYWORD_INDEX_MIN_CHUNKS must be 0 or more"):
         Settings.from_env()
+
+
+def test_doctor_checks_the_keyword_index_and_repair_builds_it_again(tmp_path):
+    feed = _feed(tmp_path, RECORDS)
+    with closing(_library(tmp_path, keyword_index="tantivy")) as lib:
+        assert not lib.ingest([feed]).failed
+        _keys(lib, "reward")  # built
+        assert lib.doctor().healthy
+        folder = lib.settings.index_dir / "keywords"
+        (folder / "kb_terms.json").write_text("{not json", encoding="utf-8")
+        finding = next(f for f in lib.doctor().findings if f.check == "keyword index")
+        assert finding.count == 1 and "cannot be read" in finding.detail
+        report = lib.doctor(repair=True)
+        assert next(f for f in report.findings if f.check == "keyword index").repaired
+        assert lib.doctor().healthy and _keys(lib, "jailbreak") == ["en2"]
+    with closing(_library(tmp_path, keyword_index="tantivy")) as lib:  # a new process
+        assert _keys(lib, "jailbreak") == ["en2"]
+        terms = TermIndex.open(lib.settings.index_dir / "keywords")
+        assert terms is not None and terms.size == lib.store.keywords.count() == 5

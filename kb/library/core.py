@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,7 +169,7 @@ class Core:
         terms = self._terms
         if terms is not None and terms.seq == seq:
             return terms
-        folder = s.index_dir / "keywords"
+        folder = self.terms_folder()
         if terms is None or terms.replaced():  # another process built it again meanwhile
             terms = TermIndex.open(folder)
         else:
@@ -189,6 +190,20 @@ class Core:
             self._terms_trimmed = terms.seq
         self._terms = terms
         return terms if terms is not None and terms.seq >= seq else None
+
+    def terms_folder(self) -> Path:
+        """Where the tantivy keyword index is (or would be) kept."""
+        return self.settings.index_dir / "keywords"
+
+    def rebuild_terms(self) -> None:
+        """Build the tantivy keyword index again from the store's keyword rows, if the library
+        keeps one (``kb doctor --repair``). Hold ``lock``."""
+        uses = self.settings.keyword_index != "sqlite"
+        if not (uses and (self._terms is not None or self.terms_folder().exists())):
+            return
+        self._terms = TermIndex.build(self.terms_folder(), self.store.keywords)
+        self.store.keywords.trim_log(self._terms.seq)
+        self._terms_trimmed = self._terms.seq
 
     def opened(self) -> list[DenseIndex] | None:
         """The encoders with their indexes open, or None before the first ``encoders()``."""

@@ -8,13 +8,16 @@ SQLite is the source of truth. What is checked:
   lacks;
 - chunks without a vector (per encoder), papers without chunks, keyword rows without a chunk
   and chunks without a keyword row;
+- the tantivy keyword index of a large library (``index.terms``), if there is one: readable,
+  and holding as many chunks as the store has keyword rows once it has applied the keyword
+  log (changes not applied yet are not damage: the next search applies them);
 - recorded PDF files that are gone from disk (reported only: the paper is still searchable);
 - uploads kept in ``files_dir`` that no paper records, older than an hour (a failed upload);
   those an unfinished ingest job still awaits are kept (the server's next start ingests them).
 
-Repair rebuilds each index from SQLite, embeds chunks that lack vectors, rebuilds missing
-keyword rows, deletes orphan keyword rows and unused uploads, and removes papers that have
-no chunks.
+Repair rebuilds each index (and the keyword index) from SQLite, embeds chunks that lack
+vectors, rebuilds missing keyword rows, deletes orphan keyword rows and unused uploads, and
+removes papers that have no chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.terms import TermIndex
 from index.vectors import INDEX_FILE, VectorIndex
 from kb.errors import StoreError
 from kb.library.core import Core
@@ -98,6 +102,7 @@ def diagnose(
                 f"; saved at generation {generation}, store at {store.generation()}" * stale
             )
             report.findings.append(Finding(f"index {name}", orphans + missing + stale, detail))
+    report.findings.append(_keyword_index(core))
     problems = store.works.integrity()
     for check, found in problems.items():
         report.findings.append(Finding(check.replace("_", " "), len(found), _sample(found)))
@@ -130,6 +135,24 @@ def diagnose(
             if finding.repairable and finding.count:
                 finding.repaired = True
     return report
+
+
+def _keyword_index(core: Core) -> Finding:
+    """The tantivy keyword index's finding (nothing to count when the library has none)."""
+    folder, store = core.terms_folder(), core.store
+    if not folder.exists() or core.settings.keyword_index == "sqlite":
+        return Finding("keyword index", 0, "")
+    terms = TermIndex.open(folder)
+    if terms is None:
+        return Finding("keyword index", 1, f"{folder} cannot be read; repair builds it again")
+    seq, rows = store.keywords.log_seq(), store.keywords.count()
+    if terms.seq < seq:
+        return Finding("keyword index", 0, f"{seq - terms.seq} keyword changes to apply at the "
+                       "next search")  # fmt: skip
+    if terms.size != rows:
+        detail = f"{terms.size} chunks in {folder}, {rows} keyword rows in the store"
+        return Finding("keyword index", 1, f"{detail}; repair builds it again")
+    return Finding("keyword index", 0, "")
 
 
 def _file_damage(folder: Path) -> str | None:

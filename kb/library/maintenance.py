@@ -79,7 +79,8 @@ class Maintenance:
             return diagnose(self.core, self.repair if repair else None)
 
     def repair(self, problems: dict[str, list[int]]) -> None:
-        """Fix what ``doctor`` found: orphans, missing vectors and keyword rows, indexes."""
+        """Fix what ``doctor`` found: orphans, missing vectors and keyword rows, indexes (the
+        FAISS ones and the tantivy keyword index)."""
         self.core.store.keywords.delete_rows(problems.get("keyword_rows_without_chunk", []))
         for paper_id in problems.get("papers_without_chunks", []):
             self.core.store.papers.remove(paper_id)
@@ -99,6 +100,7 @@ class Maintenance:
             side.rebuild()
         if self.core.store.generation() == generation:
             self.core.store.mark_mirrored(generation)
+        self.core.rebuild_terms()
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-embed every chunk with the current encoders and rebuild the indexes."""
