@@ -157,7 +157,7 @@ class Core:
         """The tantivy keyword index, caught up with the store's keyword rows, when this
         library searches it (``KB_KEYWORD_INDEX``: auto from ``KB_KEYWORD_INDEX_MIN_CHUNKS``
         chunks); None: search SQLite's FTS5 table. Opened, caught up or built (once, about
-        40 s at a million chunks) here, never by a read-only replica. Hold ``lock``."""
+        3 s per 100,000 chunks) here, never by a read-only replica. Hold ``lock``."""
         s = self.settings
         if s.keyword_index == "sqlite":
             return None
@@ -182,7 +182,7 @@ class Core:
                 terms = None
         if terms is None and not s.read_only:
             log.info(
-                "Building the keyword index in %s (once; about 40 s a million chunks).", folder
+                "Building the keyword index in %s (once; about 3 s per 100,000 chunks).", folder
             )
             terms = TermIndex.build(folder, self.store.keywords)
         if terms is not None and terms.seq != self._terms_trimmed and not s.read_only:
