@@ -59,6 +59,24 @@ def test_migrations_and_roundtrip(tmp_path):
     assert reopened.papers.by_key("a").id == pid
 
 
+def test_reads_by_id_lists_longer_than_sqlites_variable_limit(tmp_path):
+    """The id-list reads go through ``read_in``, which splits a list in parts of IN_BATCH."""
+    store = Store(tmp_path / "kb.sqlite3")
+    pid, ids = store.papers.add(_doc("long", n=2_000), np.ones((2_000, 4), np.float32))
+    extra = np.full((2_000, 3), 0.5, np.float32)
+    store.chunks.set_vectors(ids, extra, slot="muse")
+    wanted = [*ids, 10**9]  # one id that no chunk has
+    assert sorted(store.chunks.by_ids(wanted)) == ids
+    assert store.chunks.counts([pid, 10**9]) == {pid: 2_000}
+    for lang in (None, "en"):
+        found, vecs, langs = store.chunks.vectors_with_langs(wanted, 3, slot="muse", lang=lang)
+        assert found == ids and np.array_equal(vecs, extra) and set(langs) == {"en"}
+    found, vecs, _ = store.chunks.vectors_with_langs(ids[::-1], 4)
+    assert found == ids[::-1] and vecs.shape == (2_000, 4)
+    assert store.papers.langs([pid]) == {pid: "en"}
+    store.close()
+
+
 def test_same_key_replaces_and_ids_are_never_reused(tmp_path):
     store = Store(tmp_path / "kb.sqlite3")
     _, first = store.papers.add(_doc("a"), np.ones((2, 4), np.float32))

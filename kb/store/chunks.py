@@ -32,23 +32,13 @@ class Chunks:
         self._store = store
 
     def by_ids(self, ids: list[int]) -> dict[int, Chunk]:
-        out: dict[int, Chunk] = {}
-        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
-            part = ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            rows = self._store.read(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({marks})", part)
-            out.update({int(r[0]): Chunk(*r) for r in rows})  # columns in field order
-        return out
+        rows = self._store.read_in(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({{ids}})", ids)
+        return {int(r[0]): Chunk(*r) for r in rows}  # columns in field order
 
     def counts(self, paper_ids: list[int]) -> dict[int, int]:
         """paper id -> its number of chunks (papers without chunks are left out)."""
-        out: dict[int, int] = {}
-        for start in range(0, len(paper_ids), 900):  # stay under SQLite's variable limit
-            part = paper_ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT paper_id, COUNT(*) FROM chunks WHERE paper_id IN ({marks}) GROUP BY 1"
-            out.update({int(p): int(n) for p, n in self._store.read(sql, part)})
-        return out
+        sql = "SELECT paper_id, COUNT(*) FROM chunks WHERE paper_id IN ({ids}) GROUP BY 1"
+        return {int(p): int(n) for p, n in self._store.read_in(sql, paper_ids)}
 
     def ids_of(self, paper_id: int) -> list[int]:
         rows = self._store.read("SELECT id FROM chunks WHERE paper_id = ?", (paper_id,))
@@ -209,27 +199,22 @@ class Chunks:
                 vectors are then read without joining ``chunks`` for it (at a million chunks
                 that join took half the time of a search's vector reads).
         """
-        found: dict[int, tuple[bytes, str]] = {}
-        for start in range(0, len(chunk_ids), 900):  # stay under SQLite's variable limit
-            part = chunk_ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            if slot is None:
-                sql = f"SELECT id, vector, lang FROM chunks WHERE id IN ({marks})"
-                args: list[object] = [*part]
-            elif lang is not None:
-                sql = (
-                    "SELECT chunk_id, vector, ? FROM chunk_vectors "
-                    f"WHERE slot = ? AND chunk_id IN ({marks})"
-                )
-                args = [lang, slot, *part]
-            else:
-                sql = (
-                    "SELECT v.chunk_id, v.vector, c.lang FROM chunk_vectors v JOIN chunks c "
-                    f"ON c.id = v.chunk_id WHERE v.slot = ? AND v.chunk_id IN ({marks})"
-                )
-                args = [slot, *part]
-            rows = self._store.read(sql, args)
-            found.update({int(i): (v, str(lang)) for i, v, lang in rows if v is not None})
+        if slot is None:
+            sql, args = "SELECT id, vector, lang FROM chunks WHERE id IN ({ids})", []
+        elif lang is not None:
+            sql = (
+                "SELECT chunk_id, vector, ? FROM chunk_vectors "
+                "WHERE slot = ? AND chunk_id IN ({ids})"
+            )
+            args = [lang, slot]
+        else:
+            sql = (
+                "SELECT v.chunk_id, v.vector, c.lang FROM chunk_vectors v JOIN chunks c "
+                "ON c.id = v.chunk_id WHERE v.slot = ? AND v.chunk_id IN ({ids})"
+            )
+            args = [slot]
+        rows = self._store.read_in(sql, chunk_ids, args)
+        found = {int(i): (v, str(lg)) for i, v, lg in rows if v is not None}
         ids = [i for i in chunk_ids if i in found]
         raw = b"".join(found[i][0] for i in ids)
         vecs = np.frombuffer(raw, dtype=np.float32).reshape(len(ids), dim)

@@ -42,6 +42,7 @@ from kb.store.migrations import MIGRATIONS
 
 __all__ = ["MIGRATIONS", "Database"]
 
+IN_BATCH = 900  # ids per query of ``read_in``: SQLite's variable limit was 999 before 3.32
 _GENERATION = "SELECT value FROM state WHERE name = 'generation'"
 
 
@@ -181,6 +182,16 @@ class Database:
         """Every row of one query, fetched under the store's lock."""
         with self._lock:
             return self.db.execute(sql, args).fetchall()
+
+    def read_in(self, sql: str, ids: Sequence[int], args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of a query over a list of ids, in parts that stay under SQLite's
+        variable limit: ``sql`` holds ``{ids}`` where the id list goes (``IN ({ids})``), and
+        ``args`` are its other parameters, which come before it."""
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(ids), IN_BATCH):
+            part = list(ids[start : start + IN_BATCH])
+            rows += self.read(sql.format(ids=",".join("?" * len(part))), [*args, *part])
+        return rows
 
     def read_one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
         """The first row of one query (None when there is none), under the store's lock."""

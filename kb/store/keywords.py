@@ -97,15 +97,10 @@ class Keywords:
 
     def texts_of(self, ids: list[int]) -> dict[int, str]:
         """chunk id -> its stored keyword tokens, for the ids that have a keyword row."""
-        out: dict[int, str] = {}
-        for start in range(0, len(ids), 900):  # under SQLite's variable limit
-            part = ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            rows = self._store.read(
-                f"SELECT rowid, tokens FROM chunk_fts WHERE rowid IN ({marks})", part
-            )
-            out.update((int(i), str(t)) for i, t in rows)
-        return out
+        rows = self._store.read_in(
+            "SELECT rowid, tokens FROM chunk_fts WHERE rowid IN ({ids})", ids
+        )
+        return {int(i): str(t) for i, t in rows}
 
     def snapshot_texts(self, batch: int = 4096) -> tuple[int, Iterator[list[tuple[int, str]]]]:
         """(the log's last seq, every keyword row in batches of (chunk id, tokens)).

@@ -195,13 +195,8 @@ class Papers:
         if ids is None:
             rows = self._store.read("SELECT id, lang FROM papers")
             return {int(i): str(lang) for i, lang in rows}
-        out: dict[int, str] = {}
-        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
-            part = ids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            rows = self._store.read(f"SELECT id, lang FROM papers WHERE id IN ({marks})", part)
-            out.update({int(i): str(lang) for i, lang in rows})
-        return out
+        rows = self._store.read_in("SELECT id, lang FROM papers WHERE id IN ({ids})", ids)
+        return {int(i): str(lang) for i, lang in rows}
 
 
 def _write_paper(
