@@ -148,12 +148,15 @@ class TermIndex:
     def reload(self) -> None:
         """Follow what another process applied to this same build (its later ``seq``)."""
         meta = _read_meta(self.folder)
-        if meta is None or meta.get("build") != self.build_id or int(meta["seq"]) == self.seq:
-            return
+        if meta is not None and meta.get("build") == self.build_id and meta["seq"] != self.seq:
+            self._follow(int(meta["seq"]))
+
+    def _follow(self, seq: int) -> None:
+        """Search what the folder holds now, which has applied the log up to ``seq``."""
         with self._lock:
             self._index.reload()
             self._searcher = self._index.searcher()
-            self.seq = int(meta["seq"])
+            self.seq = seq
 
     def replaced(self) -> bool:
         """Whether the folder now holds another build (another process built it again):
@@ -184,10 +187,7 @@ class TermIndex:
             writer.commit()
             writer.wait_merging_threads()
         _write_meta(self.folder, seq, self.build_id)
-        with self._lock:
-            self._index.reload()
-            self._searcher = self._index.searcher()
-            self.seq = seq
+        self._follow(seq)
         return "done"
 
     def search(self, tokens: list[str], k: int) -> list[tuple[int, float]]:

@@ -58,7 +58,6 @@ class Core:
         self._ids_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._papers_cache: tuple[int, int] | None = None
         self._terms: TermIndex | None = None
-        self._terms_trimmed = -1  # the keyword-log seq this process last trimmed to
         self._last_save = time.monotonic()
         self.memory = MemoryBudget(settings.memory_mb)
         self.repairs: list[str] = []  # what opening the indexes found damaged and rebuilt
@@ -169,41 +168,48 @@ class Core:
         terms = self._terms
         if terms is not None and terms.seq == seq:
             return terms
-        folder = self.terms_folder()
         if terms is None or terms.replaced():  # another process built it again meanwhile
-            terms = TermIndex.open(folder)
+            terms = self._terms = TermIndex.open(self.terms_folder())
         else:
             terms.reload()  # another process may have caught it up
-        if terms is not None and terms.seq != seq and not s.read_only:
+        if s.read_only:
+            return terms if terms is not None and terms.seq >= seq else None
+        if terms is not None and terms.seq < seq:
+            applied = terms.seq
             outcome = terms.catch_up(self.store.keywords)
             if outcome == "busy":
                 return None  # another process is writing it: FTS5 this time
+            if outcome == "done" and terms.seq > applied:
+                self.store.keywords.trim_log(terms.seq)  # the index on disk has them
             if outcome == "behind":
                 terms = None
-        if terms is None and not s.read_only:
-            log.info(
-                "Building the keyword index in %s (once; about 3 s per 100,000 chunks).", folder
-            )
-            terms = TermIndex.build(folder, self.store.keywords)
-        if terms is not None and terms.seq != self._terms_trimmed and not s.read_only:
-            self.store.keywords.trim_log(terms.seq)  # the index on disk has applied them
-            self._terms_trimmed = terms.seq
-        self._terms = terms
-        return terms if terms is not None and terms.seq >= seq else None
+        if terms is None:
+            folder = self.terms_folder()
+            log.info("Building the keyword index in %s (about 3 s per 100,000 chunks).", folder)
+            terms = self._build_terms()
+        return terms if terms.seq >= seq else None
+
+    def keeps_terms(self) -> bool:
+        """Whether this library has a tantivy keyword index (opened, or on disk)."""
+        uses = self.settings.keyword_index != "sqlite"
+        return uses and (self._terms is not None or self.terms_folder().exists())
 
     def terms_folder(self) -> Path:
         """Where the tantivy keyword index is (or would be) kept."""
         return self.settings.index_dir / "keywords"
 
     def rebuild_terms(self) -> None:
-        """Build the tantivy keyword index again from the store's keyword rows, if the library
-        keeps one (``kb doctor --repair``). Hold ``lock``."""
-        uses = self.settings.keyword_index != "sqlite"
-        if not (uses and (self._terms is not None or self.terms_folder().exists())):
-            return
+        """Build the tantivy keyword index again, if the library keeps one (``kb doctor
+        --repair``). Hold ``lock``."""
+        if self.keeps_terms():
+            self._build_terms()
+
+    def _build_terms(self) -> TermIndex:
+        """Build the keyword index from the store's keyword rows, and drop the log entries
+        it holds."""
         self._terms = TermIndex.build(self.terms_folder(), self.store.keywords)
         self.store.keywords.trim_log(self._terms.seq)
-        self._terms_trimmed = self._terms.seq
+        return self._terms
 
     def opened(self) -> list[DenseIndex] | None:
         """The encoders with their indexes open, or None before the first ``encoders()``."""

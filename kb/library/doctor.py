@@ -140,7 +140,7 @@ def diagnose(
 def _keyword_index(core: Core) -> Finding:
     """The tantivy keyword index's finding (nothing to count when the library has none)."""
     folder, store = core.terms_folder(), core.store
-    if not folder.exists() or core.settings.keyword_index == "sqlite":
+    if not core.keeps_terms():
         return Finding("keyword index", 0, "")
     terms = TermIndex.open(folder)
     if terms is None:
