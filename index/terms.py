@@ -28,7 +28,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -113,14 +113,9 @@ class TermIndex:
             return None
 
     @classmethod
-    def build(
-        cls,
-        folder: Path,
-        rows: KeywordRows,
-        progress: Callable[[int], None] | None = None,
-    ) -> TermIndex:
+    def build(cls, folder: Path, rows: KeywordRows) -> TermIndex:
         """Index every keyword row into a new folder beside ``folder``, then put it in its
-        place. ``progress`` gets the number of rows indexed so far."""
+        place."""
         tantivy = _tantivy()
         fresh = folder.with_name(folder.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
@@ -129,13 +124,9 @@ class TermIndex:
         _register(index)
         writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
         seq, batches = rows.snapshot_texts()
-        done = 0
         for batch in batches:
             for cid, tokens in batch:
                 writer.add_document(tantivy.Document(id=cid, tokens=tokens))
-            done += len(batch)
-            if progress is not None:
-                progress(done)
         writer.commit()
         writer.wait_merging_threads()
         build_id = uuid.uuid4().hex
