@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from index.calibration import LanguageStats
+from index.chunkmap import ChunkMap
 from index.keywords import analyze, highlight_spans
 from index.scoring import PaperScorer
 from index.vectors import VectorIndex
@@ -75,42 +76,15 @@ class PaperHits(NamedTuple):
 
 Ranked = list[PaperHits]
 
-# Reads the chunks of the given ids (missing ids are left out): ``store.chunks.by_ids``.
-ChunksById = Callable[[list[int]], dict[int, Chunk]]
-# Counts the chunks of the given papers: ``store.chunks.counts``.
-ChunkCounts = Callable[[list[int]], dict[int, int]]
-
 
 @dataclass(frozen=True)
 class SearchContext:
-    """What a search ranks over: the allowed chunk ids of each document language, and how
-    to read chunks by id and count a paper's chunks (the caller's storage; ``index`` reads
-    no store itself)."""
+    """What a search ranks over: the allowed chunk ids of each document language, and the
+    library's chunk map (each chunk's paper and language, each paper's language and chunk
+    count; the caller reads it from its storage: ``index`` reads no store itself)."""
 
-    chunks_by_ids: ChunksById
     ids_by_lang: dict[str, np.ndarray]
-    chunk_counts: ChunkCounts | None = None
-    _counted: dict[int, int] = field(default_factory=dict, repr=False)
-    _read: dict[int, Chunk] = field(default_factory=dict, repr=False)
-
-    def chunks_of(self, ids: list[int]) -> dict[int, Chunk]:
-        """The chunks of ``ids`` (missing ones left out), each read from storage once per
-        search (the dense, keyword and main-encoder rankings find many of the same)."""
-        missing = [cid for cid in ids if cid not in self._read]
-        if missing:
-            self._read.update(self.chunks_by_ids(missing))
-        return {cid: self._read[cid] for cid in ids if cid in self._read}
-
-    def counts_of(self, paper_ids: list[int]) -> dict[int, int]:
-        """paper id -> its number of chunks, each paper read from storage once per search
-        (the ranking, the scores shown and hybrid's extra rankings all need them)."""
-        if self.chunk_counts is None:
-            return {}
-        missing = [pid for pid in paper_ids if pid not in self._counted]
-        if missing:
-            found = self.chunk_counts(missing)
-            self._counted.update({pid: found.get(pid, 0) for pid in missing})
-        return {pid: self._counted[pid] for pid in paper_ids if self._counted[pid]}
+    chunk_map: ChunkMap
 
 
 def dense_scores(
@@ -158,7 +132,6 @@ def score_chunks(
 def floored_scores(
     ranked: Ranked,
     queries: list[EncoderQuery],
-    chunks: dict[int, Chunk],
     ctx: SearchContext,
     scorer: PaperScorer,
 ) -> Ranked:
@@ -168,20 +141,20 @@ def floored_scores(
     shows (and judges against the relevance floor) the score with the floor: a query that
     spreads little in a language (an off-topic one, or one in the other language) must not
     turn its luckiest chunk there into a strong score, but a floor that binds in one language
-    only must not reorder the languages either (docs/EVALUATION.md, the standard run). A
-    paper's chunks share one language, so its best chunk is the same either way.
+    only must not reorder the languages either (docs/EVALUATION.md, the standard run). Each
+    paper keeps its best chunk; the floor applies in that chunk's language.
     """
     best = {p.pid: p.hits[0][1] for p in ranked if p.hits}
     by_lang: dict[str, list[int]] = defaultdict(list)
-    for cid in best.values():
-        by_lang[chunks[cid].lang].append(cid)
+    for cid, lang in ctx.chunk_map.langs_of(list(best.values())).items():
+        by_lang[lang].append(cid)
     z: dict[int, float] = {}
     for lang, ids in by_lang.items():
         z.update(score_chunks(queries, lang, ids, all_in=True))
-    counts = ctx.counts_of(list(best))
+    counts = ctx.chunk_map.counts(list(best))
     return [
         p._replace(score=scorer.paper(z[best[p.pid]], counts.get(p.pid, len(p.hits))))
-        if p.pid in best
+        if p.pid in best and best[p.pid] in z
         else p
         for p in ranked
     ]
@@ -189,27 +162,29 @@ def floored_scores(
 
 def rank_papers(
     scores: dict[int, float], ctx: SearchContext, scorer: PaperScorer | None = None
-) -> tuple[Ranked, dict[int, Chunk]]:
-    """Group chunk scores by paper, best paper first; also return the chunks read.
+) -> Ranked:
+    """Group chunk scores by paper (the chunk map's), best paper first.
 
     Args:
         scorer: how dense chunk scores make a paper's score (standardised, corrected for the
             paper's length); None: the paper's score is its best chunk's (BM25).
     """
-    chunks = ctx.chunks_of(list(scores))
-    if scores and not chunks:  # one gone is tolerated below; every one is damage
-        raise StoreError(
-            f"The store cannot read any of the {len(scores)} chunks the index found: it is "
-            "damaged or out of step with the index. Run `kb doctor`: it names what is wrong "
-            "and how to repair it."
-        )
+    paper_of = ctx.chunk_map.papers_of(list(scores))
+    if scores and not paper_of:  # one gone is tolerated below; every one is damage
+        raise _out_of_step(len(scores))
     by_paper: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for cid, score in scores.items():
-        chunk = chunks.get(cid)
-        if chunk is not None:  # a vector whose chunk is gone is ignored, never shown
-            by_paper[chunk.paper_id].append((score, cid))
-    ranked = paper_hits(by_paper, ctx, scorer)
-    return ranked, chunks
+        pid = paper_of.get(cid)
+        if pid is not None:  # a vector or keyword row whose chunk is gone is never shown
+            by_paper[pid].append((score, cid))
+    return paper_hits(by_paper, ctx, scorer)
+
+
+def _out_of_step(n: int) -> StoreError:
+    return StoreError(
+        f"The store cannot read any of the {n} chunks the search found: it is damaged or out "
+        "of step with the index. Run `kb doctor`: it names what is wrong and how to repair it."
+    )
 
 
 def paper_hits(
@@ -220,7 +195,7 @@ def paper_hits(
     """Each paper's hits (best first) with its score, best paper first."""
     counts: dict[int, int] = {}
     if scorer is not None:
-        counts = ctx.counts_of(list(by_paper))
+        counts = ctx.chunk_map.counts(list(by_paper))
     out = []
     for pid, hits in by_paper.items():
         hits.sort(reverse=True)
@@ -337,13 +312,20 @@ def build_response(
     one under ``min_score`` is left out.
 
     Args:
+        chunks: the chunks shown as snippets (each of the ``k`` papers' first ``snippets``
+            hits); one missing is left out, all missing is damage (``StoreError``).
         translations: paper id -> ids of its translations to show with it (in ``papers``).
     """
+    shown = [cid for item in ranked[:k] for _, cid in item.hits[:snippets]]
+    if shown and not any(cid in chunks for cid in shown):  # as in rank_papers
+        raise _out_of_step(len(shown))
     results = []
     for item, score in zip(ranked[:k], position_scores(ranked[:k]), strict=True):
         if min_score is not None and score < min_score:
             break
-        snips = [_snippet(chunks[cid], s, highlight) for s, cid in item.hits[:snippets]]
+        snips = [
+            _snippet(chunks[cid], s, highlight) for s, cid in item.hits[:snippets] if cid in chunks
+        ]
         twins = [papers[t] for t in (translations or {}).get(item.pid, []) if t in papers]
         weak = floor is not None and score < floor
         hit = SearchHit(

@@ -108,19 +108,19 @@ def test_the_spread_floor_sets_the_score_shown_not_the_order():
     assert stats.zscore(query, np.asarray([2.0]), "en")[0] == pytest.approx(2.0)  # no floor hit
 
 
-def test_a_search_reads_each_papers_chunk_count_once():
-    """The ranking, the scores shown and hybrid's extra rankings all need papers' chunk
-    counts; the search context reads each paper's from storage once."""
-    from index.search import SearchContext
+def test_the_chunk_map_answers_what_ranking_asks_of_chunks_and_papers():
+    """Each chunk's paper and language, each paper's language and chunk count, from rows in
+    any order; ids the library does not hold are left out, never guessed."""
+    from index.chunkmap import ChunkMap
 
-    asked: list[list[int]] = []
-
-    def counts(pids):
-        asked.append(sorted(pids))
-        return {pid: pid * 10 for pid in pids if pid != 3}  # paper 3 has no chunks
-
-    ctx = SearchContext(lambda ids: {}, {}, counts)
-    assert ctx.counts_of([1, 2, 3]) == {1: 10, 2: 20}
-    assert ctx.counts_of([2, 3, 4]) == {2: 20, 4: 40}
-    assert asked == [[1, 2, 3], [4]]
-    assert SearchContext(lambda ids: {}, {}).counts_of([1]) == {}
+    chunks = (np.asarray([12, 10, 11, 30]), np.asarray([2, 1, 1, 3]), ["zh", "en", "zh", "en"])
+    papers = (np.asarray([3, 1, 2, 4]), ["en", "en", "zh", "zh"])  # paper 4 has no chunks
+    m = ChunkMap.build(chunks, papers)
+    assert m.chunk_total == 4 and m.paper_total == 4
+    assert {k: v.tolist() for k, v in m.by_lang.items()} == {"en": [10, 30], "zh": [11, 12]}
+    assert m.papers_of([30, 10, 99, 11]) == {30: 3, 10: 1, 11: 1}
+    assert m.langs_of([11, 99, 30]) == {11: "zh", 30: "en"}
+    assert m.paper_langs_of([4, 1, 7]) == {4: "zh", 1: "en"}
+    assert m.counts([1, 2, 3, 4, 7]) == {1: 2, 2: 1, 3: 1}
+    empty = ChunkMap.build((np.asarray([]), np.asarray([]), []), (np.asarray([]), []))
+    assert empty.papers_of([1]) == {} and empty.counts([1]) == {} and empty.by_lang == {}

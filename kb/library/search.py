@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from index.calibration import RANK_FLOOR
+from index.chunkmap import ChunkMap
 from index.dense import DenseIndex
 from index.keywords import analyze, fts_query
 from index.scoring import PaperScorer
@@ -47,7 +48,7 @@ from kb.library.query import SearchQuery
 from kb.settings import Settings
 from kb.store import Store
 from kb.store.filters import PaperFilters
-from kb.types import Chunk, Paper, SearchHit, SearchResponse
+from kb.types import Paper, SearchHit, SearchResponse
 
 # A Latin-script query is in the library's main Latin-script language when that language
 # holds this share of the Latin-script chunks (a few chunks langdetect called Spanish or
@@ -92,6 +93,7 @@ class Searcher:
                 store=self.core.store,
                 dense=self.core.encoders(),
                 ids_by_lang=self.core.ids_by_lang(filters),
+                chunk_map=self.core.chunk_map(),
                 plan=dataclasses.replace(plan, papers=self.core.paper_count()),
                 qvecs=qvecs,
                 started=started,
@@ -128,6 +130,7 @@ class Searcher:
                 store=self.core.store,
                 dense=sides,
                 ids_by_lang=self.core.ids_by_lang(PaperFilters()),
+                chunk_map=self.core.chunk_map(),
                 plan=plan,
                 exclude_paper=paper.id,
                 like=like,
@@ -216,6 +219,7 @@ def run_search(
     store: Store,
     dense: list[DenseIndex],
     ids_by_lang: dict[str, np.ndarray],
+    chunk_map: ChunkMap,
     plan: Plan,
     exclude_paper: int | None = None,
     like: list[np.ndarray] | None = None,
@@ -232,7 +236,7 @@ def run_search(
     """
     started = time.perf_counter() if started is None else started
     keywords = keywords or keyword_search(store)
-    ctx = SearchContext(store.chunks.by_ids, ids_by_lang, store.chunks.counts)
+    ctx = SearchContext(ids_by_lang, chunk_map)
     if like is not None:
         plan = dataclasses.replace(plan, mode="dense")  # a paper's vectors: no query terms
     queries: list[EncoderQuery] = []
@@ -240,12 +244,10 @@ def run_search(
         qvecs = like or qvecs or [d.embed_query(text, qlang) for d in dense]
         queries = [EncoderQuery(d.vectors, d.stats(), q) for d, q in zip(dense, qvecs, strict=True)]
     want = plan.k + (exclude_paper is not None)
-    ranked, chunks, depth = _ranked(keywords, text, queries, ctx, plan, want)
+    ranked, depth = _ranked(keywords, text, queries, ctx, plan, want)
     via = {p.pid: ["keyword" if plan.mode == "keyword" else "dense"] for p in ranked}
     if plan.mode == "hybrid":
-        ranked = _hybrid(
-            text, qlang, queries, ranked, chunks, via, store, ctx, plan, depth, keywords
-        )
+        ranked = _hybrid(text, qlang, queries, ranked, via, store, ctx, plan, depth, keywords)
     if exclude_paper is not None:
         ranked = [p for p in ranked if p.pid != exclude_paper]
     folded: dict[int, list[int]] = {}
@@ -254,6 +256,10 @@ def run_search(
         ranked, folded = group_translations(ranked, store.works.translations_of(head))
     shown = [p.pid for p in ranked[: plan.k]]
     papers = store.papers.by_ids(shown + [t for pid in shown for t in folded.get(pid, [])])
+    # the texts of the chunks shown as snippets: the only chunk rows a search reads
+    chunks = store.chunks.by_ids(
+        [cid for p in ranked[: plan.k] for _, cid in p.hits[: plan.snippets]]
+    )
     calibrated = plan.mode != "keyword"
     return build_response(
         text, ranked, chunks, papers, k=plan.k, snippets=plan.snippets, started=started,
@@ -270,7 +276,7 @@ def _ranked(
     ctx: SearchContext,
     plan: Plan,
     want: int,
-) -> tuple[Ranked, dict[int, Chunk], int]:
+) -> tuple[Ranked, int]:
     """Papers ranked by dense (or keyword) scores, and the chunk depth that found them.
 
     The index is searched ``plan.candidates`` chunks deep, and deeper (four times each time)
@@ -283,16 +289,15 @@ def _ranked(
     while True:
         if plan.mode == "keyword":
             scores, done = _keyword_scores(keywords, text, ctx.ids_by_lang, depth, plan.filtered)
-            ranked, chunks = rank_papers(scores, ctx)
+            ranked = rank_papers(scores, ctx)
         else:
             scorer = plan.scorer(len(queries))
             langs = sorted(ctx.ids_by_lang)
             scores = dense_scores(queries, ctx, langs, depth, floor=RANK_FLOOR)
-            ranked, chunks = rank_papers(scores, ctx, scorer)
-            ranked = floored_scores(ranked, queries, chunks, ctx, scorer)
+            ranked = floored_scores(rank_papers(scores, ctx, scorer), queries, ctx, scorer)
             done = depth >= allowed
         if len(ranked) >= want or done:
-            return ranked, chunks, depth
+            return ranked, depth
         depth *= 4
 
 
@@ -301,7 +306,6 @@ def _hybrid(
     qlang: str,
     queries: list[EncoderQuery],
     ranked: Ranked,
-    chunks: dict[int, Chunk],
     via: dict[int, list[str]],
     store: Store,
     ctx: SearchContext,
@@ -311,24 +315,23 @@ def _hybrid(
 ) -> Ranked:
     """Let keyword evidence (and the main encoder alone) reorder the query language's papers."""
     kw_scores, _ = _keyword_scores(keywords, text, ctx.ids_by_lang, depth, plan.filtered)
-    kw_ranked, kw_chunks = rank_papers(kw_scores, ctx)
-    chunks.update(kw_chunks)
+    kw_ranked = rank_papers(kw_scores, ctx)
     main: Ranked = []
     if len(queries) > 1 and qlang in ctx.ids_by_lang:
         main_scores = dense_scores(queries[:1], ctx, [qlang], depth)
-        main, main_chunks = rank_papers(main_scores, ctx, plan.scorer(1))
-        chunks.update(main_chunks)
+        main = rank_papers(main_scores, ctx, plan.scorer(1))
     in_dense = {p.pid for p in ranked}
-    paper_lang = _paper_langs(store, list(in_dense | {p.pid for p in kw_ranked + main}))
+    paper_lang = ctx.chunk_map.paper_langs_of(list(in_dense | {p.pid for p in kw_ranked + main}))
     extra = [
         cid
         for p in kw_ranked + main
         if p.pid not in in_dense and paper_lang.get(p.pid) == qlang
         for _, cid in p.hits
     ]
+    paper_of = ctx.chunk_map.papers_of(extra)
     by_paper: dict[int, list[tuple[float, int]]] = {}
     for cid, score in score_chunks(queries, qlang, sorted(set(extra))).items():
-        by_paper.setdefault(chunks[cid].paper_id, []).append((score, cid))
+        by_paper.setdefault(paper_of[cid], []).append((score, cid))
     scored = {p.pid: p for p in paper_hits(by_paper, ctx, plan.scorer(len(queries)))}
     for p in main:
         via.setdefault(p.pid, ["dense"])  # found by the main encoder alone
@@ -374,10 +377,6 @@ def _keyword_scores(
     keep = np.isin(np.asarray([cid for cid, _ in hits], dtype=np.int64), allowed)
     found = {cid: score for (cid, score), ok in zip(hits, keep, strict=True) if ok}
     return found, len(hits) < limit
-
-
-def _paper_langs(store: Store, paper_ids: list[int]) -> dict[int, str]:
-    return store.papers.langs(paper_ids)
 
 
 def translations_first(response: SearchResponse, paper: Paper, store: Store) -> SearchResponse:

@@ -60,6 +60,14 @@ class Chunks:
         names, which = np.unique(np.asarray([str(r[1]) for r in rows]), return_inverse=True)
         return {str(lang): np.sort(ids[which == i]) for i, lang in enumerate(names)}
 
+    def map_rows(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(chunk ids, their paper ids, their languages) of every chunk, read from the index
+        ``chunks_lang_paper`` alone (``index.chunkmap.ChunkMap``)."""
+        rows = self._store.read("SELECT id, paper_id, lang FROM chunks")
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        papers = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, papers, [str(r[2]) for r in rows]
+
     def paper_ids(self) -> dict[int, int]:
         """chunk id -> paper id, for every chunk."""
         return {int(c): int(p) for c, p in self._store.read("SELECT id, paper_id FROM chunks")}

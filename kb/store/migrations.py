@@ -245,6 +245,21 @@ def m012_keyword_log(db: sqlite3.Connection) -> None:
     )
 
 
+def m013_map_indexes(db: sqlite3.Connection) -> None:
+    """Indexes that hold every chunk's id, paper and language, and every paper's id and
+    language: a search's in-memory map of them (``index.chunkmap``) is read from these
+    alone, never from the tables' texts and vectors. The chunk one replaces ``chunks_lang``
+    (a prefix of it)."""
+    _script(
+        db,
+        """
+        CREATE INDEX chunks_lang_paper ON chunks(lang, paper_id);
+        DROP INDEX chunks_lang;
+        CREATE INDEX papers_lang ON papers(lang);
+        """,
+    )
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -258,4 +273,5 @@ MIGRATIONS = [
     m010_job_ocr,
     m011_vector_id_index,
     m012_keyword_log,
+    m013_map_indexes,
 ]
