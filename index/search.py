@@ -1,6 +1,7 @@
 """Paper search: dense (calibrated, all encoders summed), keyword (BM25) or hybrid.
 
-Dense search runs over the whole FAISS index once per document language and per encoder; every
+Dense search finds each document language's best chunks with every encoder (one pass over an
+exact index per encoder; an IVF index probes each language's own lists); every
 candidate chunk gets each encoder's exact score, z-scored within its document language
 (``index.calibration``), and the encoders' z-scores are summed. Chunks are grouped by paper,
 and a paper scores as its best chunk corrected for the paper's length (``index.scoring``), so
@@ -16,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -59,11 +60,42 @@ def one_blas_thread() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class EncoderQuery:
-    """One encoder's view of a query: its index, its statistics and the query vector."""
+    """One encoder's view of a query: its index, its statistics and the query vector.
+
+    It also keeps, for the one search it serves, what it found (per document language and
+    depth) and each chunk's raw score: hybrid search ranks with the main encoder alone after
+    ranking with every encoder, and the floored scores take the best chunks again, so the
+    same FAISS searches and exact vector reads (from SQLite, for an IVF index) were repeated.
+    """
 
     vectors: VectorIndex
     stats: LanguageStats
     qvec: np.ndarray
+    found: dict[tuple[str, int], list[tuple[int, float]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    raw: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def search(
+        self, only: dict[str, np.ndarray], candidates: int
+    ) -> dict[str, list[tuple[int, float]]]:
+        """The index's ``candidates`` best chunks of each language among its allowed ones
+        (``only``: the search's allowed chunks, the same arrays for every call of one search),
+        those searched before taken from what was found then."""
+        todo = {lang: ids for lang, ids in only.items() if (lang, candidates) not in self.found}
+        if todo:
+            hits = self.vectors.search_langs(self.qvec, candidates, todo)
+            self.found.update({(lang, candidates): found for lang, found in hits.items()})
+        return {lang: self.found[(lang, candidates)] for lang in only}
+
+    def raw_scores(self, ids: np.ndarray, lang: str | None) -> np.ndarray:
+        """The exact inner products of the query with the chunks ``ids`` (``lang``: every
+        one's language, when known), each chunk's read once per search."""
+        missing = [c for c in ids.tolist() if c not in self.raw]
+        if missing:
+            vecs = self.vectors.vectors_of(np.asarray(missing, dtype=np.int64), lang)
+            self.raw.update(zip(missing, (vecs @ self.qvec).tolist(), strict=True))
+        return np.fromiter((self.raw[c] for c in ids.tolist()), dtype=np.float64, count=len(ids))
 
 
 class PaperHits(NamedTuple):
@@ -97,16 +129,14 @@ def dense_scores(
 ) -> dict[int, float]:
     """chunk id -> summed per-language z-scores over all encoders, for the candidate chunks
     (``floor``: as ``LanguageStats.zscore``)."""
+    allowed = {lang: ctx.ids_by_lang[lang] for lang in langs if len(ctx.ids_by_lang.get(lang, []))}
+    found: dict[str, set[int]] = {lang: set() for lang in allowed}
+    for q in queries:
+        for lang, hits in q.search(allowed, candidates).items():
+            found[lang].update(cid for cid, _ in hits)
     out: dict[int, float] = {}
-    for doc_lang in langs:
-        only = ctx.ids_by_lang.get(doc_lang)
-        if only is None or len(only) == 0:
-            continue
-        found: set[int] = set()
-        for q in queries:
-            hits = q.vectors.search(q.qvec, candidates, only=only, lang=doc_lang)
-            found.update(cid for cid, _ in hits)
-        out.update(score_chunks(queries, doc_lang, sorted(found), floor=floor, all_in=True))
+    for lang, ids in found.items():
+        out.update(score_chunks(queries, lang, sorted(ids), floor=floor, all_in=True))
     return out
 
 
@@ -124,7 +154,7 @@ def score_chunks(
     chunk_ids = np.asarray(ids, dtype=np.int64)
     total = np.zeros(len(chunk_ids))
     for q in queries:
-        raw = q.vectors.vectors_of(chunk_ids, doc_lang if all_in else None) @ q.qvec
+        raw = q.raw_scores(chunk_ids, doc_lang if all_in else None)
         total += q.stats.zscore(q.qvec, raw, doc_lang, floor=floor)
     return dict(zip(chunk_ids.tolist(), total.tolist(), strict=True))
 

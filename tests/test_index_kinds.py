@@ -109,6 +109,32 @@ def test_ivf_search_keeps_to_the_allowed_ids_and_forgets_removed_ones():
     assert sorted(index.ids().tolist()) == [i for i in ids.tolist() if i != 11]
 
 
+def test_an_exact_index_searches_every_language_in_one_pass_as_one_search_each():
+    """``search_langs`` on an exact index scores every vector once and keeps each language's
+    best: the same chunks and scores as a FAISS search per language, after adds and removes,
+    with allowed ids that hold no vector left out."""
+    rng = np.random.default_rng(2)
+    vecs = rng.standard_normal((500, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = rng.permutation(np.arange(1000, 1500, dtype=np.int64))  # rows not in id order
+    index = VectorIndex(16)
+    index.add(ids, vecs, ["en"] * 500)
+    only = {"en": np.sort(ids[ids % 3 == 0]), "zh": np.sort(np.append(ids[ids % 3 == 1], 9999))}
+    for k in (1, 20, 400):
+        both = index.search_langs(vecs[7], k, only)
+        for lang, allowed in only.items():
+            alone = index.search(vecs[7], k, only=allowed)
+            assert [c for c, _ in both[lang]] == [c for c, _ in alone], (lang, k)
+            assert np.allclose([s for _, s in both[lang]], [s for _, s in alone], atol=1e-5)
+    assert len(index.search_langs(vecs[7], 400, only)["zh"]) == int((ids % 3 == 1).sum())
+    gone = int(index.search_langs(vecs[7], 1, only)["en"][0][0])
+    index.remove(np.asarray([gone]))
+    index.add(np.asarray([3000]), vecs[7:8], ["en"])
+    after = index.search_langs(vecs[7], 5, {**only, "en": np.append(only["en"], 3000)})
+    assert after["en"][0][0] == 3000 and gone not in [c for c, _ in after["en"]]
+    assert index.search_langs(vecs[7], 5, {"en": np.zeros(0, np.int64)}) == {"en": []}
+
+
 def test_ivf_library_finds_and_scores_what_exact_search_does(tmp_path, feed):
     flat = _library(tmp_path, "flat", index="flat")
     ivf = _library(tmp_path, "ivf", index="ivf")
