@@ -31,27 +31,21 @@ class ChunkMap:
     by_lang: dict[str, np.ndarray]
 
     @classmethod
-    def build(
-        cls,
-        chunks: tuple[np.ndarray, np.ndarray, list[str]],
-        papers: tuple[np.ndarray, list[str]],
-    ) -> ChunkMap:
-        """The map of ``chunks`` (ids, their paper ids, their languages) and ``papers`` (ids,
-        their languages), in any order."""
-        ids, paper_of, chunk_langs = chunks
-        pids, paper_langs = papers
-        names = tuple(sorted(set(chunk_langs) | set(paper_langs)))
-        code = {name: i for i, name in enumerate(names)}
-        order = np.argsort(ids, kind="stable")
-        ids = np.asarray(ids, dtype=np.int64)[order]
-        langs = np.fromiter((code[x] for x in chunk_langs), np.int16, len(chunk_langs))[order]
-        paper_of = np.asarray(paper_of, dtype=np.int64)[order]
-        porder = np.argsort(pids, kind="stable")
-        pids = np.asarray(pids, dtype=np.int64)[porder]
-        plangs = np.fromiter((code[x] for x in paper_langs), np.int16, len(paper_langs))[porder]
-        at = np.searchsorted(pids, paper_of)
-        known = at < len(pids)
-        counts = np.bincount(at[known], minlength=len(pids)).astype(np.int64)
+    def build(cls, chunks: dict[str, np.ndarray], papers: dict[str, np.ndarray]) -> ChunkMap:
+        """The map of ``chunks`` (language -> rows of chunk id and paper id, an n x 2 array)
+        and ``papers`` (language -> paper ids), in any order. A chunk whose paper is not
+        among ``papers`` (written between the two reads) counts for no paper."""
+        names = tuple(sorted(set(chunks) | set(papers)))
+        rows, langs = _stack({n: np.asarray(a).reshape(-1, 2) for n, a in chunks.items()}, names, 2)
+        order = np.argsort(rows[:, 0], kind="stable")
+        ids, paper_of, langs = rows[order, 0], rows[order, 1], langs[order]
+        pids, plangs = _stack(
+            {n: np.asarray(a).reshape(-1, 1) for n, a in papers.items()}, names, 1
+        )
+        porder = np.argsort(pids[:, 0], kind="stable")
+        pids, plangs = pids[porder, 0], plangs[porder]
+        _, at = _held(pids, paper_of)
+        counts = np.bincount(at, minlength=len(pids)).astype(np.int64)
         by_lang = {name: ids[langs == i] for i, name in enumerate(names) if np.any(langs == i)}
         return cls(ids, paper_of, langs, pids, plangs, counts, names, by_lang)
 
@@ -91,7 +85,17 @@ class ChunkMap:
         return {p: c for p, c in zip(want.tolist(), n.tolist(), strict=True) if c}
 
 
-def _held(sorted_ids: np.ndarray, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _stack(
+    by_lang: dict[str, np.ndarray], names: tuple[str, ...], width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of every language (each an n x ``width`` int array) as one array, and each
+    row's language (its index in ``names``)."""
+    rows = np.concatenate([np.zeros((0, width), np.int64), *by_lang.values()]).astype(np.int64)
+    codes = [np.full(len(a), names.index(n), np.int16) for n, a in by_lang.items()]
+    return rows, np.concatenate([np.zeros(0, np.int16), *codes])
+
+
+def _held(sorted_ids: np.ndarray, ids: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ``ids`` found in ``sorted_ids``, and where they are in it."""
     want = np.asarray(ids, dtype=np.int64)
     if not len(sorted_ids):

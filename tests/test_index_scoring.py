@@ -113,14 +113,14 @@ def test_the_chunk_map_answers_what_ranking_asks_of_chunks_and_papers():
     any order; ids the library does not hold are left out, never guessed."""
     from index.chunkmap import ChunkMap
 
-    chunks = (np.asarray([12, 10, 11, 30]), np.asarray([2, 1, 1, 3]), ["zh", "en", "zh", "en"])
-    papers = (np.asarray([3, 1, 2, 4]), ["en", "en", "zh", "zh"])  # paper 4 has no chunks
-    m = ChunkMap.build(chunks, papers)
-    assert m.chunk_total == 4 and m.paper_total == 4
-    assert {k: v.tolist() for k, v in m.by_lang.items()} == {"en": [10, 30], "zh": [11, 12]}
+    chunks = {"zh": np.asarray([[12, 2], [11, 1]]), "en": np.asarray([[30, 3], [10, 1], [40, 8]])}
+    papers = {"en": np.asarray([3, 1]), "zh": np.asarray([4, 2])}  # paper 4 has no chunks
+    m = ChunkMap.build(chunks, papers)  # chunk 40's paper 8 was written after the papers read
+    assert m.chunk_total == 5 and m.paper_total == 4
+    assert {k: v.tolist() for k, v in m.by_lang.items()} == {"en": [10, 30, 40], "zh": [11, 12]}
     assert m.papers_of([30, 10, 99, 11]) == {30: 3, 10: 1, 11: 1}
     assert m.langs_of([11, 99, 30]) == {11: "zh", 30: "en"}
     assert m.paper_langs_of([4, 1, 7]) == {4: "zh", 1: "en"}
-    assert m.counts([1, 2, 3, 4, 7]) == {1: 2, 2: 1, 3: 1}
-    empty = ChunkMap.build((np.asarray([]), np.asarray([]), []), (np.asarray([]), []))
+    assert m.counts([1, 2, 3, 4, 7, 8]) == {1: 2, 2: 1, 3: 1}
+    empty = ChunkMap.build({}, {})
     assert empty.papers_of([1]) == {} and empty.counts([1]) == {} and empty.by_lang == {}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -74,6 +75,36 @@ def test_reads_by_id_lists_longer_than_sqlites_variable_limit(tmp_path):
     found, vecs, _ = store.chunks.vectors_with_langs(ids[::-1], 4)
     assert found == ids[::-1] and vecs.shape == (2_000, 4)
     assert store.papers.langs([pid]) == {pid: "en"}
+    store.close()
+
+
+def test_the_chunk_map_is_read_from_indexes_and_matches_the_tables(tmp_path):
+    """A search's chunk map (each chunk's paper and language, each paper's language) is read
+    from covering indexes only, per language, and holds what the tables hold."""
+    from index.chunkmap import ChunkMap
+
+    store = Store(tmp_path / "kb.sqlite3")
+    docs = [_doc(f"p{i}", n=i + 1) for i in range(4)]
+    for i, doc in enumerate(docs):
+        lang = "zh" if i % 2 else "en"
+        meta = dataclasses.replace(doc.meta, lang=lang)
+        chunks = [dataclasses.replace(c, lang=lang) for c in doc.chunks]
+        store.papers.add(dataclasses.replace(doc, meta=meta, chunks=chunks), np.ones((i + 1, 4)))
+    store.papers.add(dataclasses.replace(_doc("bare", n=0), chunks=[]), np.ones((0, 4)))
+    for sql in (
+        "SELECT id, paper_id FROM chunks WHERE lang = ?",
+        "SELECT id FROM papers WHERE lang = ?",
+    ):
+        plan = " ".join(str(r[3]) for r in store.db.execute("EXPLAIN QUERY PLAN " + sql, ("en",)))
+        assert "COVERING INDEX" in plan, plan
+    m = ChunkMap.build(store.chunks.map_rows(), store.papers.ids_by_lang())
+    rows = store.db.execute("SELECT id, paper_id, lang FROM chunks").fetchall()
+    assert m.papers_of([r[0] for r in rows]) == {r[0]: r[1] for r in rows}
+    assert m.langs_of([r[0] for r in rows]) == {r[0]: r[2] for r in rows}
+    papers = {r[0]: r[1] for r in store.db.execute("SELECT id, lang FROM papers")}
+    assert m.paper_langs_of(list(papers)) == papers and m.paper_total == 5
+    assert m.counts(list(papers)) == store.chunks.counts(list(papers))
+    assert store.distinct("chunks", "lang") == ["en", "zh"]
     store.close()
 
 

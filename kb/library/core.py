@@ -273,7 +273,7 @@ class Core:
         generation (``index.chunkmap``). Hold ``lock``."""
         generation = self.store.generation()
         if self._map is None or self._map[0] != generation:
-            rows = (self.store.chunks.map_rows(), self.store.papers.lang_rows())
+            rows = (self.store.chunks.map_rows(), self.store.papers.ids_by_lang())
             self._map = (generation, ChunkMap.build(*rows))
         return self._map[1]
 

@@ -60,13 +60,12 @@ class Chunks:
         names, which = np.unique(np.asarray([str(r[1]) for r in rows]), return_inverse=True)
         return {str(lang): np.sort(ids[which == i]) for i, lang in enumerate(names)}
 
-    def map_rows(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(chunk ids, their paper ids, their languages) of every chunk, read from the index
-        ``chunks_lang_paper`` alone (``index.chunkmap.ChunkMap``)."""
-        rows = self._store.read("SELECT id, paper_id, lang FROM chunks")
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        papers = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, papers, [str(r[2]) for r in rows]
+    def map_rows(self) -> dict[str, np.ndarray]:
+        """chunk language -> (chunk id, paper id) rows (an n x 2 array) of every chunk, read
+        from the index ``chunks_lang_paper`` alone (``index.chunkmap.ChunkMap``)."""
+        sql = "SELECT id, paper_id FROM chunks WHERE lang = ?"
+        langs = self._store.distinct("chunks", "lang")
+        return {lang: self._store.read_ints(sql, (lang,), 2) for lang in langs}
 
     def paper_ids(self) -> dict[int, int]:
         """chunk id -> paper id, for every chunk."""

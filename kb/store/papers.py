@@ -190,12 +190,12 @@ class Papers:
         rows = self._store.read(f"SELECT id, title FROM papers WHERE id IN ({marks})", ids)
         return {int(i): str(t) for i, t in rows}
 
-    def lang_rows(self) -> tuple[np.ndarray, list[str]]:
-        """(paper ids, their languages) of every paper, read from the index ``papers_lang``
-        alone (``index.chunkmap.ChunkMap``)."""
-        rows = self._store.read("SELECT id, lang FROM papers")
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, [str(r[1]) for r in rows]
+    def ids_by_lang(self) -> dict[str, np.ndarray]:
+        """paper language -> the ids of every paper in it, read from the index
+        ``papers_lang`` alone (``index.chunkmap.ChunkMap``)."""
+        sql = "SELECT id FROM papers WHERE lang = ?"
+        langs = self._store.distinct("papers", "lang")
+        return {lang: self._store.read_ints(sql, (lang,))[:, 0] for lang in langs}
 
     def langs(self, ids: list[int] | None = None) -> dict[int, str]:
         """paper id -> language, for the given papers (all when None)."""
