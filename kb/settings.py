@@ -182,7 +182,7 @@ class Settings:
         ),
     )
     keyword_index_min_chunks: int = field(
-        default=50_000,
+        default=10_000,
         metadata=_help("Chunks from which KB_KEYWORD_INDEX=auto searches the tantivy index."),
     )
     memory_mb: int = field(
