@@ -4,7 +4,7 @@ Ranking needs three facts of each candidate chunk: its paper, its language and h
 chunks that paper has; hybrid search also needs each paper's language. Reading them from
 SQLite for every search cost more than the FAISS searches themselves (11 ms of a hybrid
 search at 10,000 papers, 18 ms of a dense one at a million chunks), so the library reads
-them once per store generation into a ``ChunkMap`` (17 bytes a chunk and 17 a paper) and
+them once per store generation into a ``ChunkMap`` (26 bytes a chunk, 18 a paper) and
 reads chunk texts only for the snippets it shows. ``index`` reads no store: the caller builds
 the map from the store's rows (``kb.library.core.Core.chunk_map``).
 """
