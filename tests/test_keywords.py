@@ -228,6 +228,23 @@ def test_replace_and_remove_leave_no_orphan_rows(store):
     assert _fts_ids(store) == set()
 
 
+def test_a_chunk_deleted_by_any_statement_takes_its_keyword_row_and_is_logged(store):
+    """The store deletes a chunk's keyword row with the chunk (a trigger, m014), so no path
+    that deletes chunks can leave an orphan: a paper deleted by hand cascades to its chunks,
+    their keyword rows and the log."""
+    a = _add(store, "a", [("en", "deceptive alignment"), ("en", "mesa optimizers")])
+    keep = _add(store, "b", [("en", "deceptive agents")])
+    seq = store.keywords.log_seq()
+    with store.transaction() as db:
+        db.execute("DELETE FROM chunks WHERE id = ?", (a[0],))
+    assert _fts_ids(store) == {a[1], *keep}
+    with store.transaction() as db:
+        db.execute("DELETE FROM papers WHERE key = 'a'")
+    assert _fts_ids(store) == set(keep) and _search(store, "deceptive") == keep
+    _, changed = store.keywords.changed_since(seq, 100) or (0, [])
+    assert sorted(changed) == sorted(a)
+
+
 def test_keyword_texts_must_match_the_chunks(store):
     doc = _doc("a", [("en", "one"), ("en", "two")])
     with pytest.raises(StoreError, match="2 chunks but 1 keyword texts"):
@@ -295,7 +312,7 @@ def test_highlight_spans_mark_stems_and_chinese_words():
 
 def test_replacing_another_entry_drops_the_keyword_rows_of_the_same_key(store):
     """A re-ingest that replaces paper b with a document whose key paper a already has
-    deletes a: its keyword rows go too (FTS5 has no cascade), and are logged as changed."""
+    deletes a: its keyword rows go too, and are logged as changed."""
     a = _add(store, "a", [("en", "deceptive alignment")])
     _add(store, "b", [("en", "mesa optimizers")])
     b_id = store.papers.by_key("b").id

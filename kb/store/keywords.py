@@ -149,13 +149,6 @@ class Keywords:
             log_keyword_changes(db, ids)
 
 
-def delete_fts(db: sqlite3.Connection, chunk_where: str, arg: object) -> None:
-    """Delete the keyword rows of the chunks matching ``chunk_where`` (FTS5 has no cascade)."""
-    chunks = f"SELECT id FROM chunks WHERE {chunk_where}"
-    db.execute(f"INSERT INTO keyword_log (chunk_id) {chunks}", (arg,))
-    db.execute(f"DELETE FROM chunk_fts WHERE rowid IN ({chunks})", (arg,))
-
-
 def log_keyword_changes(db: sqlite3.Connection, chunk_ids: Iterable[int]) -> None:
     """Log that these chunks' keyword rows changed (inside the writing transaction)."""
     db.executemany("INSERT INTO keyword_log (chunk_id) VALUES (?)", [(i,) for i in chunk_ids])

@@ -260,6 +260,21 @@ def m013_map_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def m014_keyword_rows_follow_chunks(db: sqlite3.Connection) -> None:
+    """A deleted chunk's keyword row goes with it, logged for the keyword index, whichever
+    statement deleted the chunk (a paper's removal cascades to its chunks): FTS5 tables have
+    no foreign keys, and a path that deleted chunks without their keyword rows left orphans
+    (session 10 found one)."""
+    db.execute(  # one statement: its body's semicolons are not statement ends
+        """
+        CREATE TRIGGER chunks_keyword_row_gone AFTER DELETE ON chunks BEGIN
+            DELETE FROM chunk_fts WHERE rowid = old.id;
+            INSERT INTO keyword_log (chunk_id) VALUES (old.id);
+        END
+        """
+    )
+
+
 MIGRATIONS = [
     m001_papers_chunks,
     m002_chunk_fts,
@@ -274,4 +289,5 @@ MIGRATIONS = [
     m011_vector_id_index,
     m012_keyword_log,
     m013_map_indexes,
+    m014_keyword_rows_follow_chunks,
 ]

@@ -17,7 +17,7 @@ import numpy as np
 from kb.errors import InvalidInput, PaperNotFound, StoreError
 from kb.store.chunks import Chunks, insert_chunks, put_vectors
 from kb.store.filters import PAPER_ORDER, PaperFilters
-from kb.store.keywords import delete_fts, log_keyword_changes
+from kb.store.keywords import log_keyword_changes
 from kb.store.works import apply_edits, write_extras
 from kb.types import Paper, ParsedDocument
 
@@ -112,8 +112,7 @@ class Papers:
     def remove(self, paper_id: int) -> list[int]:
         """Delete a paper and its chunks; return the removed chunk ids."""
         with self._store.transaction() as db:
-            ids = self._chunks.ids_of(paper_id)
-            delete_fts(db, "paper_id = ?", paper_id)
+            ids = self._chunks.ids_of(paper_id)  # their keyword rows go with them (m014)
             db.execute("DELETE FROM collection_papers WHERE paper_id = ?", (paper_id,))
             if db.execute("DELETE FROM papers WHERE id = ?", (paper_id,)).rowcount == 0:
                 raise _not_found(paper_id)
@@ -218,7 +217,6 @@ def _write_paper(
     row = db.execute("SELECT id FROM papers WHERE key = ?", (doc.key,)).fetchone()
     old_id = replace_id if replace_id is not None else (row[0] if row else None)
     if row is not None and old_id is not None and row[0] != old_id:
-        delete_fts(db, "paper_id = ?", row[0])  # FTS5 has no cascade
         db.execute("DELETE FROM papers WHERE id = ?", (row[0],))  # same content, other entry
     sig = None if signature is None else np.asarray(signature, np.uint64).tobytes()
     values = (doc.key, doc.kind, doc.source, doc.content_hash, m.title,
@@ -235,8 +233,7 @@ def _write_paper(
             (*values, now),
         )
         return int(cur.lastrowid or 0)
-    delete_fts(db, "paper_id = ?", old_id)
-    db.execute("DELETE FROM chunks WHERE paper_id = ?", (old_id,))
+    db.execute("DELETE FROM chunks WHERE paper_id = ?", (old_id,))  # keyword rows too (m014)
     db.execute("DELETE FROM paper_pages WHERE paper_id = ?", (old_id,))
     db.execute("DELETE FROM paper_work_ids WHERE paper_id = ?", (old_id,))
     sets = ", ".join(f"{c.strip()} = ?" for c in cols.split(","))
