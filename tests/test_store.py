@@ -105,6 +105,9 @@ def test_the_chunk_map_is_read_from_indexes_and_matches_the_tables(tmp_path):
     assert m.paper_langs_of(list(papers)) == papers and m.paper_total == 5
     assert m.counts(list(papers)) == store.chunks.counts(list(papers))
     assert store.distinct("chunks", "lang") == ["en", "zh"]
+    with store.transaction() as db:
+        db.execute("UPDATE papers SET lang = '' WHERE key = 'bare'")
+    assert store.distinct("papers", "lang") == ["", "en", "zh"]
     store.close()
 
 

@@ -197,8 +197,8 @@ class Database:
 
     def read_ints(self, sql: str, args: Sequence[Any] = (), columns: int = 1) -> np.ndarray:
         """Every row of a query of integer columns, as an int64 array (rows x ``columns``),
-        fetched under the store's lock without a ``Row`` per row (a million rows: 0.3 s
-        against 1.4 s)."""
+        fetched under the store's lock without a ``Row`` per row (a million rows of two
+        columns: 0.6 s against 1.4 s)."""
         with self._lock:
             cursor = self.db.cursor()
             cursor.row_factory = None
@@ -209,7 +209,8 @@ class Database:
         """The distinct values of an indexed text column, one index seek each (no scan)."""
         found: list[str] = []
         while True:
-            sql = f"SELECT MIN({column}) FROM {table} WHERE {column} > ?"
+            above = ">" if found else ">="  # the first seek finds an empty string too
+            sql = f"SELECT MIN({column}) FROM {table} WHERE {column} {above} ?"
             row = self.read_one(sql, (found[-1] if found else "",))
             if row is None or row[0] is None:
                 return found
