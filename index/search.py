@@ -62,10 +62,10 @@ def one_blas_thread() -> Iterator[None]:
 class EncoderQuery:
     """One encoder's view of a query: its index, its statistics and the query vector.
 
-    It also keeps, for the one search it serves, what it found (per document language and
-    depth) and each chunk's raw score: hybrid search ranks with the main encoder alone after
-    ranking with every encoder, and the floored scores take the best chunks again, so the
-    same FAISS searches and exact vector reads (from SQLite, for an IVF index) were repeated.
+    It also keeps what its index found, per document language and depth, for the one search
+    it serves: hybrid search ranks with the main encoder alone after ranking with every
+    encoder, which was the same FAISS search again. (The exact vectors a search scores
+    several times are kept by ``DenseIndex.exact_vectors``.)
     """
 
     vectors: VectorIndex
@@ -74,7 +74,6 @@ class EncoderQuery:
     found: dict[tuple[str, int], list[tuple[int, float]]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    raw: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
 
     def search(
         self, only: dict[str, np.ndarray], candidates: int
@@ -87,15 +86,6 @@ class EncoderQuery:
             hits = self.vectors.search_langs(self.qvec, candidates, todo)
             self.found.update({(lang, candidates): found for lang, found in hits.items()})
         return {lang: self.found[(lang, candidates)] for lang in only}
-
-    def raw_scores(self, ids: np.ndarray, lang: str | None) -> np.ndarray:
-        """The exact inner products of the query with the chunks ``ids`` (``lang``: every
-        one's language, when known), each chunk's read once per search."""
-        missing = [c for c in ids.tolist() if c not in self.raw]
-        if missing:
-            vecs = self.vectors.vectors_of(np.asarray(missing, dtype=np.int64), lang)
-            self.raw.update(zip(missing, (vecs @ self.qvec).tolist(), strict=True))
-        return np.fromiter((self.raw[c] for c in ids.tolist()), dtype=np.float64, count=len(ids))
 
 
 class PaperHits(NamedTuple):
@@ -154,7 +144,7 @@ def score_chunks(
     chunk_ids = np.asarray(ids, dtype=np.int64)
     total = np.zeros(len(chunk_ids))
     for q in queries:
-        raw = q.raw_scores(chunk_ids, doc_lang if all_in else None)
+        raw = q.vectors.vectors_of(chunk_ids, doc_lang if all_in else None) @ q.qvec
         total += q.stats.zscore(q.qvec, raw, doc_lang, floor=floor)
     return dict(zip(chunk_ids.tolist(), total.tolist(), strict=True))
 
