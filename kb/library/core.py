@@ -288,11 +288,6 @@ class Core:
             return {filters.lang: ids[filters.lang]} if filters.lang in ids else {}
         return ids
 
-    def paper_count(self) -> int:
-        """Papers in the library (from the chunk map: counting them reads every paper row,
-        7 ms a search at 400k papers). Hold ``lock``."""
-        return self.chunk_map().paper_total
-
     def paper(self, ref: str | int) -> Paper:
         """A paper by numeric id, or by key (a record key or a PDF's content hash)."""
         with self.lock:

@@ -47,7 +47,6 @@ from kb.library.core import Core
 from kb.library.query import SearchQuery
 from kb.settings import Settings
 from kb.store import Store
-from kb.store.filters import PaperFilters
 from kb.types import Paper, SearchHit, SearchResponse
 
 # A Latin-script query is in the library's main Latin-script language when that language
@@ -69,7 +68,7 @@ class Searcher:
         sides = self.core.load()  # models loaded; indexes reloaded if another process wrote
         started = time.perf_counter()  # took_ms is the search's, not the first model load's
         with self.core.lock:
-            langs = {lang: len(ids) for lang, ids in self.core.ids_by_lang(PaperFilters()).items()}
+            langs = {lang: len(ids) for lang, ids in self.core.chunk_map().by_lang.items()}
         qlang = query_lang(query.text, langs)  # once per search
         # embedded outside the lock: a search waiting for the model (busy with an ingest
         # job's passages) holds up no other
@@ -94,7 +93,7 @@ class Searcher:
                 dense=self.core.encoders(),
                 ids_by_lang=self.core.ids_by_lang(filters),
                 chunk_map=self.core.chunk_map(),
-                plan=dataclasses.replace(plan, papers=self.core.paper_count()),
+                plan=plan,
                 qvecs=qvecs,
                 started=started,
                 keywords=keyword_search(
@@ -117,20 +116,15 @@ class Searcher:
                 mean = side.vectors.vectors_of(ids).mean(axis=0)
                 like.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
             # enough of each language to alternate; its translations are put first below
-            plan = Plan.of(
-                self.core.settings,
-                mode="dense",
-                k=k * 2,
-                group=False,
-                papers=self.core.paper_count(),
-            )
+            plan = Plan.of(self.core.settings, mode="dense", k=k * 2, group=False)
+            chunk_map = self.core.chunk_map()
             found = run_search(
                 paper.title,
                 "und",  # searching with the paper's vectors: no query language
                 store=self.core.store,
                 dense=sides,
-                ids_by_lang=self.core.ids_by_lang(PaperFilters()),
-                chunk_map=self.core.chunk_map(),
+                ids_by_lang=chunk_map.by_lang,
+                chunk_map=chunk_map,
                 plan=plan,
                 exclude_paper=paper.id,
                 like=like,
@@ -161,8 +155,8 @@ class Plan:
         fusion: how hybrid mode merges keyword evidence (``index.search.fuse_in_language``).
         group: show a paper's translations with it rather than as separate hits.
         paper_score: ``chance`` (best chunk corrected for length) or ``best``.
-        papers: papers in the library (what a chance match is the best of; the caller
-            counts them, ``Core.paper_count``).
+        papers: papers in the library (what a chance match is the best of; ``run_search``
+            takes it from the chunk map).
         floor: hits scoring under it are marked weak; min_score: hits under it are left out.
     """
 
@@ -235,6 +229,7 @@ def run_search(
         keywords: how keyword (and hybrid) search finds chunks (default: the FTS5 table).
     """
     started = time.perf_counter() if started is None else started
+    plan = dataclasses.replace(plan, papers=chunk_map.paper_total)
     keywords = keywords or keyword_search(store)
     ctx = SearchContext(ids_by_lang, chunk_map)
     if like is not None:

@@ -35,11 +35,6 @@ class Chunks:
         rows = self._store.read_in(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({{ids}})", ids)
         return {int(r[0]): Chunk(*r) for r in rows}  # columns in field order
 
-    def counts(self, paper_ids: list[int]) -> dict[int, int]:
-        """paper id -> its number of chunks (papers without chunks are left out)."""
-        sql = "SELECT paper_id, COUNT(*) FROM chunks WHERE paper_id IN ({ids}) GROUP BY 1"
-        return {int(p): int(n) for p, n in self._store.read_in(sql, paper_ids)}
-
     def ids_of(self, paper_id: int) -> list[int]:
         rows = self._store.read("SELECT id FROM chunks WHERE paper_id = ?", (paper_id,))
         return [int(r[0]) for r in rows]

@@ -196,12 +196,9 @@ class Papers:
         langs = self._store.distinct("papers", "lang")
         return {lang: self._store.read_ints(sql, (lang,))[:, 0] for lang in langs}
 
-    def langs(self, ids: list[int] | None = None) -> dict[int, str]:
-        """paper id -> language, for the given papers (all when None)."""
-        if ids is None:
-            rows = self._store.read("SELECT id, lang FROM papers")
-            return {int(i): str(lang) for i, lang in rows}
-        rows = self._store.read_in("SELECT id, lang FROM papers WHERE id IN ({ids})", ids)
+    def langs(self) -> dict[int, str]:
+        """paper id -> language, for every paper."""
+        rows = self._store.read("SELECT id, lang FROM papers")
         return {int(i): str(lang) for i, lang in rows}
 
 
