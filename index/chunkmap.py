@@ -44,7 +44,7 @@ class ChunkMap:
         )
         porder = np.argsort(pids[:, 0], kind="stable")
         pids, plangs = pids[porder, 0], plangs[porder]
-        _, at = _held(pids, paper_of)
+        _, at = held(pids, paper_of)
         counts = np.bincount(at, minlength=len(pids)).astype(np.int64)
         by_lang = {name: ids[langs == i] for i, name in enumerate(names) if np.any(langs == i)}
         return cls(ids, paper_of, langs, pids, plangs, counts, names, by_lang)
@@ -59,12 +59,12 @@ class ChunkMap:
 
     def papers_of(self, chunk_ids: list[int]) -> dict[int, int]:
         """chunk id -> paper id, for the chunks the library holds (others left out)."""
-        want, rows = _held(self.ids, chunk_ids)
+        want, rows = held(self.ids, chunk_ids)
         return dict(zip(want.tolist(), self.papers_of_ids[rows].tolist(), strict=True))
 
     def langs_of(self, chunk_ids: list[int]) -> dict[int, str]:
         """chunk id -> the chunk's language, for the chunks the library holds."""
-        want, rows = _held(self.ids, chunk_ids)
+        want, rows = held(self.ids, chunk_ids)
         return {
             c: self.names[x]
             for c, x in zip(want.tolist(), self.langs_of_ids[rows].tolist(), strict=True)
@@ -72,7 +72,7 @@ class ChunkMap:
 
     def paper_langs_of(self, paper_ids: list[int]) -> dict[int, str]:
         """paper id -> the paper's language, for the papers the library holds."""
-        want, rows = _held(self.paper_ids, paper_ids)
+        want, rows = held(self.paper_ids, paper_ids)
         return {
             p: self.names[x]
             for p, x in zip(want.tolist(), self.paper_langs[rows].tolist(), strict=True)
@@ -80,7 +80,7 @@ class ChunkMap:
 
     def counts(self, paper_ids: list[int]) -> dict[int, int]:
         """paper id -> its number of chunks (papers without chunks are left out)."""
-        want, rows = _held(self.paper_ids, paper_ids)
+        want, rows = held(self.paper_ids, paper_ids)
         n = self.chunk_counts[rows]
         return {p: c for p, c in zip(want.tolist(), n.tolist(), strict=True) if c}
 
@@ -95,12 +95,12 @@ def _stack(
     return rows, np.concatenate([np.zeros(0, np.int16), *codes])
 
 
-def _held(sorted_ids: np.ndarray, ids: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``ids`` found in ``sorted_ids``, and where they are in it."""
+def held(sorted_ids: np.ndarray, ids: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``ids`` found in ``sorted_ids`` (a sorted array), and where they are in it."""
     want = np.asarray(ids, dtype=np.int64)
     if not len(sorted_ids):
         return want[:0], want[:0]
     at = np.searchsorted(sorted_ids, want)
     at[at == len(sorted_ids)] = 0
-    held = sorted_ids[at] == want
-    return want[held], at[held]
+    found = sorted_ids[at] == want
+    return want[found], at[found]

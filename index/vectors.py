@@ -31,10 +31,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from index.chunkmap import held
 from kb.errors import IndexMismatch, StoreError
 from kb.store.files import read_faiss, read_json, sha256_file, write_faiss, write_json
 
@@ -57,6 +58,7 @@ PROBE_DEPTH = 8  # allowed vectors in the searched lists per result wanted, at l
 ID_BYTES = {FLAT: 56, IVF: 128}
 Transform = Callable[[np.ndarray, list[str]], np.ndarray]
 CONFIG_FILE = "config.json"
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +227,7 @@ class VectorIndex:
         self.centroids = np.zeros((0, dim), dtype=np.float32)  # IVF: every list's centroid
         self.exact: Callable[[np.ndarray, str | None], np.ndarray] | None = None
         self.rebuilt_because: str | None = None  # why a saved file was not used, on load
-        self._selectors: list[tuple[np.ndarray, np.ndarray, Any]] = []  # (ids, bits, selector)
+        self._selectors: _Recent[tuple[np.ndarray, Any]] = _Recent()  # (bits, selector)
         self._rows: _FlatRows | None = None  # an exact index's row ids, until it changes
 
     @classmethod
@@ -375,20 +377,7 @@ class VectorIndex:
         """A FAISS selector of the ids ``only``: a bitmap over the id range, kept for the
         last few arrays searched with (the unfiltered ones are the same arrays search after
         search, so each is packed once, not once per search and encoder)."""
-        for ids, _, sel in self._selectors:
-            if ids is only:
-                return sel
-        faiss = _faiss()
-        top = int(only[-1]) if len(only) else 0
-        if top < 0 or top > 64 * len(only) + 1_000_000:  # sparse or odd ids: a hash set
-            bits, sel = np.zeros(0, np.uint8), faiss.IDSelectorBatch(only.astype(np.int64))
-        else:
-            mask = np.zeros(top + 1, dtype=bool)
-            mask[only] = True
-            bits = np.packbits(mask, bitorder="little")
-            sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))  # n in bytes
-        self._selectors = [(only, bits, sel), *self._selectors[:3]]  # bits live with sel
-        return sel
+        return self._selectors.get(only, _selector_of)[1]
 
     # -- persistence
 
@@ -527,27 +516,48 @@ class VectorIndex:
         return index
 
 
+class _Recent(Generic[T]):
+    """Values made from the last few id arrays, found by identity: a search passes the same
+    arrays (the library's unfiltered ids per language) search after search."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._items: list[tuple[np.ndarray, T]] = []
+        self._size = size
+
+    def get(self, ids: np.ndarray, make: Callable[[np.ndarray], T]) -> T:
+        for seen, value in self._items:
+            if seen is ids:
+                return value
+        value = make(ids)
+        self._items = [(ids, value), *self._items[: self._size - 1]]
+        return value
+
+
+def _selector_of(only: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(its bits, a FAISS selector of the ids ``only``): the bits live as long as the selector."""
+    faiss = _faiss()
+    top = int(only[-1]) if len(only) else 0
+    if top < 0 or top > 64 * len(only) + 1_000_000:  # sparse or odd ids: a hash set
+        return np.zeros(0, np.uint8), faiss.IDSelectorBatch(only.astype(np.int64))
+    mask = np.zeros(top + 1, dtype=bool)
+    mask[only] = True
+    bits = np.packbits(mask, bitorder="little")
+    return bits, faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))  # n in bytes
+
+
 class _FlatRows:
     """Where each chunk id sits in an exact index (its row), and the rows of the id arrays
-    searched lately (the unfiltered ones are the same arrays search after search)."""
+    searched lately."""
 
     def __init__(self, ids: np.ndarray) -> None:
         self.ids = ids
         self._order = np.argsort(ids, kind="stable")
         self._sorted = ids[self._order]
-        self._recent: list[tuple[np.ndarray, np.ndarray]] = []
+        self._recent: _Recent[np.ndarray] = _Recent()
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows of ``ids`` that the index holds (ids without a vector are left out)."""
-        for seen, rows in self._recent:
-            if seen is ids:
-                return rows
-        at = np.searchsorted(self._sorted, ids)
-        at[at == len(self._sorted)] = 0
-        held = self._sorted[at] == ids if len(self._sorted) else np.zeros(len(ids), bool)
-        rows = self._order[at[held]]
-        self._recent = [(ids, rows), *self._recent[:3]]
-        return rows
+        return self._recent.get(ids, lambda wanted: self._order[held(self._sorted, wanted)[1]])
 
 
 def _samples(
