@@ -64,7 +64,6 @@ _COLD = """
 import json, resource, sys, time
 start = time.perf_counter()
 from kb.library.facade import Library
-from kb.library.search import keyword_search
 from kb.library.query import SearchQuery
 from kb.settings import Settings
 lib = Library(Settings.from_env().replace(data_dir=sys.argv[1]))
