@@ -174,7 +174,7 @@ def floored_scores(
     counts = ctx.chunk_map.counts(list(best))
     return [
         p._replace(score=scorer.paper(z[best[p.pid]], counts.get(p.pid, len(p.hits))))
-        if p.pid in best and best[p.pid] in z
+        if p.pid in best
         else p
         for p in ranked
     ]
