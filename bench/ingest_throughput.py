@@ -486,7 +486,7 @@ def main() -> None:
     shared = sorted(PDFS.glob("*.pdf"), key=lambda p: p.stat().st_size)[: args.shared]
     with tempfile.TemporaryDirectory(prefix="kb-papers-") as tmp:
         generated = write_papers(Path(tmp), args.papers)
-        _warm_up(generated[0], settings)
+        _warm_up((generated or shared)[0], settings)
         shared_t = _extraction("shared", shared, settings, args.repeat)
         generated_t = _extraction("generated", generated, settings, args.repeat)
         if args.extraction_only:

@@ -1,7 +1,8 @@
 """Read the text and document info of a PDF; every failure becomes an IngestError.
 
-Each page is read with pypdf and judged by ``ingest.quality``. Pages whose text is poor
-(fonts without a usable /ToUnicode map, lost word spaces; see ../shared/data/pdfs/NOTES.md)
+Each page is read with pypdf (its word spaces in fonts without a space glyph mended by
+``ingest.pdf_fonts``) and judged by ``ingest.quality``. Pages whose text is poor (fonts
+without a usable /ToUnicode map, lost word spaces; see ../shared/data/pdfs/NOTES.md)
 are read again with pdfminer.six, in one pass over the file (which also lays out page 1 for
 the metadata when asked), and the better text is kept.
 Pages still poor after that are read with poppler's ``pdftotext`` when it is installed
@@ -31,6 +32,7 @@ from ingest.layout import TextLine, layout_params, page_lines
 from ingest.names import is_placeholder_author
 from ingest.normalize import clean_text, remove_cid_tokens
 from ingest.ocr import ocr_advice
+from ingest.pdf_fonts import mended_word_spaces
 from ingest.poppler import poppler_pages
 from ingest.quality import TextQuality, drop_garbage_lines, text_quality
 from kb.errors import IngestError
@@ -110,7 +112,7 @@ def read_pdf(
         layout: also lay page 1 out with pdfminer.six for its lines and font sizes (``lines``),
             in the same pdfminer pass as the pages pypdf read poorly: one pass per file.
     """
-    with _quiet():
+    with _quiet(), mended_word_spaces():
         reader = _open(path)
         n_pages = _count_pages(reader, path, max_pages)
         count = n_pages if first_pages is None else max(0, min(n_pages, first_pages))

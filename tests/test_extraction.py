@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
-from ingest import parse_pdf, read_pdf
+from ingest import parse_pdf, pdf_fonts, read_pdf
 from ingest.documents import ocr_note
 from ingest.normalize import clean_text, drop_running_lines, remove_cid_tokens
 from ingest.ocr import ocr_available, ocr_pages
@@ -250,11 +251,34 @@ def test_type3_chinese_has_no_gaps_or_radicals() -> None:
     ],
 )
 def test_run_together_english_gets_word_spaces(name: str, phrase: str) -> None:
-    # pypdf drops most spaces between words of these xdvipdfmx files; pdfminer keeps them.
+    # pypdf drops the spaces between words of these xdvipdfmx files (its space width for their
+    # composite fonts is a letter's); ingest.pdf_fonts mends it, so pypdf's text is kept.
     pdf = read_pdf(PDFS / name, first_pages=1)
-    assert pdf.reports[0].extractor == "pdfminer"
+    assert pdf.reports[0].extractor == "pypdf"
     assert phrase.lower() in pdf.pages[0].lower()
     assert text_quality(pdf.pages[0]).missing_space_share < 0.05
+
+
+def test_run_together_english_goes_to_pdfminer_without_the_font_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Words run together by another cause (or another pypdf) still get pdfminer's spaces.
+    monkeypatch.setattr(pdf_fonts, "fix_space_width", lambda font: None)
+    pdf = read_pdf(PDFS / "en_cosai_signing_ml_artifacts.pdf", first_pages=1)
+    assert pdf.reports[0].extractor == "pdfminer"
+    assert "signing ml artifacts" in pdf.pages[0].lower()
+    assert text_quality(pdf.pages[0]).missing_space_share < 0.05
+
+
+def test_pypdf_is_mended_only_inside_the_context() -> None:
+    # An xdvipdfmx report whose Montserrat fonts (Identity-H) draw no space glyph.
+    page = PdfReader(PDFS / "en_cosai_signing_ml_artifacts.pdf").pages[0]
+    with pdf_fonts.mended_word_spaces() as mended:
+        inside = page.extract_text()
+    outside = page.extract_text()
+    assert mended
+    assert "Signing ML Artifacts" in inside
+    assert "SigningMLArtifacts" in outside
 
 
 def test_good_pdfs_keep_pypdf_text() -> None:
