@@ -18,7 +18,8 @@ real encoders. For each size it prints:
   this process, query embedding included);
 - the index kind, and its recall against an exact (flat) search of the same vectors, per
   encoder and document language: ``recall_at_10``, of the 10 best chunks once the
-  candidates are scored exactly (what a search ranks), and ``recall_at_200``, of the 200
+  candidates are scored as a search scores them (``VectorIndex.scores_of``: the best by
+  their 8-bit scores again exactly), and ``recall_at_200``, of the 200
   candidates themselves (1.0 while an index is flat);
 - the keyword index searched (``KB_KEYWORD_INDEX``: SQLite's FTS5 table, or tantivy past
   its threshold) and, for tantivy, how many of FTS5's 10 best chunks it also found.
@@ -151,7 +152,7 @@ def run_size(
 
 
 def _recall(lib: Library, queries: list[str], deep: int = 200) -> dict[str, Any]:
-    """The index kinds, and their recall@10 (after exact scoring) and recall@200 (of the
+    """The index kinds, and their recall@10 (scored as a search scores) and recall@200 (of the
     candidates) against a flat index of the same vectors, averaged over encoders, document
     languages and queries."""
     sides = lib.encoders()
@@ -170,7 +171,7 @@ def _recall(lib: Library, queries: list[str], deep: int = 200) -> dict[str, Any]
                 exact = [cid for cid, _ in flat.search(qvec, deep, only=only)]
                 hits = side.vectors.search(qvec, deep, only=only, lang=lang)
                 found = np.asarray([cid for cid, _ in hits])
-                rescored = found[np.argsort(-(side.vectors.vectors_of(found) @ qvec))]
+                rescored = found[np.argsort(-side.vectors.scores_of(found, qvec, lang))]
                 top = set(exact[:10])
                 at10.append(len(set(rescored[:10].tolist()) & top) / max(len(top), 1))
                 at200.append(len(set(found.tolist()) & set(exact)) / max(len(exact), 1))

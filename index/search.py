@@ -62,10 +62,13 @@ def one_blas_thread() -> Iterator[None]:
 class EncoderQuery:
     """One encoder's view of a query: its index, its statistics and the query vector.
 
-    It also keeps what its index found, per document language and depth, for the one search
-    it serves: hybrid search ranks with the main encoder alone after ranking with every
-    encoder, which was the same FAISS search again. (The exact vectors a search scores
-    several times are kept by ``DenseIndex.exact_vectors``.)
+    It also keeps, for the one search it serves, what its index found per document language
+    and depth (hybrid search ranks with the main encoder alone after ranking with every
+    encoder, which was the same FAISS search again) and each chunk's score (``raw``): a
+    search scores a chunk up to three times (as a candidate, as its paper's best chunk with
+    the floor, in hybrid's fusion), and an IVF index scores its best candidates exactly and
+    the rest from 8 bits (``VectorIndex.scores_of``), so a score taken once is the same in
+    every step, and its 8-bit vectors are not decoded again.
     """
 
     vectors: VectorIndex
@@ -74,6 +77,17 @@ class EncoderQuery:
     found: dict[tuple[str, int], list[tuple[int, float]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    raw: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def scores(self, ids: np.ndarray, lang: str | None = None) -> np.ndarray:
+        """The query's inner products with these chunks' indexed vectors (``lang``: the
+        language of every one, when the caller knows it), each taken once per search."""
+        raw = self.raw
+        todo = np.asarray([cid for cid in ids.tolist() if cid not in raw], dtype=np.int64)
+        if len(todo):
+            found = self.vectors.scores_of(todo, self.qvec, lang)
+            raw.update(zip(todo.tolist(), found.tolist(), strict=True))
+        return np.fromiter((raw[cid] for cid in ids.tolist()), dtype=np.float32, count=len(ids))
 
     def search(
         self, only: dict[str, np.ndarray], candidates: int
@@ -144,7 +158,7 @@ def score_chunks(
     chunk_ids = np.asarray(ids, dtype=np.int64)
     total = np.zeros(len(chunk_ids))
     for q in queries:
-        raw = q.vectors.vectors_of(chunk_ids, doc_lang if all_in else None) @ q.qvec
+        raw = q.scores(chunk_ids, doc_lang if all_in else None)
         total += q.stats.zscore(q.qvec, raw, doc_lang, floor=floor)
     return dict(zip(chunk_ids.tolist(), total.tolist(), strict=True))
 

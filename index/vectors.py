@@ -3,9 +3,10 @@
 Two kinds (``IndexPlan``): exact (``IndexIDMap2`` over ``IndexFlatIP``) while the library is
 small, and, past ``IVF_MIN_CHUNKS`` chunks, an inverted-file index of 8-bit scalar-quantised
 vectors (``IVF{lists},SQ8``, 1 byte a dimension instead of 4) trained from the stored vectors.
-The approximate index only proposes candidates: their scores are taken again from the exact
-stored vectors (``VectorIndex.exact``), so it changes which chunks are found, never how a found
-chunk scores (docs/PERFORMANCE.md).
+The approximate index proposes candidates and scores them from its 8-bit vectors; the best of
+them (``RESCORE_TOP`` per encoder and language) are scored again from the exact stored vectors
+(``VectorIndex.exact``), so the chunks a search ranks first score as an exact index scores them,
+and the rest are off by a few thousandths (``scores_of``, docs/PERFORMANCE.md).
 
 Each document language has inverted lists of its own, trained on its own vectors, and a
 search for one language probes that language's lists only. With lists shared by all languages
@@ -53,6 +54,9 @@ RETRAIN_GROWTH = 4.0  # an IVF index is trained again once the library is 4x its
 # fixed number searches a shrinking share of a growing library.
 NPROBE_DEFAULT = 300
 PROBE_DEPTH = 8  # allowed vectors in the searched lists per result wanted, at least
+# An IVF index's candidates of one search, per encoder and language, scored again from the
+# exact vectors: the best by their 8-bit scores (docs/PERFORMANCE.md: recall@10 after it).
+RESCORE_TOP = 50
 # Memory a vector takes beyond its values: the id and the id map (measured on 500k vectors:
 # 1,587 bytes a 384-dim vector exact, 510 in IVF, whose lists also grow by doubling).
 ID_BYTES = {FLAT: 56, IVF: 128}
@@ -304,6 +308,29 @@ class VectorIndex:
         if self.kind != FLAT and self.exact is not None:
             return self.exact(ids, lang)
         return self.index.reconstruct_batch(ids)
+
+    def scores_of(self, ids: np.ndarray, query: np.ndarray, lang: str | None = None) -> np.ndarray:
+        """Inner products of ``query`` with the indexed vectors of ``ids`` (all present;
+        ``lang``: the language of every one, when the caller knows it).
+
+        Exact for an exact index. An IVF index scores them from its 8-bit vectors first, and
+        the ``RESCORE_TOP`` best again from the exact ones (``exact``: at a million chunks
+        each read from SQLite costs about 10 us, and a search scores some 800 candidates per
+        encoder); the others keep the quantised score, off by a few thousandths
+        (docs/PERFORMANCE.md), which no longer decides their place.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        q = np.asarray(query, dtype=np.float32).reshape(self.dim)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        if self.kind == FLAT or self.exact is None:
+            return self.index.reconstruct_batch(ids) @ q
+        scores = self.index.reconstruct_batch(ids) @ q
+        top = np.arange(len(ids))
+        if len(ids) > RESCORE_TOP:
+            top = np.argpartition(-scores, RESCORE_TOP - 1)[:RESCORE_TOP]
+        scores[top] = self.exact(ids[top], lang) @ q
+        return scores
 
     def ids(self) -> np.ndarray:
         """The chunk ids in the index (unordered)."""

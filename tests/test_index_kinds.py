@@ -9,7 +9,17 @@ import random
 import numpy as np
 import pytest
 
-from index.vectors import FLAT, IVF, IVF_MIN_TRAIN, IndexPlan, VectorIndex, bytes_per_vector
+from index.calibration import LanguageStats
+from index.search import EncoderQuery, score_chunks
+from index.vectors import (
+    FLAT,
+    IVF,
+    IVF_MIN_TRAIN,
+    RESCORE_TOP,
+    IndexPlan,
+    VectorIndex,
+    bytes_per_vector,
+)
 from kb.errors import ConfigError, MemoryBudgetExceeded
 from kb.library.facade import Library
 from kb.library.memory import MemoryBudget
@@ -107,6 +117,73 @@ def test_ivf_search_keeps_to_the_allowed_ids_and_forgets_removed_ones():
     index.remove(np.asarray([11]))
     assert 11 not in [cid for cid, _ in index.search(vecs[1], 50, only=odd, lang="zh")]
     assert sorted(index.ids().tolist()) == [i for i in ids.tolist() if i != 11]
+
+
+def test_ivf_scores_its_best_candidates_exactly_and_the_rest_from_8_bits():
+    """``scores_of`` on an IVF index: the RESCORE_TOP best candidates by their 8-bit scores are
+    read exactly (and only they), the rest keep the 8-bit score, close to the exact one; an
+    exact index scores every candidate exactly."""
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((2000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(5000, 7000, dtype=np.int64)
+    exact_of = dict(zip(ids.tolist(), vecs, strict=True))
+    asked: list[int] = []
+
+    def exact(wanted: np.ndarray, lang: str | None) -> np.ndarray:
+        asked.extend(wanted.tolist())
+        return np.stack([exact_of[int(i)] for i in wanted])
+
+    index = VectorIndex.trained(32, IndexPlan(kind="ivf"), {"en": vecs}, {"en": 2000})
+    index.add(ids, vecs, ["en"] * 2000)
+    index.exact = exact
+    query = vecs[0]
+    candidates = np.asarray([c for c, _ in index.search(query, 400, lang="en")], np.int64)
+    truth = np.stack([exact_of[int(i)] for i in candidates]) @ query
+    scores = index.scores_of(candidates, query, "en")
+    assert len(asked) == RESCORE_TOP and set(asked) <= set(candidates.tolist())
+    rescored = np.isin(candidates, asked)
+    assert np.allclose(scores[rescored], truth[rescored], atol=1e-6)
+    assert np.allclose(scores[~rescored], truth[~rescored], atol=0.02)
+    assert not np.allclose(scores[~rescored], truth[~rescored], atol=1e-6)  # 8-bit, not read
+    best = np.argsort(-truth)[:10]
+    assert np.array_equal(np.argsort(-scores)[:10], best)  # the ten best, in order
+    few = candidates[:5]
+    asked.clear()
+    assert np.allclose(index.scores_of(few, query, "en"), truth[:5], atol=1e-6)
+    assert sorted(asked) == sorted(few.tolist())
+    flat = VectorIndex(32)
+    flat.add(ids, vecs, ["en"] * 2000)
+    assert np.allclose(flat.scores_of(candidates, query), truth, atol=1e-6)
+    assert len(flat.scores_of(np.zeros(0, np.int64), query)) == 0
+
+
+def test_a_search_scores_each_chunk_once():
+    """``score_chunks`` through one ``EncoderQuery`` reads a chunk's score once: asked again
+    (its paper's best chunk, hybrid's fusion), among other chunks, it is the same number,
+    though the other chunks change which are read exactly."""
+    rng = np.random.default_rng(4)
+    vecs = rng.standard_normal((1500, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(1, 1501, dtype=np.int64)
+    asked: list[int] = []
+
+    def exact(wanted: np.ndarray, lang: str | None) -> np.ndarray:
+        asked.extend(wanted.tolist())
+        return vecs[wanted - 1]
+
+    index = VectorIndex.trained(16, IndexPlan(kind="ivf"), {"en": vecs}, {"en": 1500})
+    index.add(ids, vecs, ["en"] * 1500)
+    index.exact = exact
+    stats = LanguageStats({"en": np.zeros(16)}, {"en": np.eye(16) / 16}, {"en": 1500})
+    query = EncoderQuery(index, stats, vecs[0])
+    first = score_chunks([query], "en", ids[:300].tolist(), all_in=True)
+    read = len(asked)
+    assert read == RESCORE_TOP
+    again = score_chunks([query], "en", ids[250:400].tolist(), all_in=True)
+    assert all(again[cid] == first[cid] for cid in range(251, 301))
+    assert len(asked) - read == RESCORE_TOP  # only the 100 new chunks were scored
+    assert set(asked[read:]) <= set(range(301, 401))
 
 
 def test_an_exact_index_searches_every_language_in_one_pass_as_one_search_each():
