@@ -26,8 +26,10 @@ MEANS_FILE = "language_means.npz"
 STATS_FILE = "score_stats.npz"  # the running sums of the statistics, saved with the index
 PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long
 STATS_DRIFT = 0.05  # compute the sums again once removals reach 5 % of the index
-# Exact vectors kept from the store for an IVF index's candidates (a search scores the same
-# chunks several times: candidates, best chunks, hybrid's extra rankings): at most 8 MiB.
+# Exact vectors kept from the store for an IVF index's best candidates, across searches (a
+# query searched again in another mode, with a filter or for the next page reads the same
+# ones; within one search each chunk's score is kept by index.search.EncoderQuery): at most
+# 8 MiB.
 EXACT_CACHE = 4096
 
 

@@ -86,10 +86,15 @@ class PaperScorer:
         """A chunk's summed z-score on the standard scale (one standard deviation = 1)."""
         return summed / self.scale
 
+    @functools.cached_property
+    def library_draws(self) -> float:
+        """The library's share of a paper's draws, ``P ** beta`` (kept: every paper asks)."""
+        return float(max(self.papers, 1) ** self.beta)
+
     def paper(self, best: float, n_chunks: int) -> float:
         """The paper's score from its best chunk's summed z-score and its number of chunks."""
         u = self.chunk(best)
-        draws = max(self.papers, 1) ** self.beta
+        draws = self.library_draws
         if self.correct_length:
             draws *= max(n_chunks, 1) ** self.alpha
         return best_of_n(u, draws)
