@@ -323,9 +323,9 @@ class VectorIndex:
         q = np.asarray(query, dtype=np.float32).reshape(self.dim)
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float32)
-        if self.kind == FLAT or self.exact is None:
-            return self.index.reconstruct_batch(ids) @ q
         scores = self.index.reconstruct_batch(ids) @ q
+        if self.kind == FLAT or self.exact is None:
+            return scores
         top = np.arange(len(ids))
         if len(ids) > RESCORE_TOP:
             top = np.argpartition(-scores, RESCORE_TOP - 1)[:RESCORE_TOP]
