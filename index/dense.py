@@ -26,11 +26,6 @@ MEANS_FILE = "language_means.npz"
 STATS_FILE = "score_stats.npz"  # the running sums of the statistics, saved with the index
 PASSAGE_SLICE = 8  # passages embedded per model call, so a query never waits long
 STATS_DRIFT = 0.05  # compute the sums again once removals reach 5 % of the index
-# Exact vectors kept from the store for an IVF index's best candidates, across searches (a
-# query searched again in another mode, with a filter or for the next page reads the same
-# ones; within one search each chunk's score is kept by index.search.EncoderQuery): at most
-# 8 MiB.
-EXACT_CACHE = 4096
 
 
 class DenseIndex:
@@ -67,7 +62,6 @@ class DenseIndex:
         self._stats: LanguageStats | None = None  # derived from them, until they change
         self._removed = 0  # chunks removed since the sums were computed
         self._model_turn = FairLock()  # one model call at a time, in arrival order
-        self._exact: dict[int, np.ndarray] = {}  # chunk id -> exact indexed vector (IVF)
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -135,24 +129,21 @@ class DenseIndex:
 
     def exact_vectors(self, ids: np.ndarray, lang: str | None = None) -> np.ndarray:
         """The exact indexed vectors of these chunks, from the stored ones (an IVF index
-        holds quantised copies only); ``lang``: all of theirs, when the caller knows it."""
+        holds quantised copies only); ``lang``: all of theirs, when the caller knows it.
+        Read each time: a search keeps the scores it took (``index.search.EncoderQuery``)."""
         id_list = [int(i) for i in ids]
-        cache = self._exact
-        wanted = [cid for cid in dict.fromkeys(id_list) if cid not in cache]
-        if wanted:
-            if len(cache) + len(wanted) > EXACT_CACHE:
-                cache.clear()
-                wanted = list(dict.fromkeys(id_list))
-            dim = self.identity.dim
-            found, raw, langs = self.store.chunks.vectors_with_langs(
-                wanted, dim, slot=self.slot, lang=lang
-            )
-            cache.update(zip(found, self.to_index(raw, langs), strict=True))
-            if len(found) < len(wanted):  # a chunk deleted since the index was read:
-                gone = np.asarray([c for c in wanted if c not in cache], dtype=np.int64)
-                approx = self.vectors.index.reconstruct_batch(gone)
-                cache.update(zip(gone.tolist(), approx, strict=True))
-        return np.stack([cache[cid] for cid in id_list]).astype(np.float32, copy=False)
+        wanted = list(dict.fromkeys(id_list))
+        if not wanted:
+            return np.zeros((0, self.identity.dim), dtype=np.float32)
+        found, raw, langs = self.store.chunks.vectors_with_langs(
+            wanted, self.identity.dim, slot=self.slot, lang=lang
+        )
+        by_id = dict(zip(found, self.to_index(raw, langs), strict=True))
+        if len(found) < len(wanted):  # a chunk deleted since the index was read:
+            gone = np.asarray([c for c in wanted if c not in by_id], dtype=np.int64)
+            approx = self.vectors.index.reconstruct_batch(gone)
+            by_id.update(zip(gone.tolist(), approx, strict=True))
+        return np.stack([by_id[cid] for cid in id_list]).astype(np.float32, copy=False)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Passage vectors, a few texts per model call.
@@ -185,7 +176,6 @@ class DenseIndex:
         return (centred if self.alignment is None else self.alignment.apply(centred, [lang]))[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
-        self._exact.clear()
         indexed = self.to_index(vectors, langs)
         # sums not read yet are computed later from the store, which holds these chunks
         counted = self._moments is not None
@@ -195,7 +185,6 @@ class DenseIndex:
             self._stats = None
 
     def remove(self, ids: list[int]) -> None:
-        self._exact.clear()
         before = self.open().size
         self.open().remove(ids)
         self._removed += before - self.open().size
@@ -297,7 +286,6 @@ class DenseIndex:
 
     def _rebuilt(self) -> VectorIndex:
         """A new index of the stored vectors, of the kind the plan wants for their number."""
-        self._exact.clear()
         dim = self.identity.dim
         index = VectorIndex.rebuild(self.store, dim, self.to_index, self.slot, self.plan)
         index.exact = self.exact_vectors
