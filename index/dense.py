@@ -176,7 +176,9 @@ class DenseIndex:
         return (centred if self.alignment is None else self.alignment.apply(centred, [lang]))[0]
 
     def add(self, ids: list[int], vectors: np.ndarray, langs: list[str]) -> None:
-        indexed = self.to_index(vectors, langs)
+        """Index these chunks' vectors, with the values the store keeps for them: the index
+        then holds what a rebuild from the store would."""
+        indexed = self.to_index(self.store.chunks.as_stored(vectors), langs)
         # sums not read yet are computed later from the store, which holds these chunks
         counted = self._moments is not None
         self.open().add(ids, indexed, langs)

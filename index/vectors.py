@@ -85,6 +85,10 @@ class StoredVectors(Protocol):
         ``slot``: which encoder's vectors (None: the main encoder's)."""
         ...
 
+    def as_stored(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` (float32) with the values the store gives back for them."""
+        ...
+
     def vector_ids(self, *, slot: str | None = None) -> np.ndarray:
         """The ids of every embedded chunk, in id order (int64); ``slot`` as above."""
         ...

@@ -220,3 +220,16 @@ def test_passages_are_embedded_shortest_first_and_returned_in_order(library):
     assert [len(t) for call in seen for t in call] == sorted(len(t) for t in texts)
     for text, vec in zip(texts, vecs, strict=True):  # each row is its own text's vector
         assert np.allclose(vec, inner.encode([text], kind="passage")[0])
+
+
+def test_an_index_holds_what_a_rebuild_from_the_store_would(library, tmp_path):
+    """Vectors are stored in float16; what ingest adds to an index is computed from the
+    stored values, so the index a search uses is the one a rebuild would make."""
+    library.ingest([_feed(tmp_path, n=4)])
+    for side in library.encoders():
+        dim = side.identity.dim
+        ids, raw, langs = next(library.store.chunks.iter_vectors(dim, slot=side.slot))
+        added = side.vectors.vectors_of(ids)
+        assert np.array_equal(added, side.to_index(raw, langs))
+        side.rebuild()
+        assert np.array_equal(side.vectors.vectors_of(ids), added)

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sqlite3
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from kb.errors import PaperNotFound
+from kb.errors import PaperNotFound, StoreError
 from kb.store import MIGRATIONS, Store, atomic_path
 from kb.store.files import sha256_file
 from kb.types import ChunkDraft, PaperMeta, ParsedDocument
@@ -58,6 +59,81 @@ def test_migrations_and_roundtrip(tmp_path):
     store.close()
     reopened = Store(tmp_path / "kb.sqlite3")  # migrations are not re-run
     assert reopened.papers.by_key("a").id == pid
+
+
+def test_vectors_are_stored_once_in_half_precision(tmp_path):
+    """2 bytes a dimension, read back as float32 with the values ``as_stored`` gives, for the
+    main encoder and a further one; a vector half precision cannot hold is refused whole."""
+    store = Store(tmp_path / "kb.sqlite3")
+    rng = np.random.default_rng(0)
+    main = rng.standard_normal((3, 384)).astype(np.float32)
+    main /= np.linalg.norm(main, axis=1, keepdims=True)
+    pid, ids = store.papers.add(_doc("a", n=3), main)
+    extra = rng.standard_normal((3, 512)).astype(np.float32) / 20
+    store.chunks.set_vectors(ids, extra, slot="muse")
+    sizes = store.read("SELECT length(vector) FROM chunks") + store.read(
+        "SELECT length(vector) FROM chunk_vectors"
+    )
+    assert sorted(int(r[0]) for r in sizes) == [768] * 3 + [1024] * 3
+    got = store.chunks.vectors_of(ids, 384)
+    assert got.dtype == np.float32 and np.array_equal(got, store.chunks.as_stored(main))
+    assert np.abs(got - main).max() < 1e-3 and not np.array_equal(got, main)
+    assert np.array_equal(store.chunks.vectors_of(ids, 512, "muse"), store.chunks.as_stored(extra))
+    with pytest.raises(StoreError, match="not 256-dimensional"):
+        store.chunks.vectors_of(ids, 256)
+    before = store.generation()
+    with pytest.raises(StoreError, match="too large"):
+        store.chunks.set_vectors(ids, np.full((3, 384), 1e6, np.float32))
+    assert store.generation() == before
+    assert np.array_equal(store.chunks.vectors_of(ids, 384), got)  # nothing half-written
+    store.close()
+
+
+def test_an_older_store_gets_its_float32_vectors_in_half_precision(tmp_path, caplog):
+    """m015 rewrites every vector a store wrote before it, both tables, once, saying so
+    first, and the file gives the space it freed back to the disk."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, migration in enumerate(MIGRATIONS[:14], start=1):
+        migration(db)
+        db.execute(f"PRAGMA user_version = {number}")
+    rng = np.random.default_rng(1)
+    main = rng.uniform(-0.5, 0.5, (300, 384)).astype(np.float32)
+    db.execute(
+        "INSERT INTO papers (key, kind, source, content_hash, title, lang, added_at) "
+        "VALUES ('a', 'record', 'a.jsonl', 'h', 'A', 'en', '2026-01-01')"
+    )
+    for i, vec in enumerate(main, start=1):
+        db.execute(
+            "INSERT INTO chunks (id, paper_id, ord, text, lang, page_start, page_end, vector) "
+            "VALUES (?, 1, ?, 'text', 'en', 1, 1, ?)",
+            (i, i, vec.astype("<f4").tobytes()),
+        )
+        db.execute(
+            "INSERT INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, 'muse', ?)",
+            (i, (vec[:300] * 2).astype("<f4").tobytes()),
+        )
+    db.close()
+    before = path.stat().st_size
+    Store(tmp_path / "new.sqlite3").close()
+    assert not caplog.records  # a new store has nothing to convert
+    store = Store(path)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Upgrading old.sqlite3: every stored vector to float16, half the bytes (once; "
+        "about 2.5 minutes a million chunks)."
+    ]
+    try:
+        assert {r[0] for r in store.read("SELECT length(vector) FROM chunks")} == {768}
+        ids, vecs, _ = next(store.chunks.iter_vectors(384))
+        assert ids.tolist() == list(range(1, 301))
+        assert np.array_equal(vecs, store.chunks.as_stored(main))
+        assert np.abs(vecs - main).max() < 1e-3
+        muse = store.chunks.vectors_of([1, 300], 300, "muse")
+        assert np.array_equal(muse, store.chunks.as_stored(main[[0, 299], :300] * 2))
+        assert store.read_one("PRAGMA freelist_count")[0] == 0
+        assert path.stat().st_size < 0.6 * before
+    finally:
+        store.close()
 
 
 def test_reads_by_id_lists_longer_than_sqlites_variable_limit(tmp_path):

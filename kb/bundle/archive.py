@@ -7,7 +7,8 @@ Storage layer for ``kb.bundle.export`` (export and import). Members, and nothing
     papers.jsonl         one ``BundlePaper`` per line: metadata, tags, edits, work ids, page
                          reports, chunks, and the first row of its chunks in the vector files
     vectors/N.npy        float32 [chunks, dim]: the raw stored vectors of encoder N of the
-                         manifest, one row per chunk, in the order of papers.jsonl
+                         manifest (the store's float16 values, widened), one row per chunk,
+                         in the order of papers.jsonl
     collections.json     (version 2) the collections (reading lists) of the bundle's papers:
                          ``BundleCollection`` objects, their items by paper key, with notes
     pdfs/SHA256.pdf      with ``--with-pdfs``: the papers' PDF files, named by content hash

@@ -1,7 +1,8 @@
 """The SQLite store of kb: one connection, its migrations, transactions and store state.
 
-SQLite is the source of truth, vectors included; the FAISS index file is a persisted copy that
-carries the ``generation`` of the database it mirrors, so a crash between the two is detected
+SQLite is the source of truth, vectors included (each stored once, in float16:
+``kb.store.chunks``); the FAISS index file is derived from them and carries the ``generation``
+of the database it mirrors, so a crash between the two is detected
 and repaired by rebuilding the index from SQLite. Schema changes go through the numbered
 ``MIGRATIONS``.
 
@@ -31,6 +32,7 @@ other threads wait with it, so transactions stay short (no parsing or embedding 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -40,7 +42,9 @@ from typing import Any
 import numpy as np
 
 from kb.errors import StoreError
-from kb.store.migrations import MIGRATIONS
+from kb.store.migrations import MIGRATIONS, REWRITES
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MIGRATIONS", "Database"]
 
@@ -230,9 +234,26 @@ class Database:
                 f"({len(MIGRATIONS)}). Upgrade kb."
             )
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            if version and migration in REWRITES:  # a long one: say so before it starts
+                what = REWRITES[migration]
+                log.warning("Upgrading %s: %s.", self.path.name, what)
             with self.transaction() as db:
                 migration(db)
                 db.execute(f"PRAGMA user_version = {number}")
+        if version and any(m in REWRITES for m in MIGRATIONS[version:]):  # not a new store
+            self._compact()
+
+    def _compact(self) -> None:
+        """Return the file's free pages to the disk (``VACUUM``), after a migration that
+        rewrote most of it (``REWRITES``). Skipped when it cannot run now (another process
+        holds the file, or the disk lacks room for the copy it writes): later writes reuse
+        the pages instead."""
+        with self._lock:
+            try:
+                self.db.execute("VACUUM")
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:
+                pass
 
     # -- state
 
