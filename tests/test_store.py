@@ -113,6 +113,9 @@ def test_an_older_store_gets_its_float32_vectors_in_half_precision(tmp_path, cap
             "INSERT INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, 'muse', ?)",
             (i, (vec[:300] * 2).astype("<f4").tobytes()),
         )
+    db.execute(  # bytes that are no float32 vector: kept as they are, the store still opens
+        "INSERT INTO chunk_vectors (chunk_id, slot, vector) VALUES (1, 'odd', x'010203')"
+    )
     db.close()
     before = path.stat().st_size
     Store(tmp_path / "new.sqlite3").close()
@@ -131,6 +134,8 @@ def test_an_older_store_gets_its_float32_vectors_in_half_precision(tmp_path, cap
         muse = store.chunks.vectors_of([1, 300], 300, "muse")
         assert np.array_equal(muse, store.chunks.as_stored(main[[0, 299], :300] * 2))
         assert store.read_one("PRAGMA freelist_count")[0] == 0
+        with pytest.raises(StoreError, match="changed outside kb; `kb reindex`"):
+            store.chunks.vectors_of([1], 1, "odd")
         assert path.stat().st_size < 0.6 * before
     finally:
         store.close()

@@ -1,9 +1,9 @@
 """The SQLite store of kb: one connection, its migrations, transactions and store state.
 
 SQLite is the source of truth, vectors included (each stored once, in float16:
-``kb.store.chunks``); the FAISS index file is derived from them and carries the ``generation``
-of the database it mirrors, so a crash between the two is detected
-and repaired by rebuilding the index from SQLite. Schema changes go through the numbered
+``kb.store.chunks``); the FAISS index file is derived from them and carries the
+``generation`` of the database it mirrors, so a crash between the two is detected and
+repaired by rebuilding the index from SQLite. Schema changes go through the numbered
 ``MIGRATIONS``.
 
 ``Database`` is the connection and what every table shares; ``kb.store.store.Store`` adds one

@@ -278,7 +278,12 @@ def m014_keyword_rows_follow_chunks(db: sqlite3.Connection) -> None:
 
 
 def _half(blob: bytes) -> bytes:
-    return np.frombuffer(blob, dtype="<f4").astype("<f2").tobytes()
+    """A float32 vector's bytes as float16; other bytes as they are (a reader refuses them
+    with what to do, where a failing conversion would leave the store unopenable)."""
+    if len(blob) % 4:
+        return blob
+    with np.errstate(over="ignore"):
+        return np.frombuffer(blob, dtype="<f4").astype("<f2").tobytes()
 
 
 def m015_half_precision_vectors(db: sqlite3.Connection) -> None:
