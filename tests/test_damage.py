@@ -107,6 +107,33 @@ def _damage_pages(path, table: str | None = None) -> None:
     path.write_bytes(bytes(data))
 
 
+def test_vectors_of_the_wrong_size_are_found_by_doctor_and_embedded_again(settings, tmp_path):
+    """A vector blob written outside kb (here: float32 where kb stores float16) cannot be
+    read; doctor names it per encoder, and repair embeds that chunk again."""
+    lib = Library(settings, embedder=HashEmbedder(), second=HashEmbedder(dim=48, name="second"))
+    assert lib.ingest([write_feed(tmp_path / "feed.jsonl", WEB_RECORDS)]).ok
+    query = SearchQuery.build("jailbreak attacks on chatbots", k=10, mode="dense")
+    clean = [(h.paper.key, round(h.score, 4)) for h in lib.search(query).results]
+    ids = lib.store.chunks.vector_ids()
+    main_id, second_id = int(ids[0]), int(ids[-1])
+    lib.close()
+    db = sqlite3.connect(settings.db_path)
+    db.execute("UPDATE chunks SET vector = zeroblob(100) WHERE id = ?", (main_id,))
+    db.execute("UPDATE chunk_vectors SET vector = x'00' WHERE chunk_id = ?", (second_id,))
+    db.commit()
+    db.close()
+    lib = Library(settings, embedder=HashEmbedder(), second=HashEmbedder(dim=48, name="second"))
+    report = lib.doctor()
+    wrong = {f.check: f for f in report.findings if "wrong size" in f.check}
+    assert not report.healthy and [f.count for f in wrong.values()] == [1, 1]
+    assert wrong["hash-test vectors of the wrong size"].detail == str(main_id)
+    assert wrong["second vectors of the wrong size"].detail == str(second_id)
+    assert lib.doctor(repair=True).healthy and lib.doctor().healthy
+    assert lib.store.chunks.wrong_size(64) == lib.store.chunks.wrong_size(48, slot="second") == []
+    assert [(h.paper.key, round(h.score, 4)) for h in lib.search(query).results] == clean
+    lib.close()
+
+
 def test_a_damaged_table_is_named_by_doctor_with_the_fix(settings, tmp_path, monkeypatch):
     monkeypatch.setattr("kb.library.core.load_embedder", lambda s: HashEmbedder())
     lib = _filled(settings, tmp_path)

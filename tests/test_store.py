@@ -134,7 +134,7 @@ def test_an_older_store_gets_its_float32_vectors_in_half_precision(tmp_path, cap
         muse = store.chunks.vectors_of([1, 300], 300, "muse")
         assert np.array_equal(muse, store.chunks.as_stored(main[[0, 299], :300] * 2))
         assert store.read_one("PRAGMA freelist_count")[0] == 0
-        with pytest.raises(StoreError, match="changed outside kb; `kb reindex`"):
+        with pytest.raises(StoreError, match="changed outside kb; `kb doctor --repair`"):
             store.chunks.vectors_of([1], 1, "odd")
         assert path.stat().st_size < 0.6 * before
     finally:

@@ -6,8 +6,9 @@ SQLite is the source of truth. What is checked:
 - each encoder's saved FAISS index: its bytes against the checksum recorded when it was saved,
   the store generation it mirrors, ids it has that no chunk has (orphan vectors), chunk ids it
   lacks;
-- chunks without a vector (per encoder), papers without chunks, keyword rows without a chunk
-  and chunks without a keyword row;
+- chunks without a vector (per encoder), vectors of the wrong size (written outside kb: they
+  cannot be read), papers without chunks, keyword rows without a chunk and chunks without a
+  keyword row;
 - the tantivy keyword index of a large library (``index.terms``), if there is one: readable,
   and holding as many chunks as the store has keyword rows once it has applied the keyword
   log (changes not applied yet are not damage: the next search applies them);
@@ -16,8 +17,8 @@ SQLite is the source of truth. What is checked:
   those an unfinished ingest job still awaits are kept (the server's next start ingests them).
 
 Repair rebuilds each index (and the keyword index) from SQLite, embeds chunks that lack
-vectors, rebuilds missing keyword rows, deletes orphan keyword rows and unused uploads, and
-removes papers that have no chunks.
+vectors or whose vectors are of the wrong size, rebuilds missing keyword rows, deletes orphan
+keyword rows and unused uploads, and removes papers that have no chunks.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ def diagnose(
         report.findings.append(
             Finding(f"chunks without {slot} vector", len(lacking), _sample([r[0] for r in lacking]))
         )
+    for side in core.unloaded():
+        wrong = store.chunks.wrong_size(side.identity.dim, slot=side.slot)
+        problems[wrong_size_key(side.slot)] = wrong
+        name = f"{side.embedder.name} vectors of the wrong size"
+        report.findings.append(Finding(name, len(wrong), _sample(wrong)))
     recorded = [path for _, path in store.works.missing_files()]
     gone = [path for path in recorded if not Path(path).exists()]
     report.findings.append(
@@ -162,10 +168,13 @@ def _file_damage(folder: Path) -> str | None:
         return str(e)
 
 
+def wrong_size_key(slot: str | None) -> str:
+    """Where ``diagnose`` puts an encoder's vectors of the wrong size among the problems."""
+    return f"vectors_of_the_wrong_size:{slot or ''}"
+
+
 def _stored_ids(core: Core, slot: str | None) -> np.ndarray:
-    dim = next(s.identity.dim for s in core.unloaded() if s.slot == slot)
-    parts = [ids for ids, _, _ in core.store.chunks.iter_vectors(dim, slot=slot)]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return core.store.chunks.vector_ids(slot=slot)  # ids alone: a wrong-size vector is not read
 
 
 def _sample(items: list[int] | list[str], n: int = 5) -> str:

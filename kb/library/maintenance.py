@@ -10,7 +10,7 @@ from typing import Any
 from index.dense import DenseIndex
 from kb.errors import translate
 from kb.library.core import Core
-from kb.library.doctor import DoctorReport, diagnose
+from kb.library.doctor import DoctorReport, diagnose, wrong_size_key
 from kb.library.encoders import passage_text
 
 LOW_DISK_BYTES = 256 << 20  # under this much free space in the data folder: degraded
@@ -84,7 +84,11 @@ class Maintenance:
         self.core.store.keywords.delete_rows(problems.get("keyword_rows_without_chunk", []))
         for paper_id in problems.get("papers_without_chunks", []):
             self.core.store.papers.remove(paper_id)
-        lacking = problems.get("chunks_without_vector", [])
+        for side in self.core.unloaded():  # embedded again below, as missing ones are
+            self.core.store.chunks.drop_vectors(
+                problems.get(wrong_size_key(side.slot), []), slot=side.slot
+            )
+        lacking = problems.get("chunks_without_vector", []) + problems.get(wrong_size_key(None), [])
         if lacking:
             chunks = self.core.store.chunks.by_ids(lacking)
             papers = self.core.store.papers.by_ids(list({c.paper_id for c in chunks.values()}))

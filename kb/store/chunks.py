@@ -53,7 +53,7 @@ def _decoded(raw: bytes, n: int, dim: int) -> np.ndarray:
     if len(raw) != n * dim * VECTOR_DTYPE.itemsize:
         raise StoreError(
             f"The stored vectors are not {dim}-dimensional float16 vectors ({len(raw)} bytes "
-            f"for {n}): the store was changed outside kb; `kb reindex` embeds them again."
+            f"for {n}): the store was changed outside kb; `kb doctor --repair` embeds them again."
         )
     return np.frombuffer(raw, dtype=VECTOR_DTYPE).astype(np.float32).reshape(n, dim)
 
@@ -205,6 +205,32 @@ class Chunks:
                 )
             else:
                 put_vectors(db, slot, ids, vectors)
+            self._store.bump_generation(db)
+
+    def wrong_size(self, dim: int, *, slot: str | None = None) -> list[int]:
+        """Chunks whose stored vector (``slot``: that encoder's) is not ``dim`` float16
+        values: written outside kb, they cannot be read (``kb doctor`` finds them)."""
+        size = dim * VECTOR_DTYPE.itemsize
+        if slot is None:
+            sql = "SELECT id FROM chunks WHERE vector IS NOT NULL AND length(vector) != ?"
+            rows = self._store.read(sql, (size,))
+        else:
+            sql = "SELECT chunk_id FROM chunk_vectors WHERE slot = ? AND length(vector) != ?"
+            rows = self._store.read(sql, (slot, size))
+        return [int(r[0]) for r in rows]
+
+    def drop_vectors(self, ids: list[int], *, slot: str | None = None) -> None:
+        """Forget these chunks' vectors (``slot``: that encoder's), to embed them again."""
+        if not ids:
+            return
+        with self._store.transaction() as db:
+            if slot is None:
+                db.executemany("UPDATE chunks SET vector = NULL WHERE id = ?", [(i,) for i in ids])
+            else:
+                db.executemany(
+                    "DELETE FROM chunk_vectors WHERE slot = ? AND chunk_id = ?",
+                    [(slot, i) for i in ids],
+                )
             self._store.bump_generation(db)
 
     def without_vectors(self, slot: str, limit: int) -> list[tuple[int, str, str, str]]:

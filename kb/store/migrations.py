@@ -278,8 +278,8 @@ def m014_keyword_rows_follow_chunks(db: sqlite3.Connection) -> None:
 
 
 def _half(blob: bytes) -> bytes:
-    """A float32 vector's bytes as float16; other bytes as they are (a reader refuses them
-    with what to do, where a failing conversion would leave the store unopenable)."""
+    """A float32 vector's bytes as float16; other bytes as they are (``kb doctor`` finds
+    them, where a failing conversion would leave the store unopenable)."""
     if len(blob) % 4:
         return blob
     with np.errstate(over="ignore"):
