@@ -86,7 +86,7 @@ def diagnose(
     for side in core.unloaded():
         name = side.embedder.name
         saved = VectorIndex.peek(side.folder)
-        stored = _stored_ids(core, side.slot)
+        stored = store.chunks.vector_ids(slot=side.slot)  # ids alone: no vector is read
         damage = _file_damage(side.folder) if saved is not None else None
         if saved is None:
             report.findings.append(Finding(f"index {name}", 1, "no saved index file"))
@@ -171,10 +171,6 @@ def _file_damage(folder: Path) -> str | None:
 def wrong_size_key(slot: str | None) -> str:
     """Where ``diagnose`` puts an encoder's vectors of the wrong size among the problems."""
     return f"vectors_of_the_wrong_size:{slot or ''}"
-
-
-def _stored_ids(core: Core, slot: str | None) -> np.ndarray:
-    return core.store.chunks.vector_ids(slot=slot)  # ids alone: a wrong-size vector is not read
 
 
 def _sample(items: list[int] | list[str], n: int = 5) -> str:

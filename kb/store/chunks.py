@@ -33,19 +33,24 @@ _CHUNK_COLS = "id, paper_id, ord, text, lang, page_start, page_end"
 VECTOR_DTYPE = np.dtype("<f2")
 
 
-def vector_blob(vector: np.ndarray) -> bytes:
-    """One vector as the store keeps it; StoreError for values half precision cannot hold
-    (a model's unit vectors never come near its limit of 65,504)."""
+def _half(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` in the store's precision; StoreError for values it cannot hold (a model's
+    unit vectors never come near float16's limit of 65,504)."""
     with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
-        half = np.asarray(vector, dtype=np.float32).astype(VECTOR_DTYPE)
+        half = np.asarray(vectors, dtype=np.float32).astype(VECTOR_DTYPE)
     if not np.isfinite(half).all():
         raise StoreError("A vector has values that are not finite or too large to store.")
-    return half.tobytes()
+    return half
+
+
+def vector_blobs(vectors: np.ndarray) -> list[bytes]:
+    """Vectors (one a row) as the store keeps them, one blob each, converted at once."""
+    return [row.tobytes() for row in _half(vectors)]
 
 
 def as_stored(vectors: np.ndarray) -> np.ndarray:
     """``vectors`` (float32) with the values the store gives back for them."""
-    return np.asarray(vectors, dtype=np.float32).astype(VECTOR_DTYPE).astype(np.float32)
+    return _half(vectors).astype(np.float32)
 
 
 def _decoded(raw: bytes, n: int, dim: int) -> np.ndarray:
@@ -198,11 +203,8 @@ class Chunks:
         """Replace (or, for a further encoder, add) the vectors of the given chunks."""
         with self._store.transaction() as db:
             if slot is None:
-                rows = zip(ids, vectors, strict=True)
-                db.executemany(
-                    "UPDATE chunks SET vector = ? WHERE id = ?",
-                    [(vector_blob(v), i) for i, v in rows],
-                )
+                rows = zip(vector_blobs(vectors), ids, strict=True)
+                db.executemany("UPDATE chunks SET vector = ? WHERE id = ?", list(rows))
             else:
                 put_vectors(db, slot, ids, vectors)
             self._store.bump_generation(db)
@@ -292,12 +294,12 @@ def insert_chunks(
 ) -> list[int]:
     """Insert a paper's chunks with their main vectors (inside the caller's transaction)."""
     ids = []
-    for chunk, vec in zip(doc.chunks, vectors, strict=True):
+    for chunk, blob in zip(doc.chunks, vector_blobs(vectors), strict=True):
         cur = db.execute(
             "INSERT INTO chunks (paper_id, ord, text, lang, page_start, page_end, vector) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (paper_id, chunk.ord, chunk.text, chunk.lang, chunk.page_start,
-             chunk.page_end, vector_blob(vec)),
+             chunk.page_end, blob),
         )  # fmt: skip
         ids.append(int(cur.lastrowid or 0))
     return ids
@@ -305,7 +307,7 @@ def insert_chunks(
 
 def put_vectors(db: sqlite3.Connection, slot: str, ids: list[int], vectors: np.ndarray) -> None:
     """Insert or replace a further encoder's vectors (inside the caller's transaction)."""
-    rows = [(i, slot, vector_blob(v)) for i, v in zip(ids, vectors, strict=True)]
+    rows = [(i, slot, blob) for i, blob in zip(ids, vector_blobs(vectors), strict=True)]
     db.executemany(
         "INSERT OR REPLACE INTO chunk_vectors (chunk_id, slot, vector) VALUES (?, ?, ?)", rows
     )

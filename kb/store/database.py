@@ -233,14 +233,15 @@ class Database:
                 f"The store {self.path} has schema version {version}, newer than this kb "
                 f"({len(MIGRATIONS)}). Upgrade kb."
             )
+        rewritten = False
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            if version and migration in REWRITES:  # a long one: say so before it starts
-                what = REWRITES[migration]
-                log.warning("Upgrading %s: %s.", self.path.name, what)
+            if version and migration in REWRITES:  # a store with data: say so before it starts
+                log.warning("Upgrading %s: %s.", self.path.name, REWRITES[migration])
+                rewritten = True
             with self.transaction() as db:
                 migration(db)
                 db.execute(f"PRAGMA user_version = {number}")
-        if version and any(m in REWRITES for m in MIGRATIONS[version:]):  # not a new store
+        if rewritten:
             self._compact()
 
     def _compact(self) -> None:

@@ -282,8 +282,8 @@ def _half(blob: bytes) -> bytes:
     them, where a failing conversion would leave the store unopenable)."""
     if len(blob) % 4:
         return blob
-    with np.errstate(over="ignore"):
-        return np.frombuffer(blob, dtype="<f4").astype("<f2").tobytes()
+    with np.errstate(over="ignore"):  # the dtypes spelled out: a migration never follows
+        return np.frombuffer(blob, dtype="<f4").astype("<f2").tobytes()  # later code
 
 
 def m015_half_precision_vectors(db: sqlite3.Connection) -> None:
